@@ -1,0 +1,49 @@
+"""Errors a person can act on.
+
+Every failure caused by input (a spec, a manifest, a missing tool, a sops call) is raised as a
+`MoltgenError` holding one `Problem` per thing that is wrong. The CLI prints one line per problem
+and exits 2; nothing else in moltgen prints errors or decides exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    message: str
+    location: Location | None = None
+    field: str | None = None  # dotted path into the document, e.g. "environments.prod.image.tag"
+
+    def __str__(self) -> str:
+        prefix = f"{self.location}: " if self.location else ""
+        field = f"{self.field}: " if self.field else ""
+        return f"{prefix}{field}{self.message}"
+
+
+class MoltgenError(Exception):
+    """Bad input or a failing tool: exit code 2, one line per problem, never a traceback."""
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -1,0 +1,244 @@
+"""The one place moltgen parses and writes YAML.
+
+Parsing uses libyaml (the C scanner and composer) and then builds plain Python data from the
+node graph ourselves, which lets us:
+- remember where every value came from (`Document.locate`), for errors and findings;
+- reject duplicate keys, which PyYAML silently overwrites;
+- refuse alias bombs before expanding them (the expanded size is computed on the node graph,
+  where an alias is just another reference to the same node);
+- refuse inputs that are too large or too deeply nested, with a message instead of a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moltgen.errors import Location, MoltgenError, Problem
+
+try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
+    _Loader: Any = yaml.CSafeLoader
+    _Dumper: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+    _Dumper = yaml.SafeDumper
+
+MAX_BYTES = 32 * 1024 * 1024
+MAX_NODES = 5_000_000  # after alias expansion, per document
+MAX_DEPTH = 200
+
+Path_ = tuple[str | int, ...]
+
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_CONSTRUCTORS = yaml.SafeLoader.yaml_constructors
+_CONSTRUCTOR = yaml.SafeLoader("")  # only used for its scalar constructors
+
+
+@dataclass(slots=True)
+class Document:
+    """One YAML document: its data and the node graph it was built from."""
+
+    data: Any
+    file: str
+    index: int  # position in the stream, 0-based
+    node: yaml.Node
+
+    def locate(self, path: Path_, *, key: bool = False) -> Location:
+        """Where `path` is; the nearest existing ancestor when the path does not exist.
+
+        With key=True, the position of the mapping key rather than its value (where an
+        unknown field should be reported).
+        """
+        node, key_node = self.node, None
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                break
+            key_node, node = found
+        mark = (key_node if key and key_node is not None else node).start_mark
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def has(self, path: Path_) -> bool:
+        node = self.node
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                return False
+            node = found[1]
+        return True
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                return key_node, value_node
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        if 0 <= part < len(node.value):
+            return None, node.value[part]
+    return None
+
+
+def load_documents(text: str, file: str) -> list[Document]:
+    """Every document in a YAML stream (empty documents dropped); MoltgenError when invalid."""
+    if len(text) > MAX_BYTES:
+        raise MoltgenError(
+            Problem(f"{len(text)} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
+                    Location(file))
+        )
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        raise MoltgenError(_syntax_problem(exc, text, file)) from None
+    except yaml.YAMLError as exc:
+        raise MoltgenError(Problem(f"invalid YAML: {exc}", Location(file))) from None
+    except RecursionError:
+        raise MoltgenError(Problem("YAML nested too deeply", Location(file))) from None
+    documents = []
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        _check_expanded_size(node, file)
+        data = _Builder(file).build(node, 0)
+        documents.append(Document(data, file, index, node))
+    return documents
+
+
+def load_file(path: str | Path, display: str | None = None) -> list[Document]:
+    """Read and parse a YAML file; `display` is the name used in messages."""
+    name = display or str(path)
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise MoltgenError(Problem(
+                f"{size} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
+                Location(name)))
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MoltgenError(Problem("no such file", Location(name))) from None
+    except IsADirectoryError:
+        raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
+    except UnicodeDecodeError as exc:
+        raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+    return load_documents(text, name)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+    problem = exc.problem or "invalid YAML"
+    if mark and _char_at(text, mark.line, mark.column) == "\t":
+        problem = "tab character where indentation is expected; YAML indents with spaces only"
+    elif exc.context:
+        problem = f"{exc.context}: {problem}"
+    return Problem(f"YAML syntax error: {problem}", location)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column:column + 1] if line < len(lines) else ""
+
+
+def _check_expanded_size(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand to more than MAX_NODES nodes, without expanding."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise MoltgenError(Problem("recursive YAML alias", _mark(node, file)))
+        in_progress.add(key)
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(item) for item in node.value)
+        else:
+            total = 1
+        in_progress.discard(key)
+        sizes[key] = total
+        if total > MAX_NODES:
+            raise MoltgenError(Problem(
+                f"YAML aliases expand to more than {MAX_NODES} nodes (an alias bomb?); refused",
+                _mark(node, file)))
+        return total
+
+    try:
+        size(root)
+    except RecursionError:
+        raise MoltgenError(Problem("YAML nested too deeply", _mark(root, file))) from None
+
+
+def _mark(node: yaml.Node, file: str) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Plain data from a node graph: dicts, lists, str, int, float, bool, None."""
+
+    def __init__(self, file: str):
+        self.file = file
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if depth > MAX_DEPTH:
+            raise MoltgenError(Problem(f"YAML nested more than {MAX_DEPTH} levels deep",
+                                       _mark(node, self.file)))
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, depth + 1) for item in node.value]
+        return self.mapping(node, depth)
+
+    def mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
+        if any(k.tag == _TAG + "merge" for k, _ in node.value):
+            _CONSTRUCTOR.flatten_mapping(node)  # resolve `<<:` merge keys the standard way
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise MoltgenError(Problem("a mapping key must be a plain value, not a list or mapping",
+                                           _mark(key_node, self.file)))
+            key = self.scalar(key_node)
+            if key in result:
+                raise MoltgenError(Problem(f"duplicate key {key!r}", _mark(key_node, self.file)))
+            result[key] = self.build(value_node, depth + 1)
+        return result
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag == _TAG + "str":
+            return node.value
+        if tag == _TAG + "timestamp":
+            return node.value  # Kubernetes sees JSON, where a date is a string
+        if tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"):
+            return _SCALAR_CONSTRUCTORS[tag](_CONSTRUCTOR, node)
+        raise MoltgenError(Problem(f"unsupported YAML tag {tag!r}", _mark(node, self.file)))
+
+
+class _BlockDumper(_Dumper):
+    pass
+
+
+def _represent_str(dumper: Any, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar(_TAG + "str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """Deterministic block-style YAML: key order as given, literal blocks for multi-line text."""
+    return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=1_000_000, indent=2)
+
+
+def dump_yaml_all(documents: list[Any]) -> str:
+    return yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False,
+                         default_flow_style=False, allow_unicode=True, width=1_000_000, indent=2)
