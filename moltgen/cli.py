@@ -4,14 +4,21 @@ call, always as one line per problem and never as a Python traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+from moltgen import kustomize, pipeline
 from moltgen.check.commands import register as register_check_commands
-from moltgen.errors import MoltgenError
+from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.secrets.commands import app as secrets_app
+from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema, load_project
+from moltgen.starter import starter_spec
+from moltgen.tree import write_atomic
 
 app = typer.Typer(
     name="moltgen",
@@ -23,6 +30,86 @@ app = typer.Typer(
 )
 app.add_typer(secrets_app, name="secrets")
 register_check_commands(app)
+
+SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
+
+
+@app.command()
+def render(
+    spec: SpecOption = Path("moltgen.yaml"),
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
+) -> None:
+    """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
+    project = load_project(spec)
+    result = pipeline.render(project, check=check)
+    if check:
+        if result.drift:
+            sys.stdout.write(result.changes.unified_diff())
+            for line in result.pending:
+                print(f"pending: {line}")
+            print(f"moltgen: the tree is out of date with {spec} ({result.changes.summary()}); "
+                  "run `moltgen render`", file=sys.stderr)
+            raise typer.Exit(1)
+        print(f"{spec}: the tree is up to date")
+        return
+    for path in sorted(result.changes.added):
+        print(f"  added    {path}")
+    for path in sorted(result.changes.changed):
+        print(f"  changed  {path}")
+    for path in sorted(result.changes.removed):
+        print(f"  removed  {path}")
+    environments = ", ".join(project.environments) or "none"
+    print(f"rendered {spec}: base and {len(project.environments)} environment(s) ({environments}); "
+          f"{result.changes.summary()}")
+
+
+@app.command()
+def build(
+    env: Annotated[str, typer.Argument(help="The environment to build.")],
+    spec: SpecOption = Path("moltgen.yaml"),
+) -> None:
+    """Print the kustomize build of overlays/ENV (run `moltgen render` first)."""
+    project = load_project(spec)
+    if env not in project.environments:
+        known = ", ".join(project.environments) or "none"
+        raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
+                                   Location(str(spec))))
+    sys.stdout.write(kustomize.build(project.root / project.overlay_dir(env)))
+
+
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
+) -> None:
+    """Print the JSON Schema of moltgen.yaml (for editors: yaml-language-server)."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        write_atomic(output, text.encode())
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create moltgen.yaml.")] = Path("."),
+    name: Annotated[str, typer.Option(help="Name of the assistant (a DNS label).")] = "openclaw",
+    namespace: Annotated[str, typer.Option(help="Namespace (a DNS label).")] = "openclaw",
+) -> None:
+    """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds."""
+    spec_path = directory / "moltgen.yaml"
+    if spec_path.exists():
+        raise MoltgenError(Problem("already exists; init does not overwrite a spec",
+                                   Location(str(spec_path))))
+    for option, value in (("--name", name), ("--namespace", namespace)):
+        try:
+            check_dns_label(value)
+        except ValueError as error:
+            raise MoltgenError(Problem(str(error), field=option)) from None
+    write_atomic(spec_path, starter_spec(name, namespace).encode())
+    write_atomic(directory / SCHEMA_FILE,
+                 (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
+    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: moltgen render")
 
 
 def main() -> None:

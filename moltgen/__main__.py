@@ -1,0 +1,3 @@
+from moltgen.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""Render a project to disk: the one sequence that `moltgen render` and the secrets commands
+share (encrypted Secrets first, then the pure render, then an atomic write under a lock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from moltgen.render import render_tree
+from moltgen.spec import Project
+from moltgen.tree import TreeChanges, apply_changes, plan_changes, render_lock
+
+
+@dataclass
+class RenderResult:
+    changes: TreeChanges
+    pending: list[str] = field(default_factory=list)  # work only a writing render can do
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.changes or self.pending)
+
+
+def render(project: Project, *, check: bool = False) -> RenderResult:
+    """Write the generated tree, or with check=True only compute what would change."""
+    if check:
+        return _plan(project, encrypt=False)
+    with render_lock(project.root):
+        result = _plan(project, encrypt=True)
+        apply_changes(project.root, result.changes)
+    return result
+
+
+def _plan(project: Project, *, encrypt: bool) -> RenderResult:
+    secret_files: dict[str, bytes] = {}
+    pending: list[str] = []
+    tree = render_tree(project, secret_files)
+    return RenderResult(plan_changes(project.root, tree), pending)

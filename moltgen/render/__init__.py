@@ -1,0 +1,133 @@
+"""Spec in, tree out: `render_tree` is pure (no I/O), so the same spec gives the same bytes.
+
+`base/` is the top-level configuration. Each `overlays/<env>/` is derived: the objects the
+environment should have are compared with what the base gives it after the overlay's own
+transformers (namespace, labels, images), and the differences become strategic-merge patches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from moltgen.render.objects import (CONFIG_FILE, ENVIRONMENT_LABEL, config_map_name,
+                                    render_objects)
+from moltgen.render.openclaw import openclaw_json
+from moltgen.render.patches import deletion_patch, strategic_merge_patch
+from moltgen.spec import Image, Project, Spec
+from moltgen.tree import Tree, header
+from moltgen.yamlio import dump_yaml
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+SECRET_FILE = "secret.enc.yaml"
+
+
+def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
+    """Every generated file; `secret_files` are the encrypted Secrets (made by moltgen.secrets)."""
+    secret_files = secret_files or {}
+    files = _Files(project.spec_name)
+    base = project.base
+    base_objects = render_objects(base)
+    for name, obj in base_objects.items():
+        files.yaml(f"base/{name}", obj)
+    files.json5(f"base/{CONFIG_FILE}", openclaw_json(base))
+    files.yaml("base/kustomization.yaml", {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "resources": list(base_objects),
+        "configMapGenerator": [{"name": config_map_name(base), "files": [CONFIG_FILE]}],
+    })
+    for env, spec in project.environments.items():
+        directory = project.overlay_dir(env)
+        secret = secret_files.get(f"{directory}/{SECRET_FILE}")
+        _render_overlay(files, directory, env, base, spec, secret)
+    files.tree.update(secret_files)
+    return dict(sorted(files.tree.items()))
+
+
+def secret_checksum(encrypted: bytes) -> str:
+    return hashlib.sha256(encrypted).hexdigest()[:16]
+
+
+def _render_overlay(files: _Files, directory: str, env: str, base: Spec, spec: Spec,
+                    secret: bytes | None) -> None:
+    images = image_override(base.image, spec.image)
+    # What the base becomes after this overlay's transformers, before any patch.
+    transformed = base.model_copy(update={"namespace": spec.namespace,
+                                          **({"image": spec.image} if images else {})})
+    start = render_objects(transformed, environment=env)
+    target = render_objects(spec, environment=env,
+                            secret_checksum=secret_checksum(secret) if secret else None)
+    resources = ["../../base"]
+    patches = []
+    for name, obj in target.items():
+        if name not in start:
+            files.yaml(f"{directory}/{name}", obj)
+            resources.append(name)
+            continue
+        patch = strategic_merge_patch(start[name], obj)
+        if patch:
+            patches.append(_patch_file(files, directory, patch))
+    for name, obj in start.items():
+        if name not in target:
+            patches.append(_patch_file(files, directory, deletion_patch(obj)))
+    if secret is not None:
+        resources.append(SECRET_FILE)
+    kustomization: dict[str, Any] = {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "namespace": spec.namespace,
+        "resources": resources,
+        "labels": [{"pairs": {ENVIRONMENT_LABEL: env}, "includeSelectors": False,
+                    "includeTemplates": True}],
+    }
+    if images:
+        kustomization["images"] = [images]
+    config = openclaw_json(spec)
+    if config != openclaw_json(transformed):
+        files.json5(f"{directory}/{CONFIG_FILE}", config)
+        kustomization["configMapGenerator"] = [
+            {"name": config_map_name(spec), "behavior": "replace", "files": [CONFIG_FILE]}]
+    if patches:
+        kustomization["patches"] = patches
+    files.yaml(f"{directory}/kustomization.yaml", kustomization)
+
+
+def image_override(base: Image, image: Image) -> dict[str, str] | None:
+    """The overlay's `images` entry, or None when the image is unchanged or the transformer
+    cannot express the change (it can set a tag or digest but not remove one): then the
+    container's image field is patched instead."""
+    if image == base or (base.tag and not image.tag) or (base.digest and not image.digest):
+        return None
+    entry = {"name": base.repository}
+    if image.repository != base.repository:
+        entry["newName"] = image.repository
+    if image.tag:
+        entry["newTag"] = image.tag
+    if image.digest:
+        entry["digest"] = image.digest
+    return entry
+
+
+def _patch_file(files: _Files, directory: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """Write the patch and return its kustomization entry. The explicit target matches the
+    object whatever its namespace; a patch without one only matches namespace-less objects."""
+    kind, name = patch["kind"], patch["metadata"]["name"]
+    path = f"patches/{kind.lower()}-{name}.yaml"
+    files.yaml(f"{directory}/{path}", patch)
+    return {"path": path, "target": {"kind": kind, "name": name}}
+
+
+class _Files:
+    """Collects generated files, each with the generated-by header."""
+
+    def __init__(self, spec_name: str):
+        self.spec_name = spec_name
+        self.tree: Tree = {}
+
+    def yaml(self, path: str, data: Any) -> None:
+        self.tree[path] = (header(self.spec_name) + dump_yaml(data)).encode()
+
+    def json5(self, path: str, text: str) -> None:
+        # openclaw.json is read as JSON5, so a // comment is allowed where JSON has none.
+        self.tree[path] = (header(self.spec_name, "//") + text).encode()

@@ -1,0 +1,260 @@
+"""Kubernetes objects for one Moltbot gateway, built from an effective `Spec`.
+
+Every choice here follows what upstream and the known manifests do (shared/MOLTBOT.md): one
+replica with `Recreate` (the gateway owns the chat connections and a ReadWriteOnce volume),
+bind `lan`, probes on the health routes, Node's heap sized from the memory limit, uid 1000 and
+the upstream hardening.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moltgen.quantity import to_mebibytes
+from moltgen.spec import Spec
+
+APP_NAME = "openclaw"
+CONTAINER_NAME = "gateway"
+HOME = "/home/node"
+STATE_DIR = f"{HOME}/.openclaw"
+CONFIG_DIR = "/etc/openclaw"
+CONFIG_FILE = "openclaw.json"
+ENVIRONMENT_LABEL = "moltgen.dev/environment"
+SECRET_CHECKSUM_ANNOTATION = "moltgen.dev/secret-checksum"
+HEAP_FRACTION = 0.75  # Node ignores the cgroup limit; leave a quarter for everything off-heap
+UID = 1000
+NGINX_WEBSOCKET_TIMEOUT = "3600"
+
+
+def config_map_name(spec: Spec) -> str:
+    return f"{spec.name}-config"
+
+
+def state_claim_name(spec: Spec) -> str:
+    return f"{spec.name}-state"
+
+
+def selector_labels(spec: Spec) -> dict[str, str]:
+    return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": spec.name}
+
+
+def common_labels(spec: Spec, environment: str | None) -> dict[str, str]:
+    labels = {**selector_labels(spec), "app.kubernetes.io/component": CONTAINER_NAME,
+              "app.kubernetes.io/managed-by": "moltgen", **spec.labels}
+    if environment:
+        labels[ENVIRONMENT_LABEL] = environment
+    return labels
+
+
+def heap_megabytes(spec: Spec) -> int | None:
+    memory = spec.resources.limits.memory
+    return int(to_mebibytes(memory) * HEAP_FRACTION) if memory else None
+
+
+def render_objects(spec: Spec, *, environment: str | None = None,
+                   secret_checksum: str | None = None) -> dict[str, dict[str, Any]]:
+    """File name → object, in a fixed order; the ConfigMap comes from a kustomize generator."""
+    objects = {
+        "serviceaccount.yaml": render_service_account(spec, environment),
+        "deployment.yaml": render_deployment(spec, environment, secret_checksum),
+        "service.yaml": render_service(spec, environment),
+    }
+    if spec.persistence.enabled:
+        objects["persistentvolumeclaim.yaml"] = render_state_claim(spec, environment)
+    if spec.ingress.enabled:
+        objects["ingress.yaml"] = render_ingress(spec, environment)
+    if spec.network_policy.enabled:
+        objects["networkpolicy.yaml"] = render_network_policy(spec, environment)
+    return objects
+
+
+def _metadata(spec: Spec, environment: str | None, name: str | None = None) -> dict[str, Any]:
+    return {"name": name or spec.name, "namespace": spec.namespace,
+            "labels": common_labels(spec, environment)}
+
+
+def render_service_account(spec: Spec, environment: str | None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _metadata(spec, environment),
+            "automountServiceAccountToken": False}
+
+
+def render_deployment(spec: Spec, environment: str | None,
+                      secret_checksum: str | None) -> dict[str, Any]:
+    template_metadata: dict[str, Any] = {"labels": common_labels(spec, environment)}
+    if secret_checksum:
+        # Changes when the encrypted Secret changes, so a rotation rolls the pod.
+        template_metadata["annotations"] = {SECRET_CHECKSUM_ANNOTATION: secret_checksum}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(spec, environment),
+        "spec": {
+            "replicas": 1,  # a singleton: a second gateway fights over the chat connections
+            "revisionHistoryLimit": 3,
+            "strategy": {"type": "Recreate"},  # the state volume is ReadWriteOnce
+            "selector": {"matchLabels": selector_labels(spec)},
+            "template": {
+                "metadata": template_metadata,
+                "spec": {
+                    "serviceAccountName": spec.name,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": UID,
+                        "runAsGroup": UID,
+                        "fsGroup": UID,  # the state volume must be writable by uid 1000
+                        "fsGroupChangePolicy": "OnRootMismatch",
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [render_container(spec)],
+                    "volumes": _volumes(spec),
+                },
+            },
+        },
+    }
+
+
+def render_container(spec: Spec) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": spec.image.reference,
+        "imagePullPolicy": spec.image.pull_policy,
+        "command": list(spec.gateway.command),
+        "args": ["--bind", spec.gateway.bind, "--port", str(spec.gateway.port)],
+        "env": _env(spec),
+        "ports": [{"name": "http", "containerPort": spec.gateway.port, "protocol": "TCP"}],
+    }
+    for kind, probe in (("startupProbe", spec.probes.startup),
+                        ("livenessProbe", spec.probes.liveness),
+                        ("readinessProbe", spec.probes.readiness)):
+        if probe.enabled:
+            container[kind] = {
+                "httpGet": {"path": probe.path, "port": "http"},
+                "initialDelaySeconds": probe.initial_delay_seconds,
+                "periodSeconds": probe.period_seconds,
+                "timeoutSeconds": probe.timeout_seconds,
+                "failureThreshold": probe.failure_threshold,
+            }
+    resources = {
+        section: {name: value for name, value in (("cpu", values.cpu), ("memory", values.memory)) if value}
+        for section, values in (("requests", spec.resources.requests), ("limits", spec.resources.limits))
+    }
+    container["resources"] = {section: values for section, values in resources.items() if values}
+    container["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,  # writable paths are the state volume and /tmp
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    container["volumeMounts"] = [
+        {"name": "state", "mountPath": STATE_DIR},
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    return container
+
+
+def _env(spec: Spec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "HOME", "value": HOME},
+        {"name": "OPENCLAW_STATE_DIR", "value": STATE_DIR},
+        {"name": "OPENCLAW_CONFIG_PATH", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
+    ]
+    heap = heap_megabytes(spec)
+    if heap:
+        env.append({"name": "NODE_OPTIONS", "value": f"--max-old-space-size={heap}"})
+    for key in spec.secret_keys():
+        env.append({"name": key.env_var,
+                    "valueFrom": {"secretKeyRef": {"name": spec.secret_name, "key": key.name}}})
+    return env
+
+
+def _volumes(spec: Spec) -> list[dict[str, Any]]:
+    state: dict[str, Any] = (
+        {"persistentVolumeClaim": {"claimName": state_claim_name(spec)}}
+        if spec.persistence.enabled else {"emptyDir": {}}
+    )
+    return [
+        {"name": "state", **state},
+        {"name": "config", "configMap": {"name": config_map_name(spec)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+
+
+def render_service(spec: Spec, environment: str | None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, environment),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(spec),
+            "ports": [{"name": "http", "port": spec.gateway.port, "targetPort": "http",
+                       "protocol": "TCP"}],
+        },
+    }
+
+
+def render_state_claim(spec: Spec, environment: str | None) -> dict[str, Any]:
+    claim_spec: dict[str, Any] = {
+        "accessModes": [spec.persistence.access_mode],
+        "resources": {"requests": {"storage": spec.persistence.size}},
+    }
+    if spec.persistence.storage_class:
+        claim_spec["storageClassName"] = spec.persistence.storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": _metadata(spec, environment, state_claim_name(spec)), "spec": claim_spec}
+
+
+def ingress_tls_secret(spec: Spec) -> str:
+    return spec.ingress.tls.secret_name or f"{spec.name}-tls"
+
+
+def render_ingress(spec: Spec, environment: str | None) -> dict[str, Any]:
+    ingress = spec.ingress
+    annotations: dict[str, str] = {}
+    if ingress.cluster_issuer:
+        annotations["cert-manager.io/cluster-issuer"] = ingress.cluster_issuer
+    if ingress.is_nginx:
+        # The Control UI is a long-lived WebSocket; nginx's default 60 s cuts it.
+        annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] = NGINX_WEBSOCKET_TIMEOUT
+        annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] = NGINX_WEBSOCKET_TIMEOUT
+    annotations.update(ingress.annotations)
+    metadata = _metadata(spec, environment)
+    if annotations:
+        metadata["annotations"] = annotations
+    ingress_spec: dict[str, Any] = {}
+    if ingress.class_name:
+        ingress_spec["ingressClassName"] = ingress.class_name
+    if ingress.tls.enabled:
+        ingress_spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress_tls_secret(spec)}]
+    ingress_spec["rules"] = [{
+        "host": ingress.host,
+        "http": {"paths": [{
+            "path": ingress.path,
+            "pathType": "Prefix",
+            "backend": {"service": {"name": spec.name, "port": {"number": spec.gateway.port}}},
+        }]},
+    }]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata,
+            "spec": ingress_spec}
+
+
+def render_network_policy(spec: Spec, environment: str | None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"ports": [{"port": spec.gateway.port, "protocol": "TCP"}]}
+    namespaces = spec.network_policy.allow_from_namespaces
+    if namespaces:
+        rule["from"] = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                        for ns in namespaces]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(spec, environment),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(spec)},
+            "policyTypes": ["Ingress"],  # egress stays open: the model providers are on the internet
+            "ingress": [rule],
+        },
+    }

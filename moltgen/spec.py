@@ -1,0 +1,573 @@
+"""The typed spec (`moltgen.yaml`): pydantic models, environment merging, located errors.
+
+A spec has a top-level configuration (what `base/` is rendered from) and `environments` whose
+entries override any part of it. Overrides are merged into the raw YAML data first and then
+validated as a whole, so an environment is just another complete `Spec`; instances (a fleet of
+assistants) will be one more merge layer on the same mechanism.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      ValidationError, field_validator, model_validator)
+from pydantic.alias_generators import to_camel
+
+from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.quantity import parse_quantity
+from moltgen.yamlio import Document, load_file
+
+SCHEMA_FILE = "moltgen.schema.json"
+MODELINE = f"# yaml-language-server: $schema=./{SCHEMA_FILE}"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")  # registry host:port allowed
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_AGE_RECIPIENT = re.compile(r"^age1[0-9a-z]{58}$")
+
+
+def check_dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', "
+                         "starting and ending with a letter or digit, at most 63 characters)")
+    return value
+
+
+def _hostname(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(f"{value!r} is not a valid host name")
+    return value
+
+
+def _quantity(value: str) -> str:
+    parse_quantity(value)  # raises ValueError: "'2 gigs' is not a Kubernetes quantity"
+    return value
+
+
+def _number_to_text(value: Any) -> Any:
+    # `cpu: 1` in YAML is an int; Kubernetes accepts both spellings, so keep the text form.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or CIDR range") from None
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(check_dns_label)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+Quantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_quantity)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Model(BaseModel):
+    """Strict camelCase models: unknown keys are errors and "1" is not an integer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, alias_generator=to_camel,
+                              populate_by_name=False, frozen=True)
+
+
+class Image(Model):
+    repository: str = "ghcr.io/openclaw/openclaw"
+    tag: str | None = Field(None, description="Image tag; prefer an immutable release tag.")
+    digest: str | None = Field(None, description="sha256 digest; pins the image exactly.")
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not _IMAGE_REPOSITORY.match(value):
+            raise ValueError(f"{value!r} is not an image repository (like ghcr.io/openclaw/openclaw)")
+        return value
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _IMAGE_TAG.match(value):
+            raise ValueError(f"{value!r} is not a valid image tag")
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and not _DIGEST.match(value):
+            raise ValueError(f"{value!r} is not a sha256 digest (sha256: and 64 hex digits)")
+        return value
+
+    @property
+    def reference(self) -> str:
+        ref = self.repository
+        if self.tag:
+            ref += f":{self.tag}"
+        if self.digest:
+            ref += f"@{self.digest}"
+        return ref
+
+
+class Auth(Model):
+    mode: Literal["token", "password"] = "token"
+
+
+class ControlUi(Model):
+    enabled: bool = True
+    base_path: str | None = None
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to open the Control UI; https://<ingress host> is added.")
+    dangerously_disable_device_auth: bool = Field(
+        False, description="Break-glass: turns off device identity and pairing for the Control UI.")
+
+
+class Gateway(Model):
+    port: Port = 18789
+    bind: Literal["lan", "loopback", "tailnet", "auto", "custom"] = Field(
+        "lan", description="Inside a pod only `lan` is reachable by the Service and the probes.")
+    auth: Auth = Auth()
+    control_ui: ControlUi = ControlUi()
+    trusted_proxies: list[Cidr] = Field(
+        default_factory=list, description="Addresses of the ingress controller (IPs or CIDRs).")
+    command: list[str] = Field(default_factory=lambda: ["node", "dist/index.js", "gateway"],
+                               min_length=1)
+
+
+class Toggle(Model):
+    enabled: bool = True
+
+
+class Providers(Model):
+    anthropic: Toggle = Toggle()
+    openai: Toggle = Toggle(enabled=False)
+    gemini: Toggle = Toggle(enabled=False)
+    openrouter: Toggle = Toggle(enabled=False)
+
+
+class Channels(Model):
+    discord: Toggle = Toggle(enabled=False)
+    telegram: Toggle = Toggle(enabled=False)
+    slack: Toggle = Toggle(enabled=False)
+
+
+class ResourceList(Model):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Resources(Model):
+    requests: ResourceList = ResourceList(cpu="250m", memory="512Mi")
+    limits: ResourceList = ResourceList(cpu="1", memory="2Gi")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for name in ("cpu", "memory"):
+            request, limit = getattr(self.requests, name), getattr(self.limits, name)
+            if request and limit and parse_quantity(request) > parse_quantity(limit):
+                raise ValueError(f"requests.{name} {request} is more than limits.{name} {limit}")
+        return self
+
+
+class Persistence(Model):
+    enabled: bool = True
+    size: Quantity = "10Gi"
+    storage_class: str | None = None
+    access_mode: Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"] = "ReadWriteOnce"
+
+
+class Probe(Model):
+    enabled: bool = True
+    path: str = "/healthz"
+    initial_delay_seconds: Annotated[int, Field(ge=0)] = 0
+    period_seconds: Annotated[int, Field(ge=1)] = 10
+    timeout_seconds: Annotated[int, Field(ge=1)] = 5
+    failure_threshold: Annotated[int, Field(ge=1)] = 3
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} must be an absolute HTTP path starting with '/'")
+        return value
+
+
+class Probes(Model):
+    liveness: Probe = Probe(path="/healthz", periodSeconds=30)
+    readiness: Probe = Probe(path="/readyz")
+    # /healthz answers on every release with health routes; /startupz only on newer ones.
+    startup: Probe = Probe(path="/healthz", periodSeconds=5, failureThreshold=30)
+
+
+class IngressTls(Model):
+    enabled: bool = True
+    secret_name: DnsLabel | None = Field(None, description="Default: <name>-tls.")
+
+
+class Ingress(Model):
+    enabled: bool = False
+    class_name: str | None = None
+    host: Hostname | None = None
+    path: str = "/"
+    tls: IngressTls = IngressTls()
+    cluster_issuer: str | None = Field(None, description="cert-manager ClusterIssuer for the TLS certificate.")
+    controller: Literal["auto", "nginx", "other"] = Field(
+        "auto", description="nginx adds WebSocket timeouts; auto detects nginx-based classes.")
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _host_when_enabled(self) -> Ingress:
+        if self.enabled and not self.host:
+            raise ValueError("an enabled ingress needs a host")
+        return self
+
+    @property
+    def is_nginx(self) -> bool:
+        if self.controller != "auto":
+            return self.controller == "nginx"
+        # The KubeSphere gateway (kubesphere-router-*) is ingress-nginx underneath.
+        name = self.class_name or ""
+        return "nginx" in name or name.startswith("kubesphere-router")
+
+
+class NetworkPolicy(Model):
+    enabled: bool = True
+    allow_from_namespaces: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Namespaces allowed to reach the gateway port (empty: any namespace).")
+
+
+class Sops(Model):
+    age_recipients: list[str] = Field(default_factory=list,
+                                      description="age public keys (age1...) that can decrypt.")
+
+    @field_validator("age_recipients")
+    @classmethod
+    def _recipients(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _AGE_RECIPIENT.match(value):
+                raise ValueError(f"{value!r} is not an age recipient (age1 followed by 58 characters)")
+        return values
+
+
+class Secret(Model):
+    name: DnsLabel | None = Field(None, description="Default: the spec's name.")
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    name: str  # key in the Secret, as in the seed's values file
+    env_var: str  # environment variable the gateway reads
+    generated: bool = False  # filled with a random value when empty
+
+
+# Which Secret keys each provider and channel needs; key names follow the seed's values file.
+PROVIDER_KEYS: dict[str, tuple[SecretKey, ...]] = {
+    "anthropic": (SecretKey("anthropicApiKey", "ANTHROPIC_API_KEY"),),
+    "openai": (SecretKey("openaiApiKey", "OPENAI_API_KEY"),),
+    "gemini": (SecretKey("geminiApiKey", "GEMINI_API_KEY"),),
+    "openrouter": (SecretKey("openrouterApiKey", "OPENROUTER_API_KEY"),),
+}
+CHANNEL_KEYS: dict[str, tuple[SecretKey, ...]] = {
+    "discord": (SecretKey("discordBotToken", "DISCORD_BOT_TOKEN"),),
+    "telegram": (SecretKey("telegramBotToken", "TELEGRAM_BOT_TOKEN"),),
+    "slack": (SecretKey("slackBotToken", "SLACK_BOT_TOKEN"), SecretKey("slackAppToken", "SLACK_APP_TOKEN")),
+}
+AUTH_KEYS: dict[str, SecretKey] = {
+    "token": SecretKey("gatewayToken", "OPENCLAW_GATEWAY_TOKEN", generated=True),
+    "password": SecretKey("gatewayPassword", "OPENCLAW_GATEWAY_PASSWORD", generated=True),
+}
+
+
+class Spec(Model):
+    """The effective configuration of one deployment (the base, or one environment)."""
+
+    name: DnsLabel = Field(description="Names the Deployment, Service, Ingress and Secret.")
+    namespace: DnsLabel
+    image: Image = Image()
+    gateway: Gateway = Gateway()
+    providers: Providers = Providers()
+    channels: Channels = Channels()
+    secret: Secret = Secret()
+    sops: Sops = Sops()
+    resources: Resources = Resources()
+    persistence: Persistence = Persistence()
+    probes: Probes = Probes()
+    ingress: Ingress = Ingress()
+    network_policy: NetworkPolicy = NetworkPolicy()
+    config: dict[str, Any] = Field(default_factory=dict,
+                                   description="Extra OpenClaw configuration merged into openclaw.json.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")
+
+    @property
+    def secret_name(self) -> str:
+        return self.secret.name or self.name
+
+    def secret_keys(self) -> list[SecretKey]:
+        keys: list[SecretKey] = []
+        for provider, provider_keys in PROVIDER_KEYS.items():
+            if getattr(self.providers, provider).enabled:
+                keys.extend(provider_keys)
+        for channel, channel_keys in CHANNEL_KEYS.items():
+            if getattr(self.channels, channel).enabled:
+                keys.extend(channel_keys)
+        keys.append(AUTH_KEYS[self.gateway.auth.mode])
+        return keys
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """The Control UI origins: those configured, plus the public ingress origin."""
+        origins = list(self.gateway.control_ui.allowed_origins)
+        if self.ingress.enabled and self.ingress.host:
+            scheme = "https" if self.ingress.tls.enabled else "http"
+            public = f"{scheme}://{self.ingress.host}"
+            if public not in origins:
+                origins.append(public)
+        return origins
+
+
+class SpecFile(Model):
+    """The whole file: the base configuration plus its environments."""
+
+    model_config = ConfigDict(extra="allow")  # the base's own keys are validated as a Spec
+
+    environments: dict[DnsLabel, dict[str, Any] | None] = Field(
+        default_factory=dict,
+        description="Environments (dev, prod, any name); each overrides any part of the spec.")
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of moltgen.yaml for editors (yaml-language-server) and documentation."""
+    schema = Spec.model_json_schema(by_alias=True)
+    environment = copy.deepcopy(schema)
+    environment.pop("required", None)
+    environment.pop("$defs", None)
+    environment["title"] = "Environment"
+    environment["description"] = "Overrides for one environment; any key of the spec."
+    schema["properties"]["environments"] = {
+        "type": "object",
+        "description": SpecFile.model_fields["environments"].description,
+        "propertyNames": {"pattern": _DNS_LABEL.pattern, "maxLength": 63},
+        "additionalProperties": {"$ref": "#/$defs/Environment"},
+    }
+    schema["$defs"]["Environment"] = environment
+    schema["title"] = "moltgen spec"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+@dataclass
+class Project:
+    """A loaded spec file: the base and each environment, validated and ready to render."""
+
+    spec_path: Path
+    document: Document
+    base: Spec
+    environments: dict[str, Spec]
+
+    @property
+    def root(self) -> Path:
+        return self.spec_path.parent
+
+    @property
+    def spec_name(self) -> str:
+        return self.spec_path.name
+
+    def overlay_dir(self, env: str) -> str:
+        return f"overlays/{env}"
+
+    @cached_property
+    def raw_environments(self) -> dict[str, dict[str, Any]]:
+        return self.document.data.get("environments") or {}
+
+
+def load_project(path: str | Path = "moltgen.yaml") -> Project:
+    """Load and validate a spec file; MoltgenError with one located problem per mistake."""
+    spec_path = Path(path)
+    display = str(path)
+    documents = load_file(spec_path, display)
+    if not documents:
+        raise MoltgenError(Problem("the spec is empty; `moltgen init` writes a starter spec",
+                                   Location(display, 1, 1)))
+    if len(documents) > 1:
+        raise MoltgenError(Problem("the spec must be a single YAML document",
+                                   documents[1].locate(())))
+    document = documents[0]
+    if not isinstance(document.data, dict):
+        raise MoltgenError(Problem(
+            f"the spec must be a mapping of keys to values, not a {_kind(document.data)}",
+            document.locate(())))
+    raw = document.data
+    problems: list[Problem] = []
+    environments_raw = raw.get("environments", {})
+    try:
+        SpecFile.model_validate({"environments": environments_raw})
+        environments_valid = True
+    except ValidationError as error:
+        problems.extend(_problems(error, document, ()))
+        environments_valid = False
+    base_raw = {k: v for k, v in raw.items() if k != "environments"}
+    base = _validate(base_raw, document, (), problems)
+    environments: dict[str, Spec] = {}
+    if environments_valid:
+        for env, overrides in environments_raw.items():
+            merged = deep_merge(base_raw, overrides or {})
+            spec = _validate(merged, document, ("environments", env), problems, overrides or {})
+            if spec is not None and base is not None and spec.name != base.name:
+                # Overlays patch the base's objects by name, so the name is the same everywhere.
+                problems.append(Problem("cannot differ per environment (use `namespace`)",
+                                        document.locate(("environments", env, "name")),
+                                        f"environments.{env}.name"))
+            elif spec is not None:
+                environments[env] = spec
+    if problems:
+        raise MoltgenError(_dedupe(problems))
+    assert base is not None
+    return Project(spec_path, document, base, environments)
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` on top of `base`: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def _validate(data: dict[str, Any], document: Document, prefix: tuple[str, ...],
+              problems: list[Problem], overrides: dict[str, Any] | None = None) -> Spec | None:
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as error:
+        problems.extend(_problems(error, document, prefix, overrides))
+        return None
+
+
+def _problems(error: ValidationError, document: Document, prefix: tuple[str, ...],
+              overrides: dict[str, Any] | None = None) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = tuple(part for part in item["loc"] if part != "[key]")
+        # A problem in a merged environment is reported where its value was written: in the
+        # environment's overrides when they contain it, otherwise in the base (and only once).
+        if overrides is None or _contains(overrides, loc):
+            path = (*prefix, *loc)
+        else:
+            path = loc
+        problems.append(_problem(item, document, path, is_key="[key]" in item["loc"]))
+    return problems
+
+
+def _contains(data: Any, path: tuple[Any, ...]) -> bool:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
+
+
+def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
+             is_key: bool = False) -> Problem:
+    kind = item["type"]
+    field = ".".join(str(p) for p in path)
+    value = item.get("input")
+    if kind == "extra_forbidden":
+        unknown = str(path[-1])
+        message = f"unknown field {unknown!r}"
+        suggestion = _suggest(unknown, _known_keys(path[:-1]))
+        if suggestion:
+            message += f" (did you mean {suggestion!r}?)"
+        return Problem(message, document.locate(path, key=True), field)
+    if kind == "missing":
+        return Problem("required field is missing", document.locate(path[:-1], key=True), field)
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        message = f"expected an integer, got {_show(value)}"
+    elif kind in ("bool_type", "bool_parsing"):
+        message = f"expected true or false, got {_show(value)}"
+    elif kind in ("string_type",):
+        message = f"expected text, got {_show(value)}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        message = f"expected a mapping, got {_show(value)}"
+    elif kind == "list_type":
+        message = f"expected a list, got {_show(value)}"
+    elif kind == "literal_error":
+        expected = item.get("ctx", {}).get("expected", "")
+        message = f"{_show(value)} is not one of {expected}"
+    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        message = f"{_show(value)} is out of range: {item['msg'].lower()}"
+    elif kind == "value_error":
+        message = str(item.get("ctx", {}).get("error", item["msg"]))
+    else:
+        message = item["msg"]
+    return Problem(message, document.locate(path, key=is_key), field)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), "scalar")
+
+
+def _known_keys(path: tuple[Any, ...]) -> list[str]:
+    """The camelCase keys allowed at `path` (for "did you mean")."""
+    model: Any = Spec
+    parts = list(path)
+    if parts[:1] == ["environments"]:
+        parts = parts[2:]
+        if not parts and len(path) == 1:
+            return []
+    for part in parts:
+        field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    keys = [f.alias for f in model.model_fields.values() if f.alias]
+    if model is Spec and not path:
+        keys.append("environments")
+    return keys
+
+
+def _suggest(word: str, candidates: list[str]) -> str | None:
+    lowered = {c.lower(): c for c in candidates}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    unique = []
+    for problem in problems:
+        text = str(problem)
+        if text not in seen:
+            seen.add(text)
+            unique.append(problem)
+    return unique

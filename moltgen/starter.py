@@ -1,0 +1,49 @@
+"""The spec that `moltgen init` writes: small, commented, and valid as it stands."""
+
+from moltgen.spec import MODELINE
+
+
+def starter_spec(name: str, namespace: str) -> str:
+    return f"""{MODELINE}
+# moltgen spec: one Moltbot (OpenClaw) gateway and its environments.
+# `moltgen render` writes base/ and overlays/<env>/; `moltgen check` lints them.
+name: {name}
+namespace: {namespace}
+
+image:
+  repository: ghcr.io/openclaw/openclaw
+  tag: 2026.7.1-2-slim          # pin a release; add `digest: sha256:...` for prod
+
+gateway:
+  port: 18789
+  bind: lan                     # the only bind reachable by the Service inside a pod
+  auth:
+    mode: token                 # gatewayToken is generated into the encrypted Secret
+
+providers:
+  anthropic: {{enabled: true}}
+
+channels:
+  telegram: {{enabled: false}}
+
+resources:
+  requests: {{cpu: 250m, memory: 512Mi}}
+  limits: {{cpu: "1", memory: 2Gi}}
+
+persistence:
+  size: 10Gi
+
+ingress:
+  enabled: false                # set a host (and tls) to expose the Control UI
+  # host: openclaw.example.com
+  # className: nginx
+  # clusterIssuer: letsencrypt
+
+environments:
+  dev:
+    namespace: {namespace}-dev
+    resources:
+      limits: {{cpu: 500m, memory: 1Gi}}
+      requests: {{cpu: 100m, memory: 256Mi}}
+  prod: {{}}
+"""
