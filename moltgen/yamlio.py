@@ -99,8 +99,9 @@ def load_documents(text: str, file: str) -> list[Document]:
         raise MoltgenError(Problem("YAML nested too deeply", Location(file))) from None
     documents = []
     for index, node in enumerate(nodes):
-        if node is None:
-            continue
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
+                            and node.value in ("", "~")):
+            continue  # an empty document between two `---`
         _check_expanded_size(node, file)
         data = _Builder(file).build(node, 0)
         documents.append(Document(data, file, index, node))

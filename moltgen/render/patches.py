@@ -11,16 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 _POD = ("spec", "template", "spec")
-# patchMergeKey of the lists the renderer emits (from the Kubernetes API definitions).
-_MERGE_KEYS: dict[tuple[str, ...], str] = {
-    (*_POD, "containers"): "name",
-    (*_POD, "initContainers"): "name",
-    (*_POD, "volumes"): "name",
-    (*_POD, "containers", "env"): "name",
-    (*_POD, "containers", "ports"): "containerPort",
-    (*_POD, "containers", "volumeMounts"): "mountPath",
+# The keys that identify an item of the lists the renderer emits: Kubernetes' patchMergeKey,
+# plus the other list-map keys (a port is its number *and* protocol).
+MergeKey = tuple[str, ...]
+_MERGE_KEYS: dict[tuple[str, ...], MergeKey] = {
+    (*_POD, "containers"): ("name",),
+    (*_POD, "initContainers"): ("name",),
+    (*_POD, "volumes"): ("name",),
+    (*_POD, "containers", "env"): ("name",),
+    (*_POD, "containers", "ports"): ("containerPort", "protocol"),
+    (*_POD, "containers", "volumeMounts"): ("mountPath",),
 }
-_SERVICE_MERGE_KEYS: dict[tuple[str, ...], str] = {("spec", "ports"): "port"}
+_SERVICE_MERGE_KEYS: dict[tuple[str, ...], MergeKey] = {("spec", "ports"): ("port", "protocol")}
 
 
 def strategic_merge_patch(base: dict[str, Any], target: dict[str, Any]) -> dict[str, Any] | None:
@@ -41,7 +43,7 @@ def deletion_patch(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _diff_mapping(base: dict[str, Any], target: dict[str, Any], path: tuple[str, ...],
-                  merge_keys: dict[tuple[str, ...], str]) -> dict[str, Any]:
+                  merge_keys: dict[tuple[str, ...], MergeKey]) -> dict[str, Any]:
     difference: dict[str, Any] = {}
     for key, value in target.items():
         if key not in base:
@@ -55,7 +57,7 @@ def _diff_mapping(base: dict[str, Any], target: dict[str, Any], path: tuple[str,
 
 
 def _diff_value(base: Any, target: Any, path: tuple[str, ...],
-                merge_keys: dict[tuple[str, ...], str]) -> Any:
+                merge_keys: dict[tuple[str, ...], MergeKey]) -> Any:
     if isinstance(base, dict) and isinstance(target, dict):
         return _diff_mapping(base, target, path, merge_keys)
     merge_key = merge_keys.get(path)
@@ -64,16 +66,22 @@ def _diff_value(base: Any, target: Any, path: tuple[str, ...],
     return target
 
 
-def _diff_keyed_list(base: list[Any], target: list[Any], path: tuple[str, ...], merge_key: str,
-                     merge_keys: dict[tuple[str, ...], str]) -> list[Any]:
-    base_items = {item[merge_key]: item for item in base}
-    target_keys = {item[merge_key] for item in target}
+def _diff_keyed_list(base: list[Any], target: list[Any], path: tuple[str, ...],
+                     merge_key: MergeKey, merge_keys: dict[tuple[str, ...], MergeKey]) -> list[Any]:
+    """Every target item in order (unchanged ones by key alone), then deletions. kustomize
+    orders a merged list by the patch and ignores `$setElementOrder`, so naming each item is
+    what keeps the built order equal to the target's."""
+    def identity(item: dict[str, Any]) -> dict[str, Any]:
+        return {field: item[field] for field in merge_key if field in item}
+
+    base_items = {tuple(identity(item).items()): item for item in base}
+    target_keys = {tuple(identity(item).items()) for item in target}
     patch: list[Any] = []
     for item in target:
-        key = item[merge_key]
+        key = tuple(identity(item).items())
         if key not in base_items:
             patch.append(item)
-        elif base_items[key] != item:
-            patch.append({merge_key: key, **_diff_mapping(base_items[key], item, path, merge_keys)})
-    patch.extend({merge_key: key, "$patch": "delete"} for key in base_items if key not in target_keys)
+        else:
+            patch.append({**identity(item), **_diff_mapping(base_items[key], item, path, merge_keys)})
+    patch.extend({**dict(key), "$patch": "delete"} for key in base_items if key not in target_keys)
     return patch

@@ -1,0 +1,78 @@
+import json
+
+import jsonschema
+
+from conftest import REPO
+
+from moltgen.spec import Spec, json_schema, load_project
+from moltgen.yamlio import load_documents
+
+
+def test_environment_overrides_merge_over_the_base(project_dir):
+    root = project_dir("""\
+name: assistant
+namespace: team-a
+resources:
+  limits: {cpu: "2", memory: 4Gi}
+environments:
+  dev:
+    namespace: team-a-dev
+    resources:
+      limits: {memory: 1Gi}
+  prod:
+""")
+    project = load_project(root / "moltgen.yaml")
+    assert project.base.resources.limits.memory == "4Gi"
+    dev = project.environments["dev"]
+    assert (dev.namespace, dev.resources.limits.cpu, dev.resources.limits.memory) == (
+        "team-a-dev", "2", "1Gi")
+    assert project.environments["prod"] == project.base
+    assert list(project.environments) == ["dev", "prod"]
+
+
+def test_secret_keys_follow_providers_channels_and_auth():
+    spec = Spec.model_validate({
+        "name": "a", "namespace": "b",
+        "providers": {"anthropic": {"enabled": True}, "openai": {"enabled": True}},
+        "channels": {"discord": {"enabled": True}, "slack": {"enabled": True}},
+    })
+    assert [k.name for k in spec.secret_keys()] == [
+        "anthropicApiKey", "openaiApiKey", "discordBotToken", "slackBotToken", "slackAppToken",
+        "gatewayToken"]
+    assert [k.name for k in spec.secret_keys() if k.generated] == ["gatewayToken"]
+    password = Spec.model_validate({"name": "a", "namespace": "b", "gateway": {"auth": {"mode": "password"}}})
+    assert password.secret_keys()[-1].name == "gatewayPassword"
+
+
+def test_allowed_origins_include_the_public_ingress_origin():
+    spec = Spec.model_validate({
+        "name": "a", "namespace": "b",
+        "gateway": {"controlUi": {"allowedOrigins": ["https://other.example"]}},
+        "ingress": {"enabled": True, "host": "bot.example.com"},
+    })
+    assert spec.allowed_origins == ["https://other.example", "https://bot.example.com"]
+
+
+def test_numbers_are_accepted_as_quantities():
+    spec = Spec.model_validate({"name": "a", "namespace": "b",
+                                "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}})
+    assert spec.resources.limits.cpu == "2"
+
+
+def test_json_schema_validates_this_repository_spec_and_rejects_typos():
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    data = load_documents(open(REPO / "moltgen.yaml").read(), "moltgen.yaml")[0].data
+    assert list(validator.iter_errors(data)) == []
+    data["environments"]["prod"] = {"resources": {"limits": {"memroy": "1Gi"}}}
+    assert list(validator.iter_errors(data))
+
+
+def test_committed_schema_file_is_current():
+    committed = json.load(open(REPO / "moltgen.schema.json"))
+    assert committed == json.loads(json.dumps(json_schema(), sort_keys=True))
+
+
+def test_spec_file_carries_the_editor_modeline():
+    assert open(REPO / "moltgen.yaml").readline().strip() == "# yaml-language-server: $schema=./moltgen.schema.json"

@@ -1,0 +1,120 @@
+"""Every kind of bad spec: exit 2, one located line per problem, nothing written."""
+
+import time
+
+import pytest
+
+from conftest import run_moltgen, snapshot
+
+VALID = """\
+name: assistant
+namespace: team-a
+resources:
+  limits:
+    memory: 2Gi
+environments:
+  prod:
+    namespace: team-a-prod
+"""
+
+CASES = {
+    "syntax error": (
+        "name: assistant\nnamespace: [team-a\n",
+        "moltgen.yaml:3:1: YAML syntax error:"),
+    "tab": (
+        "name: assistant\nresources:\n\tlimits: {}\n",
+        "moltgen.yaml:3:1: YAML syntax error: tab character where indentation is expected"),
+    "duplicate key": (
+        "name: assistant\nnamespace: a\nname: other\n",
+        "moltgen.yaml:3:1: duplicate key 'name'"),
+    "unknown key with suggestion": (
+        VALID + "    resources:\n      limits:\n        memroy: 1Gi\n",
+        "moltgen.yaml:11:9: environments.prod.resources.limits.memroy: unknown field 'memroy' "
+        "(did you mean 'memory'?)"),
+    "unknown top-level key": (
+        VALID.replace("namespace: team-a\n", "namespace: team-a\ningres: {}\n", 1),
+        "moltgen.yaml:3:1: ingres: unknown field 'ingres' (did you mean 'ingress'?)"),
+    "wrong type": (
+        VALID + "gateway:\n  port: eighteen\n",
+        "moltgen.yaml:10:9: gateway.port: expected an integer, got 'eighteen'"),
+    "string is not a boolean": (
+        VALID + "persistence:\n  enabled: 'true'\n",
+        "moltgen.yaml:10:12: persistence.enabled: expected true or false, got 'true'"),
+    "bad quantity in an environment": (
+        VALID + "    resources:\n      limits:\n        memory: 2 gigs\n",
+        "moltgen.yaml:11:17: environments.prod.resources.limits.memory: "
+        "'2 gigs' is not a Kubernetes quantity"),
+    "port out of range": (
+        VALID + "gateway:\n  port: 70000\n",
+        "moltgen.yaml:10:9: gateway.port: 70000 is out of range"),
+    "name not a DNS label": (
+        VALID.replace("name: assistant", "name: My_Bot"),
+        "moltgen.yaml:1:7: name: 'My_Bot' is not a DNS-1123 label"),
+    "environment name with a path": (
+        VALID + "  ../x:\n    namespace: x\n",
+        "moltgen.yaml:9:3: environments.../x: '../x' is not a DNS-1123 label"),
+    "empty file": (
+        "", "moltgen.yaml:1:1: the spec is empty"),
+    "comments only": (
+        "# nothing here\n", "moltgen.yaml:1:1: the spec is empty"),
+    "not a mapping": (
+        "- name: assistant\n", "moltgen.yaml:1:1: the spec must be a mapping of keys to values, not a list"),
+    "missing required field": (
+        "name: assistant\n", "moltgen.yaml:1:1: namespace: required field is missing"),
+    "requests above limits": (
+        VALID + "    resources:\n      requests:\n        memory: 4Gi\n",
+        "environments.prod.resources: requests.memory 4Gi is more than limits.memory 2Gi"),
+    "enabled ingress without host": (
+        VALID + "ingress:\n  enabled: true\n",
+        "moltgen.yaml:10:3: ingress: an enabled ingress needs a host"),
+    "name differs per environment": (
+        VALID + "    name: other\n",
+        "moltgen.yaml:9:11: environments.prod.name: cannot differ per environment"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_spec_exits_2_with_a_located_message_and_writes_nothing(case, project_dir):
+    text, expected = CASES[case]
+    root = project_dir(text)
+    before = snapshot(root)
+    result = run_moltgen("render", cwd=root)
+    assert result.code == 2
+    assert expected in result.stderr, result.stderr
+    assert all(line.startswith("moltgen: ") for line in result.stderr.splitlines())
+    assert snapshot(root) == before
+
+
+def test_every_problem_is_reported_not_only_the_first(project_dir):
+    root = project_dir(VALID + "gateway:\n  port: 0\n  bind: everywhere\nreplicas: 2\n")
+    result = run_moltgen("render", cwd=root)
+    assert result.code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3
+    assert "gateway.port: 0 is out of range" in lines[0]
+    assert "gateway.bind: 'everywhere' is not one of 'lan', 'loopback'" in lines[1]
+    assert "replicas: unknown field 'replicas'" in lines[2]
+
+
+def test_alias_bomb_in_the_spec_is_refused_quickly(project_dir):
+    bomb = ["name: assistant", "namespace: a", "config:", "  a: &a [x, x, x, x, x, x, x, x, x]"]
+    for previous, name in zip("abcdefgh", "bcdefghi"):
+        bomb.append(f"  {name}: &{name} [{', '.join(['*' + previous] * 9)}]")
+    root = project_dir("\n".join(bomb) + "\n")
+    started = time.perf_counter()
+    result = run_moltgen("render", cwd=root)
+    assert result.code == 2
+    assert "alias bomb" in result.stderr
+    assert time.perf_counter() - started < 10  # process start included; expansion would hang
+
+
+def test_missing_spec_file_is_a_clear_error(tmp_path):
+    result = run_moltgen("render", "--spec", "nope.yaml", cwd=tmp_path)
+    assert result.code == 2
+    assert result.stderr.strip() == "moltgen: nope.yaml: no such file"
+
+
+def test_unknown_environment_for_build(project_dir):
+    result = run_moltgen("build", "staging", cwd=project_dir())
+    assert result.code == 2
+    assert "no environment 'staging' in the spec (environments: dev, prod)" in result.stderr
