@@ -67,15 +67,20 @@ def render(
 @app.command()
 def build(
     env: Annotated[str, typer.Argument(help="The environment to build.")],
+    instance: Annotated[Optional[str], typer.Option(help="Only this instance of a fleet.")] = None,
     spec: SpecOption = Path("moltgen.yaml"),
 ) -> None:
-    """Print the kustomize build of overlays/ENV (run `moltgen render` first)."""
+    """Print the kustomize build of overlays/ENV[/INSTANCE] (run `moltgen render` first)."""
     project = load_project(spec)
     if env not in project.environments:
         known = ", ".join(project.environments) or "none"
         raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
                                    Location(str(spec))))
-    sys.stdout.write(kustomize.build(project.root / project.overlay_dir(env)))
+    names = [i.name for i in project.instances]
+    if instance is not None and instance not in names:
+        raise MoltgenError(Problem(f"no instance {instance!r} in the spec (instances: "
+                                   f"{', '.join(names) or 'none'})", Location(str(spec))))
+    sys.stdout.write(kustomize.build(project.root / project.overlay_dir(env, instance)))
 
 
 @app.command()

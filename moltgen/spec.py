@@ -13,7 +13,6 @@ import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +25,9 @@ from moltgen.quantity import parse_quantity
 from moltgen.yamlio import Document, load_file
 
 SCHEMA_FILE = "moltgen.schema.json"
+ENVIRONMENT_LABEL = "moltgen.dev/environment"
+INSTANCE_LABEL = "moltgen.dev/instance"
+OWNER_LABEL = "moltgen.dev/owner"
 MODELINE = f"# yaml-language-server: $schema=./{SCHEMA_FILE}"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -33,6 +35,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")  # registry host:port allowed
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _AGE_RECIPIENT = re.compile(r"^age1[0-9a-z]{58}$")
 
 
@@ -69,7 +72,15 @@ def _cidr(value: str) -> str:
     return value
 
 
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes label value (letters, digits, '-', '_', "
+                         "'.', at most 63 characters)")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(check_dns_label)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Quantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_quantity)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
@@ -338,14 +349,27 @@ class Spec(Model):
         return origins
 
 
+class Instance(Model):
+    """One assistant of a fleet (one per person or team), rendered in every environment."""
+
+    name: DnsLabel
+    owner: LabelValue | None = Field(None, description="Who the assistant belongs to (a label value).")
+    overrides: dict[str, Any] = Field(default_factory=dict,
+                                      description="Any part of the spec, for this instance only.")
+
+
 class SpecFile(Model):
-    """The whole file: the base configuration plus its environments."""
+    """The whole file: the base configuration plus its environments and instances."""
 
     model_config = ConfigDict(extra="allow")  # the base's own keys are validated as a Spec
 
     environments: dict[DnsLabel, dict[str, Any] | None] = Field(
         default_factory=dict,
         description="Environments (dev, prod, any name); each overrides any part of the spec.")
+    instances: list[Instance] = Field(
+        default_factory=list,
+        description="A fleet: one assistant per entry in every environment, each in its own "
+                    "namespace (<environment namespace>-<instance>) with its own Secret.")
 
 
 def json_schema() -> dict[str, Any]:
@@ -363,19 +387,53 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": {"$ref": "#/$defs/Environment"},
     }
     schema["$defs"]["Environment"] = environment
+    instance = Instance.model_json_schema(by_alias=True)
+    instance["properties"]["overrides"] = {"$ref": "#/$defs/Environment"}
+    schema["properties"]["instances"] = {"type": "array", "items": instance,
+                                         "description": SpecFile.model_fields["instances"].description}
     schema["title"] = "moltgen spec"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 
 
+@dataclass(frozen=True)
+class Target:
+    """One overlay to render and sync: an environment, or one instance in an environment."""
+
+    environment: str
+    instance: Instance | None
+    spec: Spec
+
+    @property
+    def directory(self) -> str:
+        suffix = f"/{self.instance.name}" if self.instance else ""
+        return f"overlays/{self.environment}{suffix}"
+
+    @property
+    def label(self) -> str:
+        return self.directory.removeprefix("overlays/")
+
+    @property
+    def overlay_labels(self) -> dict[str, str]:
+        """Labels the overlay's `labels` transformer adds to every object."""
+        labels = {ENVIRONMENT_LABEL: self.environment}
+        if self.instance:
+            labels[INSTANCE_LABEL] = self.instance.name
+            if self.instance.owner:
+                labels[OWNER_LABEL] = self.instance.owner
+        return labels
+
+
 @dataclass
 class Project:
-    """A loaded spec file: the base and each environment, validated and ready to render."""
+    """A loaded spec file: the base, each environment and each instance, validated."""
 
     spec_path: Path
     document: Document
     base: Spec
-    environments: dict[str, Spec]
+    environments: dict[str, Spec]  # the environment-level specs, before any instance
+    instances: list[Instance]
+    targets: list[Target]  # what gets an overlay: environments, or environment x instance
 
     @property
     def root(self) -> Path:
@@ -385,12 +443,15 @@ class Project:
     def spec_name(self) -> str:
         return self.spec_path.name
 
-    def overlay_dir(self, env: str) -> str:
-        return f"overlays/{env}"
+    def overlay_dir(self, env: str, instance: str | None = None) -> str:
+        return f"overlays/{env}/{instance}" if instance else f"overlays/{env}"
 
-    @cached_property
-    def raw_environments(self) -> dict[str, dict[str, Any]]:
-        return self.document.data.get("environments") or {}
+    def targets_of(self, env: str) -> list[Target]:
+        return [target for target in self.targets if target.environment == env]
+
+
+# A merge layer: where its overrides are written in the file, and the overrides.
+Layer = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 def load_project(path: str | Path = "moltgen.yaml") -> Project:
@@ -411,31 +472,72 @@ def load_project(path: str | Path = "moltgen.yaml") -> Project:
             document.locate(())))
     raw = document.data
     problems: list[Problem] = []
-    environments_raw = raw.get("environments", {})
     try:
-        SpecFile.model_validate({"environments": environments_raw})
-        environments_valid = True
+        spec_file = SpecFile.model_validate({key: raw[key] for key in ("environments", "instances")
+                                             if key in raw})
     except ValidationError as error:
-        problems.extend(_problems(error, document, ()))
-        environments_valid = False
-    base_raw = {k: v for k, v in raw.items() if k != "environments"}
-    base = _validate(base_raw, document, (), problems)
+        problems.extend(_problems(error, document, []))
+        spec_file = None
+    base_raw = {k: v for k, v in raw.items() if k not in ("environments", "instances")}
+    base = _validate(base_raw, document, [], problems)
     environments: dict[str, Spec] = {}
-    if environments_valid:
-        for env, overrides in environments_raw.items():
-            merged = deep_merge(base_raw, overrides or {})
-            spec = _validate(merged, document, ("environments", env), problems, overrides or {})
-            if spec is not None and base is not None and spec.name != base.name:
+    targets: list[Target] = []
+    if spec_file is not None:
+        problems.extend(_instance_problems(spec_file.instances, document))
+        for env, overrides in spec_file.environments.items():
+            env_layer: Layer = (("environments", env), overrides or {})
+            env_raw = deep_merge(base_raw, env_layer[1])
+            spec = _validate(env_raw, document, [env_layer], problems)
+            if spec is None:
+                continue
+            environments[env] = spec
+            if not spec_file.instances:
+                targets.append(Target(env, None, spec))
+            for index, instance in enumerate(spec_file.instances):
+                layer: Layer = (("instances", index, "overrides"), instance.overrides)
+                instance_raw = _instance_defaults(deep_merge(env_raw, instance.overrides), spec, instance)
+                instance_spec = _validate(instance_raw, document, [env_layer, layer], problems)
+                if instance_spec is not None:
+                    targets.append(Target(env, instance, instance_spec))
+        for env, spec in environments.items():
+            if base is not None and spec.name != base.name:
                 # Overlays patch the base's objects by name, so the name is the same everywhere.
                 problems.append(Problem("cannot differ per environment (use `namespace`)",
                                         document.locate(("environments", env, "name")),
                                         f"environments.{env}.name"))
-            elif spec is not None:
-                environments[env] = spec
     if problems:
         raise MoltgenError(_dedupe(problems))
-    assert base is not None
-    return Project(spec_path, document, base, environments)
+    assert base is not None and spec_file is not None
+    return Project(spec_path, document, base, environments, list(spec_file.instances), targets)
+
+
+def _instance_problems(instances: list[Instance], document: Document) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for index, instance in enumerate(instances):
+        if instance.name in seen:
+            problems.append(Problem(f"duplicate instance {instance.name!r}",
+                                    document.locate(("instances", index, "name")),
+                                    f"instances.{index}.name"))
+        seen.add(instance.name)
+        for fixed in ("name", "namespace"):
+            if fixed in instance.overrides:
+                problems.append(Problem(
+                    "cannot be overridden: every instance keeps the spec's name and gets its own "
+                    "namespace, <environment namespace>-<instance>",
+                    document.locate(("instances", index, "overrides", fixed), key=True),
+                    f"instances.{index}.overrides.{fixed}"))
+    return problems
+
+
+def _instance_defaults(raw: dict[str, Any], env_spec: Spec, instance: Instance) -> dict[str, Any]:
+    """What makes instances independent: their own namespace and their own host name."""
+    raw = dict(raw)
+    raw["namespace"] = f"{env_spec.namespace}-{instance.name}"
+    ingress = instance.overrides.get("ingress") or {}
+    if env_spec.ingress.host and "host" not in ingress:
+        raw["ingress"] = {**(raw.get("ingress") or {}), "host": f"{instance.name}.{env_spec.ingress.host}"}
+    return raw
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -448,26 +550,26 @@ def deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
-def _validate(data: dict[str, Any], document: Document, prefix: tuple[str, ...],
-              problems: list[Problem], overrides: dict[str, Any] | None = None) -> Spec | None:
+def _validate(data: dict[str, Any], document: Document, layers: list[Layer],
+              problems: list[Problem]) -> Spec | None:
     try:
         return Spec.model_validate(data)
     except ValidationError as error:
-        problems.extend(_problems(error, document, prefix, overrides))
+        problems.extend(_problems(error, document, layers))
         return None
 
 
-def _problems(error: ValidationError, document: Document, prefix: tuple[str, ...],
-              overrides: dict[str, Any] | None = None) -> list[Problem]:
+def _problems(error: ValidationError, document: Document, layers: list[Layer]) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
         loc = tuple(part for part in item["loc"] if part != "[key]")
-        # A problem in a merged environment is reported where its value was written: in the
-        # environment's overrides when they contain it, otherwise in the base (and only once).
-        if overrides is None or _contains(overrides, loc):
-            path = (*prefix, *loc)
-        else:
-            path = loc
+        # A problem in a merged spec is reported where its value was written: in the last
+        # layer (instance, then environment) that contains it, otherwise at the top level.
+        path = loc
+        for prefix, overrides in reversed(layers):
+            if _contains(overrides, loc):
+                path = (*prefix, *loc)
+                break
         problems.append(_problem(item, document, path, is_key="[key]" in item["loc"]))
     return problems
 
@@ -542,6 +644,10 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
         parts = parts[2:]
         if not parts and len(path) == 1:
             return []
+    elif parts[:1] == ["instances"]:
+        if len(parts) == 2:
+            return list(Instance.model_fields)
+        parts = parts[3:]
     for part in parts:
         field = next((f for f in model.model_fields.values() if f.alias == part), None)
         annotation = getattr(field, "annotation", None)

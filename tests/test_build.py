@@ -47,8 +47,8 @@ def built_objects(directory):
     return [d.data for d in load_documents(kustomize.build(directory), "build")]
 
 
-def expected_objects(spec, env):
-    return list(render_objects(spec, environment=env).values())
+def expected_objects(target):
+    return list(render_objects(target.spec, overlay_labels=target.overlay_labels).values())
 
 
 def comparable(objects):
@@ -72,7 +72,26 @@ def _walk(value, fix):
     return fix(value) if isinstance(value, str) else value
 
 
-@pytest.mark.parametrize("spec_text", [None, VARIED_SPEC], ids=["repository", "varied"])
+FLEET_SPEC = """\
+name: bot
+namespace: bots
+ingress: {enabled: true, host: bots.example.com, className: nginx}
+environments:
+  dev: {namespace: bots-dev, ingress: {host: dev.bots.example.com}}
+  prod: {}
+instances:
+  - name: alice
+    owner: alice
+  - name: bob
+    overrides:
+      resources: {limits: {memory: 4Gi}}
+  - name: team-x
+    overrides:
+      channels: {slack: {enabled: true}}
+"""
+
+
+@pytest.mark.parametrize("spec_text", [None, VARIED_SPEC, FLEET_SPEC], ids=["repository", "varied", "fleet"])
 def test_each_built_overlay_equals_its_environment_rendered_directly(spec_text, tmp_path):
     if spec_text is None:
         root = REPO
@@ -81,13 +100,13 @@ def test_each_built_overlay_equals_its_environment_rendered_directly(spec_text, 
         root = tmp_path
         assert run_moltgen("render", cwd=root).code == 0
     project = load_project(root / "moltgen.yaml")
-    assert project.environments
-    for env, spec in project.environments.items():
-        built = built_objects(root / project.overlay_dir(env))
-        assert comparable(built) == comparable(expected_objects(spec, env)), env
+    assert project.targets
+    for target in project.targets:
+        built = built_objects(root / target.directory)
+        assert comparable(built) == comparable(expected_objects(target)), target.label
         config_maps = [o for o in built if o["kind"] == "ConfigMap"]
         assert len(config_maps) == 1
-        assert config_maps[0]["data"]["openclaw.json"].split("\n", 1)[1] == openclaw_json(spec)
+        assert config_maps[0]["data"]["openclaw.json"].split("\n", 1)[1] == openclaw_json(target.spec)
 
 
 def test_base_builds_too():
@@ -150,3 +169,31 @@ def test_missing_engine_names_the_package_to_install(project_dir, tmp_path):
                          env={"MOLTGEN_KUSTOMIZE": str(tmp_path / "no-such-kustomize")})
     assert result.code == 2
     assert "cannot run" in result.stderr and "no-such-kustomize" in result.stderr
+
+
+def test_fleet_instances_are_isolated_and_the_environment_builds_them_all(tmp_path):
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    objects = built_objects(tmp_path / "overlays" / "prod")
+    namespaces = {o["metadata"]["namespace"] for o in objects}
+    assert namespaces == {"bots-alice", "bots-bob", "bots-team-x"}
+    hosts = {o["spec"]["rules"][0]["host"] for o in objects if o["kind"] == "Ingress"}
+    assert hosts == {"alice.bots.example.com", "bob.bots.example.com", "team-x.bots.example.com"}
+    alice = [o for o in objects if o["metadata"]["namespace"] == "bots-alice"]
+    assert all(o["metadata"]["labels"]["moltgen.dev/owner"] == "alice" for o in alice)
+    assert all(o["metadata"]["labels"]["moltgen.dev/instance"] == "alice" for o in alice)
+
+
+def test_adding_an_instance_touches_only_its_files_and_the_lists(tmp_path):
+    from conftest import snapshot
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    before = snapshot(tmp_path)
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC + "  - name: dave\n")
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    after = snapshot(tmp_path)
+    changed = {p for p in before if p in after and before[p] != after[p]}
+    added = set(after) - set(before)
+    assert set(before) - set(after) == set()
+    assert changed == {"moltgen.yaml", "overlays/dev/kustomization.yaml", "overlays/prod/kustomization.yaml"}
+    assert added and all(p.startswith(("overlays/dev/dave/", "overlays/prod/dave/")) for p in added)

@@ -13,7 +13,7 @@ def lines_of(text: str, needle: str) -> int:
 def test_environment_override_is_the_origin_when_it_wrote_the_value():
     project = load_project(REPO / "moltgen.yaml")
     text = (REPO / "moltgen.yaml").read_text()
-    deployment = render_objects(project.environments["dev"], environment="dev")["deployment.yaml"]
+    deployment = render_objects(project.environments["dev"], overlay_labels={"moltgen.dev/environment": "dev"})["deployment.yaml"]
     origin = origin_of(project, "dev", deployment, MEMORY)
     assert origin.file == str(REPO / "moltgen.yaml")
     assert origin.line == lines_of(text, "limits: {cpu: 500m, memory: 1Gi}")
@@ -22,7 +22,7 @@ def test_environment_override_is_the_origin_when_it_wrote_the_value():
 def test_top_level_value_is_the_origin_when_the_environment_did_not_override_it():
     project = load_project(REPO / "moltgen.yaml")
     text = (REPO / "moltgen.yaml").read_text()
-    ingress = render_objects(project.environments["prod"], environment="prod")["ingress.yaml"]
+    ingress = render_objects(project.environments["prod"], overlay_labels={"moltgen.dev/environment": "prod"})["ingress.yaml"]
     origin = origin_of(project, "prod", ingress, ("spec", "ingressClassName"))
     assert origin.line == lines_of(text, "className: kubesphere-router-cluster")
     host = origin_of(project, "prod", ingress, ("spec", "rules", 0, "host"))

@@ -70,6 +70,18 @@ CASES = {
     "name differs per environment": (
         VALID + "    name: other\n",
         "moltgen.yaml:9:11: environments.prod.name: cannot differ per environment"),
+    "duplicate instance": (
+        VALID + "instances:\n  - name: alice\n  - name: alice\n",
+        "moltgen.yaml:11:11: instances.1.name: duplicate instance 'alice'"),
+    "instance namespace override": (
+        VALID + "instances:\n  - name: alice\n    overrides:\n      namespace: x\n",
+        "moltgen.yaml:12:7: instances.0.overrides.namespace: cannot be overridden"),
+    "bad value in instance overrides": (
+        VALID + "instances:\n  - name: alice\n    overrides:\n      gateway: {port: 0}\n",
+        "moltgen.yaml:12:23: instances.0.overrides.gateway.port: 0 is out of range"),
+    "owner not a label value": (
+        VALID + "instances:\n  - name: alice\n    owner: alice@example.com\n",
+        "moltgen.yaml:11:12: instances.0.owner: 'alice@example.com' is not a Kubernetes label value"),
 }
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from moltgen.render.objects import (CONFIG_FILE, ENVIRONMENT_LABEL, config_map_name,
-                                    render_objects)
+from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.openclaw import openclaw_json
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
-from moltgen.spec import Image, Project, Spec
+from moltgen.spec import Image, Project, Spec, Target
 from moltgen.tree import Tree, header
 from moltgen.yamlio import dump_yaml
 
@@ -37,10 +36,17 @@ def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
         "resources": list(base_objects),
         "configMapGenerator": [{"name": config_map_name(base), "files": [CONFIG_FILE]}],
     })
-    for env, spec in project.environments.items():
-        directory = project.overlay_dir(env)
-        secret = secret_files.get(f"{directory}/{SECRET_FILE}")
-        _render_overlay(files, directory, env, base, spec, secret)
+    for target in project.targets:
+        secret = secret_files.get(f"{target.directory}/{SECRET_FILE}")
+        _render_overlay(files, target, base, secret)
+    if project.instances:
+        # `kustomize build overlays/<env>` (and `moltgen build <env>`) still gives the whole
+        # environment: every instance.
+        for env in project.environments:
+            files.yaml(f"{project.overlay_dir(env)}/kustomization.yaml", {
+                "apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                "resources": [target.instance.name for target in project.targets_of(env)
+                              if target.instance]})
     files.tree.update(secret_files)
     return dict(sorted(files.tree.items()))
 
@@ -49,18 +55,19 @@ def secret_checksum(encrypted: bytes) -> str:
     return hashlib.sha256(encrypted).hexdigest()[:16]
 
 
-def _render_overlay(files: _Files, directory: str, env: str, base: Spec, spec: Spec,
-                    secret: bytes | None) -> None:
+def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | None) -> None:
+    directory, spec = target.directory, target.spec
     images = image_override(base.image, spec.image)
     # What the base becomes after this overlay's transformers, before any patch.
     transformed = base.model_copy(update={"namespace": spec.namespace,
                                           **({"image": spec.image} if images else {})})
-    start = render_objects(transformed, environment=env)
-    target = render_objects(spec, environment=env,
-                            secret_checksum=secret_checksum(secret) if secret else None)
-    resources = ["../../base"]
+    labels = target.overlay_labels
+    start = render_objects(transformed, overlay_labels=labels)
+    built = render_objects(spec, overlay_labels=labels,
+                           secret_checksum=secret_checksum(secret) if secret else None)
+    resources = ["../" * directory.count("/") + "../base"]
     patches = []
-    for name, obj in target.items():
+    for name, obj in built.items():
         if name not in start:
             files.yaml(f"{directory}/{name}", obj)
             resources.append(name)
@@ -69,7 +76,7 @@ def _render_overlay(files: _Files, directory: str, env: str, base: Spec, spec: S
         if patch:
             patches.append(_patch_file(files, directory, patch))
     for name, obj in start.items():
-        if name not in target:
+        if name not in built:
             patches.append(_patch_file(files, directory, deletion_patch(obj)))
     if secret is not None:
         resources.append(SECRET_FILE)
@@ -78,7 +85,7 @@ def _render_overlay(files: _Files, directory: str, env: str, base: Spec, spec: S
         "kind": "Kustomization",
         "namespace": spec.namespace,
         "resources": resources,
-        "labels": [{"pairs": {ENVIRONMENT_LABEL: env}, "includeSelectors": False,
+        "labels": [{"pairs": labels, "includeSelectors": False,
                     "includeTemplates": True}],
     }
     if images:

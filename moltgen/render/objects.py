@@ -19,7 +19,6 @@ HOME = "/home/node"
 STATE_DIR = f"{HOME}/.openclaw"
 CONFIG_DIR = "/etc/openclaw"
 CONFIG_FILE = "openclaw.json"
-ENVIRONMENT_LABEL = "moltgen.dev/environment"
 SECRET_CHECKSUM_ANNOTATION = "moltgen.dev/secret-checksum"
 HEAP_FRACTION = 0.75  # Node ignores the cgroup limit; leave a quarter for everything off-heap
 UID = 1000
@@ -38,12 +37,9 @@ def selector_labels(spec: Spec) -> dict[str, str]:
     return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": spec.name}
 
 
-def common_labels(spec: Spec, environment: str | None) -> dict[str, str]:
-    labels = {**selector_labels(spec), "app.kubernetes.io/component": CONTAINER_NAME,
-              "app.kubernetes.io/managed-by": "moltgen", **spec.labels}
-    if environment:
-        labels[ENVIRONMENT_LABEL] = environment
-    return labels
+def common_labels(spec: Spec, overlay_labels: dict[str, str] | None) -> dict[str, str]:
+    return {**selector_labels(spec), "app.kubernetes.io/component": CONTAINER_NAME,
+            "app.kubernetes.io/managed-by": "moltgen", **spec.labels, **(overlay_labels or {})}
 
 
 def heap_megabytes(spec: Spec) -> int | None:
@@ -51,44 +47,48 @@ def heap_megabytes(spec: Spec) -> int | None:
     return int(to_mebibytes(memory) * HEAP_FRACTION) if memory else None
 
 
-def render_objects(spec: Spec, *, environment: str | None = None,
+def render_objects(spec: Spec, *, overlay_labels: dict[str, str] | None = None,
                    secret_checksum: str | None = None) -> dict[str, dict[str, Any]]:
-    """File name → object, in a fixed order; the ConfigMap comes from a kustomize generator."""
+    """File name → object, in a fixed order; the ConfigMap comes from a kustomize generator.
+
+    `overlay_labels` are the labels an overlay's `labels` transformer adds (environment,
+    instance, owner): on every object and pod template, never in selectors."""
+    labels = overlay_labels
     objects = {
-        "serviceaccount.yaml": render_service_account(spec, environment),
-        "deployment.yaml": render_deployment(spec, environment, secret_checksum),
-        "service.yaml": render_service(spec, environment),
+        "serviceaccount.yaml": render_service_account(spec, labels),
+        "deployment.yaml": render_deployment(spec, labels, secret_checksum),
+        "service.yaml": render_service(spec, labels),
     }
     if spec.persistence.enabled:
-        objects["persistentvolumeclaim.yaml"] = render_state_claim(spec, environment)
+        objects["persistentvolumeclaim.yaml"] = render_state_claim(spec, labels)
     if spec.ingress.enabled:
-        objects["ingress.yaml"] = render_ingress(spec, environment)
+        objects["ingress.yaml"] = render_ingress(spec, labels)
     if spec.network_policy.enabled:
-        objects["networkpolicy.yaml"] = render_network_policy(spec, environment)
+        objects["networkpolicy.yaml"] = render_network_policy(spec, labels)
     return objects
 
 
-def _metadata(spec: Spec, environment: str | None, name: str | None = None) -> dict[str, Any]:
+def _metadata(spec: Spec, labels: dict[str, str] | None, name: str | None = None) -> dict[str, Any]:
     return {"name": name or spec.name, "namespace": spec.namespace,
-            "labels": common_labels(spec, environment)}
+            "labels": common_labels(spec, labels)}
 
 
-def render_service_account(spec: Spec, environment: str | None) -> dict[str, Any]:
+def render_service_account(spec: Spec, labels: dict[str, str] | None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": _metadata(spec, environment),
+            "metadata": _metadata(spec, labels),
             "automountServiceAccountToken": False}
 
 
-def render_deployment(spec: Spec, environment: str | None,
+def render_deployment(spec: Spec, labels: dict[str, str] | None,
                       secret_checksum: str | None) -> dict[str, Any]:
-    template_metadata: dict[str, Any] = {"labels": common_labels(spec, environment)}
+    template_metadata: dict[str, Any] = {"labels": common_labels(spec, labels)}
     if secret_checksum:
         # Changes when the encrypted Secret changes, so a rotation rolls the pod.
         template_metadata["annotations"] = {SECRET_CHECKSUM_ANNOTATION: secret_checksum}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(spec, environment),
+        "metadata": _metadata(spec, labels),
         "spec": {
             "replicas": 1,  # a singleton: a second gateway fights over the chat connections
             "revisionHistoryLimit": 3,
@@ -183,11 +183,11 @@ def _volumes(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
-def render_service(spec: Spec, environment: str | None) -> dict[str, Any]:
+def render_service(spec: Spec, labels: dict[str, str] | None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(spec, environment),
+        "metadata": _metadata(spec, labels),
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(spec),
@@ -197,7 +197,7 @@ def render_service(spec: Spec, environment: str | None) -> dict[str, Any]:
     }
 
 
-def render_state_claim(spec: Spec, environment: str | None) -> dict[str, Any]:
+def render_state_claim(spec: Spec, labels: dict[str, str] | None) -> dict[str, Any]:
     claim_spec: dict[str, Any] = {
         "accessModes": [spec.persistence.access_mode],
         "resources": {"requests": {"storage": spec.persistence.size}},
@@ -205,14 +205,14 @@ def render_state_claim(spec: Spec, environment: str | None) -> dict[str, Any]:
     if spec.persistence.storage_class:
         claim_spec["storageClassName"] = spec.persistence.storage_class
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _metadata(spec, environment, state_claim_name(spec)), "spec": claim_spec}
+            "metadata": _metadata(spec, labels, state_claim_name(spec)), "spec": claim_spec}
 
 
 def ingress_tls_secret(spec: Spec) -> str:
     return spec.ingress.tls.secret_name or f"{spec.name}-tls"
 
 
-def render_ingress(spec: Spec, environment: str | None) -> dict[str, Any]:
+def render_ingress(spec: Spec, labels: dict[str, str] | None) -> dict[str, Any]:
     ingress = spec.ingress
     annotations: dict[str, str] = {}
     if ingress.cluster_issuer:
@@ -222,7 +222,7 @@ def render_ingress(spec: Spec, environment: str | None) -> dict[str, Any]:
         annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] = NGINX_WEBSOCKET_TIMEOUT
         annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] = NGINX_WEBSOCKET_TIMEOUT
     annotations.update(ingress.annotations)
-    metadata = _metadata(spec, environment)
+    metadata = _metadata(spec, labels)
     if annotations:
         metadata["annotations"] = annotations
     ingress_spec: dict[str, Any] = {}
@@ -242,7 +242,7 @@ def render_ingress(spec: Spec, environment: str | None) -> dict[str, Any]:
             "spec": ingress_spec}
 
 
-def render_network_policy(spec: Spec, environment: str | None) -> dict[str, Any]:
+def render_network_policy(spec: Spec, labels: dict[str, str] | None) -> dict[str, Any]:
     rule: dict[str, Any] = {"ports": [{"port": spec.gateway.port, "protocol": "TCP"}]}
     namespaces = spec.network_policy.allow_from_namespaces
     if namespaces:
@@ -251,7 +251,7 @@ def render_network_policy(spec: Spec, environment: str | None) -> dict[str, Any]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _metadata(spec, environment),
+        "metadata": _metadata(spec, labels),
         "spec": {
             "podSelector": {"matchLabels": selector_labels(spec)},
             "policyTypes": ["Ingress"],  # egress stays open: the model providers are on the internet
