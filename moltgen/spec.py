@@ -273,6 +273,46 @@ class Sops(Model):
         return values
 
 
+class GitOps(Model):
+    """How Argo CD or Flux syncs the overlays (gitops/argocd/ or gitops/flux/)."""
+
+    engine: Literal["none", "argocd", "flux"] = "none"
+    repo_url: str | None = Field(None, description="The Git repository the controllers pull.")
+    revision: str = Field("main", description="Branch (Flux) or revision (Argo CD) to sync.")
+    path: str = Field("", description="Where this project lives inside the repository.")
+    namespace: DnsLabel | None = Field(None, description="Default: argocd or flux-system.")
+    automated: bool | None = Field(
+        None, description="Sync automatically; default: yes, except for an environment named "
+                          "prod or production, which syncs by hand.")
+    prune: bool = True
+    self_heal: bool = True
+    interval: str = Field("10m", description="Flux reconciliation interval.")
+    depends_on: list[DnsLabel] = Field(default_factory=list,
+                                       description="Flux Kustomizations to apply first.")
+    destination_server: str = "https://kubernetes.default.svc"
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        value = value.strip("/")
+        if value.startswith("..") or "/../" in f"/{value}/":
+            raise ValueError(f"{value!r} must be a path inside the repository")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not re.fullmatch(r"([0-9]+(ms|s|m|h))+", value):
+            raise ValueError(f"{value!r} is not a duration like 10m or 1h30m")
+        return value
+
+    @model_validator(mode="after")
+    def _repository_when_enabled(self) -> GitOps:
+        if self.engine != "none" and not self.repo_url:
+            raise ValueError(f"engine {self.engine} needs repoUrl")
+        return self
+
+
 class Secret(Model):
     name: DnsLabel | None = Field(None, description="Default: the spec's name.")
 
@@ -318,6 +358,7 @@ class Spec(Model):
     probes: Probes = Probes()
     ingress: Ingress = Ingress()
     network_policy: NetworkPolicy = NetworkPolicy()
+    gitops: GitOps = GitOps()
     config: dict[str, Any] = Field(default_factory=dict,
                                    description="Extra OpenClaw configuration merged into openclaw.json.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")

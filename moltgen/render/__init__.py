@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
+from moltgen.render.gitops import render_gitops
 from moltgen.render.openclaw import openclaw_json
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
 from moltgen.spec import Image, Project, Spec, Target
@@ -47,6 +48,8 @@ def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
                 "apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                 "resources": [target.instance.name for target in project.targets_of(env)
                               if target.instance]})
+    for path, obj in render_gitops(project).items():
+        files.yaml(path, obj)
     files.tree.update(secret_files)
     return dict(sorted(files.tree.items()))
 
