@@ -43,6 +43,8 @@ def render(
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
     project = load_project(spec)
     result = pipeline.render(project, check=check)
+    for warning in result.warnings:
+        print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:
         if result.drift:
             sys.stdout.write(result.changes.unified_diff())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from moltgen.render import render_tree
+from moltgen.secrets.render import SOPS_CONFIG_FILE, plan_secret_files, sops_config
 from moltgen.spec import Project
 from moltgen.tree import TreeChanges, apply_changes, plan_changes, render_lock
 
@@ -14,6 +15,7 @@ from moltgen.tree import TreeChanges, apply_changes, plan_changes, render_lock
 class RenderResult:
     changes: TreeChanges
     pending: list[str] = field(default_factory=list)  # work only a writing render can do
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def drift(self) -> bool:
@@ -31,7 +33,8 @@ def render(project: Project, *, check: bool = False) -> RenderResult:
 
 
 def _plan(project: Project, *, encrypt: bool) -> RenderResult:
-    secret_files: dict[str, bytes] = {}
-    pending: list[str] = []
-    tree = render_tree(project, secret_files)
-    return RenderResult(plan_changes(project.root, tree), pending)
+    secrets = plan_secret_files(project, encrypt=encrypt)
+    tree = render_tree(project, secrets.files)
+    if any(target.spec.sops.age_recipients for target in project.targets):
+        tree[SOPS_CONFIG_FILE] = sops_config(project)
+    return RenderResult(plan_changes(project.root, tree), secrets.pending, secrets.warnings)

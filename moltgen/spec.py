@@ -490,6 +490,29 @@ class Project:
     def targets_of(self, env: str) -> list[Target]:
         return [target for target in self.targets if target.environment == env]
 
+    def locate_setting(self, env: str, path: tuple[str, ...]) -> Location:
+        """Where the setting `path` of `env` is written: the override, else the top level."""
+        for candidate in (("environments", env, *path), path):
+            if self.document.has(candidate):
+                return self.document.locate(candidate)
+        return Location(str(self.spec_path), 1, 1)
+
+    def target(self, env: str, instance: str | None = None) -> Target:
+        """The overlay of `env` (and `instance`, in a fleet); MoltgenError naming the choices."""
+        if env not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
+                                       Location(str(self.spec_path))))
+        names = [i.name for i in self.instances]
+        if names and instance is None:
+            raise MoltgenError(Problem(f"{env} has one overlay per instance: name one with "
+                                       f"--instance ({', '.join(names)})", Location(str(self.spec_path))))
+        if instance is not None and instance not in names:
+            raise MoltgenError(Problem(f"no instance {instance!r} in the spec (instances: "
+                                       f"{', '.join(names) or 'none'})", Location(str(self.spec_path))))
+        directory = self.overlay_dir(env, instance)
+        return next(t for t in self.targets if t.directory == directory)
+
 
 # A merge layer: where its overrides are written in the file, and the overrides.
 Layer = tuple[tuple[Any, ...], dict[str, Any]]

@@ -1,49 +1,12 @@
-"""Shared test helpers: run the real `moltgen` command in a subprocess and build projects."""
+"""Fixtures shared by the tests."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_moltgen(*args: str, cwd: Path | str = REPO, stdin: str | None = None,
-                env: dict[str, str] | None = None) -> Run:
-    """`python -m moltgen ARGS`: a real process, so exit codes and stderr are what users see."""
-    result = subprocess.run([sys.executable, "-m", "moltgen", *args], cwd=cwd, input=stdin,
-                            capture_output=True, text=True, env={**os.environ, **(env or {})},
-                            timeout=300, check=False)
-    assert "Traceback" not in result.stderr, result.stderr
-    return Run(result.returncode, result.stdout, result.stderr)
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under root (for asserting that a failed command changed nothing)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-MINIMAL_SPEC = """\
-name: assistant
-namespace: team-a
-environments:
-  dev:
-    namespace: team-a-dev
-  prod: {}
-"""
+from support import MINIMAL_SPEC
 
 
 @pytest.fixture

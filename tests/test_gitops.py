@@ -1,6 +1,6 @@
 """gitops/: what Argo CD and Flux sync, rendered from the spec's `gitops` section."""
 
-from conftest import run_moltgen
+from support import run_moltgen
 from moltgen.yamlio import load_documents
 
 SPEC = """\

@@ -1,4 +1,4 @@
-from conftest import REPO
+from support import REPO
 from moltgen.render.objects import render_objects
 from moltgen.render.origins import origin_of, spec_path_of
 from moltgen.spec import load_project

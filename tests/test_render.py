@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conftest import MINIMAL_SPEC, run_moltgen, snapshot
+from support import MINIMAL_SPEC, run_moltgen, snapshot
 from moltgen.render import render_tree
 from moltgen.spec import load_project
 from moltgen.tree import GENERATED_MARK

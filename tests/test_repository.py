@@ -1,6 +1,6 @@
 """This repository's own committed tree is what its spec renders."""
 
-from conftest import REPO, run_moltgen
+from support import REPO, run_moltgen
 
 
 def test_committed_tree_equals_a_fresh_render():

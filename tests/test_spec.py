@@ -2,7 +2,7 @@ import json
 
 import jsonschema
 
-from conftest import REPO
+from support import REPO
 
 from moltgen.spec import Spec, json_schema, load_project
 from moltgen.yamlio import load_documents

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import run_moltgen, snapshot
+from support import run_moltgen, snapshot
 
 VALID = """\
 name: assistant

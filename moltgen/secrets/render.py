@@ -1,0 +1,147 @@
+"""The encrypted Secret of each environment and `.sops.yaml`, as files for the rendered tree.
+
+Rendering a Secret is not pure like the rest of render: it reads the committed file, because
+its values exist nowhere else, and it runs sops. It stays byte-stable: a file that already
+matches the spec is returned as it is, without calling sops or needing a key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.secrets import reconcile, sops
+from moltgen.secrets.age import is_recipient
+from moltgen.secrets.manifest import SECRET_FILE, DesiredSecret, header_lines
+from moltgen.spec import Project, Target
+from moltgen.tree import header
+from moltgen.yamlio import dump_yaml
+
+SOPS_CONFIG_FILE = ".sops.yaml"
+
+
+@dataclass
+class SecretPlan:
+    files: dict[str, bytes] = field(default_factory=dict)  # path relative to the root -> bytes
+    pending: list[str] = field(default_factory=list)  # changes left undone (render --check)
+    warnings: list[str] = field(default_factory=list)  # overlays rendered without a Secret
+
+
+def secret_file(target: Target) -> str:
+    return f"{target.directory}/{SECRET_FILE}"
+
+
+def desired_secret(project: Project, target: Target) -> DesiredSecret:
+    """The Secret `target` must have, from the spec; MoltgenError when it has no usable recipient."""
+    spec = target.spec
+    recipients = tuple(spec.sops.age_recipients)
+    setting = ("sops", "ageRecipients")
+    location = project.locate_setting(target.environment, setting)
+    where = f"environments.{target.environment}.{'.'.join(setting)}"
+    if not recipients:
+        raise MoltgenError(Problem(
+            "no age recipient, so its Secret cannot be encrypted: run `moltgen secrets keygen` "
+            "and add the printed age1... key here", location, where))
+    invalid = [r for r in recipients if not is_recipient(r)]
+    if invalid:
+        raise MoltgenError([Problem(f"{r!r} is not a valid age public key (bad checksum?)",
+                                    location, where) for r in invalid])
+    keys = spec.secret_keys()
+    return DesiredSecret(
+        file=secret_file(target),
+        name=spec.secret_name,
+        namespace=spec.namespace,
+        keys=tuple(key.name for key in keys),
+        generated=frozenset(key.name for key in keys if key.generated),
+        recipients=recipients,
+        header=header_lines(project.spec_path.name),
+    )
+
+
+def plan_secret_files(project: Project, *, encrypt: bool) -> SecretPlan:
+    """Each overlay's `secret.enc.yaml`, as it must now be.
+
+    encrypt=False (render --check): nothing that needs sops is done; such files keep their current
+    bytes (or are left out when absent) and each undone change becomes a line in `pending`.
+    """
+    plan = SecretPlan()
+    for target in project.targets:
+        if not target.spec.sops.age_recipients:
+            # A first render (a starter spec) still works; the overlay has no Secret until a
+            # recipient is added, and `moltgen check` reports the Secret as missing.
+            plan.warnings.append(
+                f"{target.directory}: no Secret rendered, sops.ageRecipients is empty; run "
+                "`moltgen secrets keygen` and add the printed age1... key to the spec")
+            continue
+        desired = desired_secret(project, target)
+        current = read_current(Path(project.root) / desired.file, desired.file)
+        if current is None:
+            if encrypt:
+                plan.files[desired.file] = reconcile.create(desired)
+            else:
+                plan.pending.append(f"{desired.file}: does not exist yet; `moltgen render` "
+                                    "creates it (public keys only)")
+            continue
+        plan.files[desired.file] = (reconcile_file(current, desired) if encrypt
+                                    else _keyless_part(current, desired, plan.pending))
+    return plan
+
+
+def reconcile_file(current: bytes, desired: DesiredSecret) -> bytes:
+    """`current` with every needed change made; a clear MoltgenError when the key is missing."""
+    changes = reconcile.changes_needed(current, desired)
+    try:
+        return reconcile.apply(current, changes)
+    except sops.SopsError as error:
+        if error.failure is not sops.SopsFailure.NO_KEY_CAN_DECRYPT:
+            raise
+        reasons = "; ".join(c.reason for c in changes if c.needs_key)
+        raise MoltgenError(Problem(
+            f"must change ({reasons}), which needs the private key, and none available can "
+            f"decrypt it: {sops.key_hint()}; then rerun `moltgen render`",
+            Location(desired.file))) from None
+
+
+def _keyless_part(current: bytes, desired: DesiredSecret, pending: list[str]) -> bytes:
+    changes = reconcile.changes_needed(current, desired)
+    keyless = [c for c in changes if not c.needs_key]
+    keyed = [c for c in changes if c.needs_key]
+    if keyed:
+        pending.append(f"{desired.file}: " + "; ".join(c.reason for c in keyed)
+                       + "; `moltgen render` makes these changes (it needs the private key)")
+    # Keyless changes (the header) are deterministic, so the diff shows them as they will be.
+    return reconcile.apply(current, keyless)
+
+
+def read_current(path: Path, display: str) -> bytes | None:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise MoltgenError(Problem("expected a regular file", Location(display)))
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(display))) from None
+
+
+def sops_config(project: Project) -> bytes:
+    """`.sops.yaml`: one creation rule per overlay, so `sops edit` by hand encrypts the same way.
+
+    moltgen itself passes every setting on the sops command line and ignores this file. sops
+    matches path_regex against the file's path made relative to this file's directory, or as
+    given when outside it, so the overlay path may follow a `/` instead of the start. Recipients are one
+    comma-separated string, the form every sops version reads.
+    """
+    rules = []
+    for target in project.targets:
+        if not target.spec.sops.age_recipients:
+            continue
+        desired = desired_secret(project, target)
+        rules.append({
+            "path_regex": f"(^|/){re.escape(target.directory)}/[^/]+\\.enc\\.yaml$",
+            "encrypted_regex": sops.ENCRYPTED_REGEX,
+            "age": ",".join(desired.recipients),
+        })
+    return (header(project.spec_path.name) + dump_yaml({"creation_rules": rules})).encode("utf-8")
