@@ -1,7 +1,136 @@
-"""`moltgen check`, `moltgen rules`, `moltgen policy` (placeholder until the check module lands)."""
+"""`moltgen check`, `moltgen rules`, `moltgen policy export|test`. Thin: parse options, call the
+check modules, write the output, choose the exit code (0 clean, 1 findings, 2 via MoltgenError)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
 
 import typer
+
+from moltgen.errors import Location, MoltgenError, Problem
+
+policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the check commands to the top-level app."""
+    app.command("check")(check)
+    app.command("rules")(rules)
+    app.add_typer(policy_app, name="policy")
+
+
+def write_output(text: str, output: Optional[Path]) -> None:
+    """stdout, or FILE written atomically (a reader never sees half a report)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    directory = output.parent if str(output.parent) else Path(".")
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, output)
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None
+
+
+def check(
+    targets: list[str] = typer.Argument(None, help="Overlay directories, YAML files, directories, or - for stdin. None: every overlay of the spec."),
+    env: list[str] = typer.Option([], "--env", help="Only these environments (repeatable); for files, the environment rules apply to."),
+    fmt: str = typer.Option("text", "--format", help="text, json, sarif, github, junit or markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE (atomically)."),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings of this severity or worse: error or warning."),
+    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
+    schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="The spec, when no target is given (default: moltgen.yaml)."),
+    no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
+) -> None:
+    """Validate manifests against their schemas and the rule catalog."""
+    from moltgen.check.model import Severity
+    from moltgen.check.report import FORMATS, render
+    from moltgen.check.run import CheckOptions, run_check
+
+    if fmt not in FORMATS:
+        raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))
+    if fail_on not in ("error", "warning"):
+        raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
+    options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
+                           tuple(schema_dir), strict=not no_strict)
+    result, catalog = run_check(options)
+    color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    write_output(render(result, fmt, catalog, color=color), output)
+    if result.failed(Severity(fail_on)):
+        raise typer.Exit(1)
+
+
+def rules(
+    markdown: bool = typer.Option(False, "--markdown", help="Print docs/rules.md."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to include."),
+) -> None:
+    """List the rule catalog (built-in and custom rules)."""
+    from moltgen.check.catalog import load_catalog
+    from moltgen.check.config import load_policy
+    from moltgen.check.docs import rules_markdown
+
+    config = load_policy(policy)
+    catalog = load_catalog(config.custom_rule_dirs)
+    if markdown:
+        write_output(rules_markdown(catalog), None)
+        return
+    lines = []
+    for rule in catalog.sorted():
+        settings = config.rules.get(rule.id)
+        severity = settings.severity.value if settings and settings.severity else rule.severity.value
+        enabled = rule.enabled if settings is None or settings.enabled is None else settings.enabled
+        flag = "" if enabled else "  (disabled)"
+        origin = "  (custom)" if rule.custom else ""
+        lines.append(f"{rule.id:<32} {severity:<8} {rule.summary}{flag}{origin}")
+    write_output("\n".join(lines) + "\n", None)
+
+
+@policy_app.command("export")
+def policy_export(
+    fmt: str = typer.Option("vap", "--format", help="vap: ValidatingAdmissionPolicy + binding per rule."),
+    env: str = typer.Option("", "--env", help="Environment the exported policies stand for (rules matched to environments)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o"),
+    policy: Optional[Path] = typer.Option(None, "--policy"),
+) -> None:
+    """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
+    from moltgen.check.catalog import load_catalog
+    from moltgen.check.config import load_policy
+    from moltgen.check.vap import export_vap
+    from moltgen.yamlio import dump_yaml_all
+
+    if fmt != "vap":
+        raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))
+    catalog = load_catalog(load_policy(policy).custom_rule_dirs)
+    documents, skipped = export_vap(catalog, env=env)
+    write_output(dump_yaml_all(documents), output)
+    for item in skipped:
+        print(f"moltgen: not exported: {item.rule}: {item.reason}", file=sys.stderr)
+
+
+@policy_app.command("test")
+def policy_test(
+    rule: list[str] = typer.Option([], "--rule", help="Only these rules (repeatable)."),
+    policy: Optional[Path] = typer.Option(None, "--policy"),
+) -> None:
+    """Run every rule's pass and fail tests, custom rules included."""
+    from moltgen.check.catalog import load_catalog
+    from moltgen.check.config import load_policy
+    from moltgen.check.fixtures import run_rule_tests
+
+    catalog = load_catalog(load_policy(policy).custom_rule_dirs)
+    outcomes = run_rule_tests(catalog, list(rule) or None)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in failed:
+        print(f"FAIL {outcome.rule}: {outcome.test}: {outcome.detail} ({outcome.location})")
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)

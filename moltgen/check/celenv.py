@@ -1,0 +1,148 @@
+"""The one place moltgen talks to a CEL implementation.
+
+We use `cel-expr-python`, the Python binding of the CEL C++ runtime maintained by the CEL project
+(github.com/cel-expr/cel-python). The Rust-based `common-expression-language` package was measured
+first and rejected for this job: converting one Deployment into its values costs ~300-550 µs
+(every string and map key goes through a chain of failing type probes), and field selection on a
+nested map copies the map (`object.spec.x` ~100 µs) — 10k objects would take far longer than the
+5 s budget. The C++ runtime reads Python dicts in place (activation ~5 µs) and evaluates a typical
+rule in 2-15 µs. It also has what Kubernetes CEL has and the Rust one lacks: optional field
+selection (`a.?b.orValue(x)`), `cel.bind`, the strings extension, and errors as values.
+
+Kubernetes quantity helpers are registered here. The C++ binding cannot return a Python object for
+an opaque type, so `quantity(s)` returns the validated quantity *string* and the methods are
+declared on strings; `quantity('2Gi').compareTo(quantity('1536Mi'))` therefore reads and behaves as
+in Kubernetes. (Compare quantities with `compareTo`/`isLessThan`/`isGreaterThan`, never `==`.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+from moltgen.quantity import parse_quantity
+
+# Every variable a rule may use, all dynamically typed (manifests are schemaless here).
+VARIABLES = ("object", "objects", "container", "podSpec", "env", "params", "secret", "now")
+
+
+class CelError(Exception):
+    """An expression that does not compile; the message is the compiler's, with a caret line."""
+
+
+@lru_cache(maxsize=8192)
+def _quantity(text: str) -> Fraction:
+    return parse_quantity(text)
+
+
+def _compare(a: str, b: str) -> int:
+    x, y = _quantity(a), _quantity(b)
+    return (x > y) - (x < y)
+
+
+def _as_integer(a: str) -> int:
+    value = _quantity(a)
+    if value.denominator != 1:
+        raise ValueError(f"quantity {a!r} is not an integer")
+    return int(value)
+
+
+def _check_quantity(text: str) -> str:
+    _quantity(text)  # raises ValueError: an error value in CEL, like Kubernetes
+    return text
+
+
+def _is_quantity(text: str) -> bool:
+    try:
+        _quantity(text)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    from cel_expr_python import cel
+    from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
+
+    s, i, b, d, dyn = cel.Type.STRING, cel.Type.INT, cel.Type.BOOL, cel.Type.DOUBLE, cel.Type.DYN
+
+    def fn(name: str, result: Any, params: list[Any], impl: Any, member: bool = False) -> Any:
+        return cel.FunctionDecl(name, [cel.Overload(f"moltgen_{name}", result, params,
+                                                    is_member=member, impl=impl)])
+
+    functions = [
+        fn("quantity", s, [s], _check_quantity),
+        fn("isQuantity", b, [s], _is_quantity),
+        fn("compareTo", i, [s, s], _compare, member=True),
+        fn("isLessThan", b, [s, s], lambda a, c: _compare(a, c) < 0, member=True),
+        fn("isGreaterThan", b, [s, s], lambda a, c: _compare(a, c) > 0, member=True),
+        fn("asInteger", i, [s], _as_integer, member=True),
+        fn("asApproximateFloat", d, [s], lambda a: float(_quantity(a)), member=True),
+        fn("isInteger", b, [s], lambda a: _quantity(a).denominator == 1, member=True),
+        fn("sign", i, [s], lambda a: (_quantity(a) > 0) - (_quantity(a) < 0), member=True),
+    ]
+    variables = {name: dyn for name in VARIABLES}
+    variables["objects"] = cel.Type.List(dyn)
+    variables["env"] = s
+    variables["now"] = cel.Type.TIMESTAMP
+    extensions = [ext_strings.ExtStrings(), ext_optional.ExtOptional(), ext_bindings.ExtBindings(),
+                  ext_math.ExtMath(), ext_encoders.ExtEncoders()]
+    return cel.NewEnv(variables=variables, extensions=extensions, functions=functions)
+
+
+@dataclass(frozen=True, slots=True)
+class EvalError:
+    """An expression that failed at run time (missing key, bad quantity, iteration budget)."""
+
+    message: str
+
+
+class Program:
+    """A compiled expression; `run` returns the value or an EvalError, never raises."""
+
+    __slots__ = ("source", "_expression")
+
+    def __init__(self, source: str):
+        self.source = source
+        try:
+            self._expression = _environment().compile(source)
+        except RuntimeError as exc:
+            raise CelError(_clean(str(exc))) from None
+
+    def run(self, activation: Any) -> Any:
+        try:
+            value = self._expression.eval(activation)
+        except RuntimeError as exc:  # e.g. "Iteration budget exceeded"
+            return EvalError(_clean(str(exc)))
+        if value.type().name() == "ERROR":
+            return EvalError(_clean(str(value.value())))
+        return value.plain_value()
+
+
+def activation(object: Any, *, objects: list[Any] | None = None, container: Any = None,
+               pod_spec: Any = None, env: str = "", params: Any = None, secret: Any = None,
+               now: datetime) -> Any:
+    # `params` is normally compiled into the program (engine.EffectiveRule); the binding here
+    # only serves expressions evaluated without a rule.
+    """Bind every rule variable; the runtime reads these Python values in place (no copy)."""
+    return _environment().Activation({
+        "object": object, "objects": objects or [], "container": container or {},
+        "podSpec": pod_spec or {}, "env": env, "params": params or {}, "secret": secret or {},
+        "now": now,
+    })
+
+
+@lru_cache(maxsize=None)
+def compile_expression(source: str) -> Program:
+    """Compile once per distinct source text (the catalog shares many idioms)."""
+    return Program(source)
+
+
+def _clean(message: str) -> str:
+    for prefix in ("INVALID_ARGUMENT: ", "NOT_FOUND: ", "UNKNOWN: ", "OUT_OF_RANGE: ", "INTERNAL: "):
+        message = message.replace(prefix, "")
+    return message.replace(" [INVALID_ARGUMENT]", "").replace(" [INTERNAL]", "").strip()

@@ -1,0 +1,150 @@
+"""This repository's policy configuration: `policies/policy.yaml`.
+
+```yaml
+rules:                      # per rule: enabled, severity, params (all optional)
+  image-digest: {severity: warning}
+  secret-rotation-age: {params: {maxAgeDays: 60}}
+waivers:                    # reason is required; expires and owner are strongly advised
+  - rule: run-as-non-root
+    kind: Deployment        # kind, name, namespace, env: any subset, omitted = any
+    name: legacy-tool
+    reason: vendor image runs as root until upstream fixes it
+    expires: 2026-12-31
+    owner: platform-team
+customRules: [rules]        # directories of rule files, relative to this file
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moltgen.check.model import Severity
+from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.yamlio import load_file
+
+DEFAULT_POLICY = Path("policies") / "policy.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSettings:
+    enabled: bool | None = None
+    severity: Severity | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    rule: str
+    reason: str
+    expires: dt.date | None = None
+    owner: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    env: str = ""
+    source: str = ""  # "policies/policy.yaml:12" or "annotation moltgen.dev/waive.<rule>"
+
+    def covers(self, rule: str, kind: str, name: str, namespace: str, env: str) -> bool:
+        return (self.rule == rule and self.kind in ("", kind) and self.name in ("", name)
+                and self.namespace in ("", namespace) and self.env in ("", env))
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and today > self.expires
+
+    def describe(self) -> str:
+        extra = [f"expires {self.expires.isoformat()}"] if self.expires else []
+        if self.owner:
+            extra.append(f"owner {self.owner}")
+        suffix = f" ({', '.join(extra)})" if extra else ""
+        return f"{self.reason}{suffix}"
+
+
+@dataclass(slots=True)
+class PolicyConfig:
+    rules: dict[str, RuleSettings] = field(default_factory=dict)
+    waivers: list[Waiver] = field(default_factory=list)
+    custom_rule_dirs: tuple[Path, ...] = ()
+    source: str = ""
+
+
+def load_policy(path: Path | None) -> PolicyConfig:
+    """The given policy file, else policies/policy.yaml when present, else defaults."""
+    if path is None:
+        if not DEFAULT_POLICY.is_file():
+            rules_dir = DEFAULT_POLICY.parent / "rules"
+            return PolicyConfig(custom_rule_dirs=(rules_dir,) if rules_dir.is_dir() else ())
+        path = DEFAULT_POLICY
+    documents = load_file(path)
+    if not documents:
+        return PolicyConfig(source=str(path))
+    doc = documents[0]
+    data = doc.data
+    problems: list[Problem] = []
+
+    def bad(where: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(message, doc.locate(where, key=True), ".".join(map(str, where))))
+
+    if not isinstance(data, dict):
+        raise MoltgenError(Problem("a policy file is a mapping", Location(str(path))))
+    for key in set(data) - {"rules", "waivers", "customRules"}:
+        bad((key,), "unknown key (expected rules, waivers, customRules)")
+    settings: dict[str, RuleSettings] = {}
+    for rule_id, value in (data.get("rules") or {}).items():
+        if not isinstance(value, dict) or set(value) - {"enabled", "severity", "params"}:
+            bad(("rules", rule_id), "takes enabled, severity and params")
+            continue
+        severity = None
+        if "severity" in value:
+            try:
+                severity = Severity(value["severity"])
+            except ValueError:
+                bad(("rules", rule_id, "severity"), "must be error, warning or info")
+        settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
+                                              dict(value.get("params") or {}))
+    waivers = []
+    for index, item in enumerate(data.get("waivers") or []):
+        where = ("waivers", index)
+        if not isinstance(item, dict):
+            bad(where, "a waiver is a mapping with rule and reason")
+            continue
+        unknown = set(item) - {"rule", "reason", "expires", "owner", "kind", "name", "namespace", "env"}
+        if unknown:
+            bad(where, f"unknown waiver keys: {', '.join(sorted(unknown))}")
+        if not str(item.get("rule") or "").strip():
+            bad(where, "a waiver names its rule")
+        if not str(item.get("reason") or "").strip():
+            bad(where, "a waiver needs a reason")
+            continue
+        try:
+            expires = _date(item.get("expires"))
+        except ValueError:
+            bad(where + ("expires",), "must be a date, YYYY-MM-DD")
+            continue
+        location = doc.locate(where)
+        waivers.append(Waiver(
+            rule=str(item.get("rule")), reason=str(item["reason"]).strip(), expires=expires,
+            owner=str(item.get("owner") or ""), kind=str(item.get("kind") or ""),
+            name=str(item.get("name") or ""), namespace=str(item.get("namespace") or ""),
+            env=str(item.get("env") or ""), source=f"{location.file}:{location.line}",
+        ))
+    dirs = []
+    for index, entry in enumerate(data.get("customRules") or []):
+        directory = path.parent / str(entry)
+        if not directory.is_dir():
+            bad(("customRules", index), f"no such directory: {directory}")
+        dirs.append(directory)
+    if problems:
+        raise MoltgenError(problems)
+    return PolicyConfig(settings, waivers, tuple(dirs), str(path))
+
+
+def _date(value: Any) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value).strip())

@@ -1,0 +1,132 @@
+"""The values that flow through `moltgen check`: manifests in, findings out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+from moltgen.errors import Location
+
+FieldPath = tuple[str | int, ...]
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> ObjectRef:
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        return cls(str(data.get("apiVersion") or ""), str(data.get("kind") or ""),
+                   str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+
+    def __str__(self) -> str:
+        namespace = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {namespace}{self.name}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace,
+                "name": self.name}
+
+
+Locator = Callable[[FieldPath], Location | None]
+OriginFinder = Callable[[FieldPath], Location | None]
+
+
+@dataclass(slots=True)
+class Manifest:
+    """One Kubernetes object to check, and how to find where each of its fields was written."""
+
+    data: dict[str, Any]
+    locate: Locator  # field path -> file:line that set it (nearest ancestor when absent)
+    target: str  # the target it came from, for messages
+    env: str = ""  # environment of the overlay being checked; "" when unknown
+    origin: OriginFinder | None = None  # field path -> line of moltgen.yaml, for spec overlays
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.of(self.data)
+
+
+@dataclass(slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    object: ObjectRef
+    path: FieldPath = ()
+    location: Location | None = None
+    origin: Location | None = None
+    waived: bool = False
+    waiver: str = ""  # why it is waived, or why a waiver no longer applies
+
+    @property
+    def counts_as(self) -> Severity | None:
+        """The severity that counts towards the exit code; None once waived."""
+        return None if self.waived else self.severity
+
+
+@dataclass(slots=True)
+class CheckResult:
+    objects: int
+    findings: list[Finding] = field(default_factory=list)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if not f.waived and f.severity == severity)
+
+    @property
+    def waived(self) -> int:
+        return sum(1 for f in self.findings if f.waived)
+
+    def failed(self, fail_on: Severity) -> bool:
+        return any(not f.waived and f.severity.rank >= fail_on.rank and f.severity != Severity.INFO
+                   for f in self.findings)
+
+
+def format_path(path: FieldPath) -> str:
+    """`spec.template.spec.containers[0].image`; keys with dots or slashes as `["a.b/c"]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):
+            out += f'["{part}"]'
+        elif out:
+            out += f".{part}"
+        else:
+            out = str(part)
+    return out
+
+
+def parse_path(text: str) -> FieldPath:
+    """The inverse of format_path: `containers[0].resources.limits`, `data["a.json"]`."""
+    parts: list[str | int] = []
+    for match in _PATH_PART.finditer(text):
+        if match["index"] is not None:
+            parts.append(int(match["index"]))
+        elif match["quoted"] is not None:
+            parts.append(match["quoted"])
+        else:
+            parts.append(match["key"])
+    if "".join(m.group(0) for m in _PATH_PART.finditer(text)).replace(".", "") != text.replace(".", ""):
+        raise ValueError(f"not a field path: {text!r}")
+    return tuple(parts)
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
+_PATH_PART = re.compile(r'\[(?P<index>[0-9]+)\]|\["(?P<quoted>[^"]*)"\]|(?P<key>[^.\[\]"]+)')

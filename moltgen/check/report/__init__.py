@@ -1,0 +1,23 @@
+"""Report formats for `moltgen check`. Each module turns a CheckResult into text; none of them
+sees a Secret value, because findings never carry one."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from moltgen.check.catalog import Catalog
+from moltgen.check.model import CheckResult
+
+FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
+
+
+def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False) -> str:
+    from moltgen.check.report import github, json_report, junit, markdown, sarif, text
+
+    renderers: dict[str, Callable[[CheckResult, Catalog], str]] = {
+        "json": json_report.render, "sarif": sarif.render, "github": github.render,
+        "junit": junit.render, "markdown": markdown.render,
+    }
+    if fmt == "text":
+        return text.render(result, catalog, color=color)
+    return renderers[fmt](result, catalog)

@@ -1,0 +1,33 @@
+"""Small helpers the report formats share."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from moltgen.check.model import Finding
+
+
+def by_file(findings: list[Finding]) -> dict[str, list[Finding]]:
+    groups: dict[str, list[Finding]] = defaultdict(list)
+    for finding in sorted(findings, key=sort_key):
+        groups[finding.location.file if finding.location else "(unknown file)"].append(finding)
+    return dict(groups)
+
+
+def sort_key(finding: Finding) -> tuple[str, int, int, str]:
+    location = finding.location
+    return (location.file if location else "~", (location.line or 0) if location else 0,
+            (location.column or 0) if location else 0, finding.rule)
+
+
+def place(finding: Finding) -> str:
+    location = finding.location
+    if location is None:
+        return "-"
+    return f"{location.file}:{location.line}" if location.line else location.file
+
+
+def summary_line(objects: int, errors: int, warnings: int, waived: int) -> str:
+    return (f"{objects} object{'s' if objects != 1 else ''} checked: {errors} error"
+            f"{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}, "
+            f"{waived} waived")

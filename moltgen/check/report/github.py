@@ -1,0 +1,35 @@
+"""GitHub Actions workflow commands: `::error file=F,line=L,title=RULE::message`."""
+
+from __future__ import annotations
+
+from moltgen.check.catalog import Catalog
+from moltgen.check.model import CheckResult, Severity
+from moltgen.check.report.common import sort_key, summary_line
+
+_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(result: CheckResult, catalog: Catalog) -> str:
+    lines = []
+    for f in sorted(result.findings, key=sort_key):
+        command = "notice" if f.waived else _COMMAND[f.severity]
+        props = []
+        if f.location is not None:
+            props.append(f"file={_escape_property(f.location.file)}")
+            if f.location.line:
+                props.append(f"line={f.location.line}")
+            if f.location.column:
+                props.append(f"col={f.location.column}")
+        props.append(f"title={_escape_property(f.rule + (' (waived)' if f.waived else ''))}")
+        lines.append(f"::{command} {','.join(props)}::{_escape_data(f'{f.message} [{f.object}]')}")
+    lines.append(summary_line(result.objects, result.count(Severity.ERROR),
+                              result.count(Severity.WARNING), result.waived))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,38 @@
+"""JUnit XML: one test case per (rule, object); a finding is a failure, a waived one skipped."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from moltgen.check.catalog import Catalog
+from moltgen.check.model import CheckResult, Finding, Severity
+from moltgen.check.report.common import place, sort_key
+
+
+def render(result: CheckResult, catalog: Catalog) -> str:
+    cases: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in sorted(result.findings, key=sort_key):
+        cases[(f.rule, str(f.object))].append(f)
+    failures = sum(1 for fs in cases.values() if any(not f.waived and f.severity != Severity.INFO for f in fs))
+    skipped = sum(1 for fs in cases.values() if all(f.waived for f in fs))
+    suites = ET.Element("testsuites", name="moltgen check")
+    suite = ET.SubElement(suites, "testsuite", name="moltgen check", tests=str(max(len(cases), 1)),
+                          failures=str(failures), errors="0", skipped=str(skipped))
+    if not cases:
+        ET.SubElement(suite, "testcase", classname="moltgen", name=f"{result.objects} objects")
+    for (rule, obj), findings in cases.items():
+        case = ET.SubElement(suite, "testcase", classname=rule, name=obj,
+                             file=findings[0].location.file if findings[0].location else "")
+        live = [f for f in findings if not f.waived and f.severity != Severity.INFO]
+        body = "\n".join(f"{place(f)}: {f.severity.value}: {f.message}" for f in findings)
+        if live:
+            failure = ET.SubElement(case, "failure", type=live[0].severity.value,
+                                    message=live[0].message)
+            failure.text = body
+        elif all(f.waived for f in findings):
+            ET.SubElement(case, "skipped", message=f"waived: {findings[0].waiver}")
+        else:
+            ET.SubElement(case, "system-out").text = body
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -1,0 +1,75 @@
+"""SARIF 2.1.0 for GitHub code scanning: one run, the catalog as rules, real regions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from importlib.metadata import PackageNotFoundError, version as _version
+from moltgen.check.catalog import Catalog
+from moltgen.check.model import CheckResult, Finding, Severity, format_path
+from moltgen.check.report.common import sort_key
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _moltgen_version() -> str:
+    try:
+        return _version("moltgen")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+def render(result: CheckResult, catalog: Catalog) -> str:
+    used = sorted({f.rule for f in result.findings} | set(catalog.rules))
+    index = {rule_id: i for i, rule_id in enumerate(used)}
+    rules = [_rule(catalog, rule_id) for rule_id in used]
+    document = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "moltgen", "version": _moltgen_version(),
+                                "informationUri": "https://github.com/moltgen/moltgen",
+                                "rules": rules}},
+            "results": [_result(f, index) for f in sorted(result.findings, key=sort_key)],
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _rule(catalog: Catalog, rule_id: str) -> dict[str, Any]:
+    rule = catalog.get(rule_id)
+    if rule is None:
+        return {"id": rule_id, "shortDescription": {"text": rule_id}}
+    return {
+        "id": rule.id,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.description},
+        "help": {"text": rule.description, "markdown": f"**{rule.summary}**\n\n{rule.description}"},
+        "defaultConfiguration": {"level": _LEVEL[rule.severity]},
+        "properties": {"tags": ["kubernetes", "moltgen"] + (["moltbot"] if rule.id.startswith("moltbot-") else [])},
+    }
+
+
+def _result(f: Finding, index: dict[str, int]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "ruleIndex": index[f.rule],
+        "level": _LEVEL[f.severity],
+        "message": {"text": f"{f.message} [{f.object}]"},
+        "properties": {"object": f.object.as_json(), "field": format_path(f.path)},
+    }
+    if f.location is not None:
+        region: dict[str, Any] = {"startLine": f.location.line or 1}
+        if f.location.column:
+            region["startColumn"] = f.location.column
+        result["locations"] = [{"physicalLocation": {
+            "artifactLocation": {"uri": f.location.file}, "region": region}}]
+    if f.origin is not None and f.origin.line:
+        result["relatedLocations"] = [{"id": 1, "message": {"text": "set in the spec here"},
+                                       "physicalLocation": {"artifactLocation": {"uri": f.origin.file},
+                                                            "region": {"startLine": f.origin.line}}}]
+    if f.waived:
+        result["suppressions"] = [{"kind": "inSource", "justification": f.waiver}]
+    return result

@@ -1,0 +1,33 @@
+"""Human output: findings grouped by file, colour only on a terminal."""
+
+from __future__ import annotations
+
+from moltgen.check.catalog import Catalog
+from moltgen.check.model import CheckResult, Severity, format_path
+from moltgen.check.report.common import by_file, summary_line
+
+_COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
+
+
+def render(result: CheckResult, catalog: Catalog, *, color: bool = False) -> str:
+    def paint(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    lines: list[str] = []
+    for file, findings in by_file(result.findings).items():
+        lines.append(paint(file, "1"))
+        for f in findings:
+            where = f"{f.location.line}:{f.location.column or 1}" if f.location and f.location.line else "-"
+            label = "waived" if f.waived else f.severity.value
+            code = "2" if f.waived else _COLORS[f.severity]
+            field = f" ({format_path(f.path)})" if f.path else ""
+            lines.append(f"  {where:>8}  {paint(label, code):<7}  {f.message}  "
+                         f"{paint(f.rule, '2')}  [{f.object}]{field}")
+            if f.origin:
+                lines.append(f"            from {f.origin.file}:{f.origin.line}")
+            if f.waiver:
+                lines.append(f"            {'waived: ' if f.waived else ''}{f.waiver}")
+        lines.append("")
+    lines.append(summary_line(result.objects, result.count(Severity.ERROR),
+                              result.count(Severity.WARNING), result.waived))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,38 @@
+"""`moltgen check` end to end: targets -> schema + rules -> waivers -> one result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moltgen.check.catalog import Catalog, load_catalog
+from moltgen.check.config import PolicyConfig, load_policy
+from moltgen.check.engine import Engine
+from moltgen.check.model import CheckResult
+from moltgen.check.schema import SchemaSet
+from moltgen.check.targets import load_targets
+
+
+@dataclass(slots=True)
+class CheckOptions:
+    targets: list[str]
+    envs: list[str]
+    spec: Path | None = None
+    policy: Path | None = None
+    kubernetes_version: str | None = None
+    schema_dirs: tuple[Path, ...] = ()
+    strict: bool = True
+
+
+def run_check(options: CheckOptions, *, stdin: Any = None) -> tuple[CheckResult, Catalog]:
+    policy: PolicyConfig = load_policy(options.policy)
+    catalog = load_catalog(policy.custom_rule_dirs)
+    schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
+    engine = Engine(catalog, policy, schemas=schemas)
+    total = CheckResult(objects=0)
+    for target in load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin):
+        result = engine.check(target.manifests)
+        total.objects += result.objects
+        total.findings.extend(result.findings)
+    return total, catalog

@@ -1,0 +1,168 @@
+"""Offline schema validation: upstream Kubernetes schemas (from the kubernetes-validate wheel),
+moltgen's own CRD schemas, and kubeconform-style `--schema-dir` trees.
+
+Each schema is compiled once per (apiVersion, kind) with jsonschema-rs. Strict by default: the
+upstream "-strict" variants forbid unknown fields, so `replcas` is an error, as `kubectl apply
+--validate=strict` would make it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from moltgen.check.model import FieldPath, format_path
+from moltgen.errors import MoltgenError, Problem
+
+SHIPPED_DIR = Path(__file__).parent / "schemas"
+_DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaError:
+    path: FieldPath
+    message: str
+
+
+def _upstream_root() -> Path:
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise MoltgenError("the kubernetes-validate package is not installed (it ships the schemas)")
+    return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+
+
+@lru_cache(maxsize=1)
+def bundled_versions() -> tuple[str, ...]:
+    """Kubernetes minor versions with bundled schemas, oldest first: ('1.25', ..., '1.37')."""
+    found = set()
+    for entry in _upstream_root().iterdir():
+        match = re.match(r"^v(\d+)\.(\d+)\.\d+-local$", entry.name)
+        if match:
+            found.add((int(match[1]), int(match[2])))
+    return tuple(f"{a}.{b}" for a, b in sorted(found))
+
+
+def resolve_version(requested: str | None) -> str:
+    versions = bundled_versions()
+    if not requested:
+        return versions[-1]
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.\d+)?$", requested.strip())
+    if match is None or f"{match[1]}.{match[2]}" not in versions:
+        raise MoltgenError(Problem(f"Kubernetes version {requested!r} has no bundled schemas "
+                                   f"(available: {versions[0]} to {versions[-1]})",
+                                   field="--kubernetes-version"))
+    return f"{match[1]}.{match[2]}"
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class SchemaSet:
+    """Finds, compiles (once) and applies the schema of each (apiVersion, kind)."""
+
+    def __init__(self, kubernetes_version: str | None = None, schema_dirs: tuple[Path, ...] = (),
+                 *, strict: bool = True):
+        self.version = resolve_version(kubernetes_version)
+        self.strict = strict
+        for directory in schema_dirs:
+            if not directory.is_dir():
+                raise MoltgenError(Problem("no such schema directory", field="--schema-dir"))
+        self.dirs = (*schema_dirs, SHIPPED_DIR)
+        self._validators: dict[tuple[str, str], Any] = {}
+        self._registry: Any = None
+
+    def validate(self, data: dict[str, Any]) -> list[SchemaError] | None:
+        """Schema errors of one object; None when no schema is known for its kind."""
+        api_version, kind = str(data.get("apiVersion") or ""), str(data.get("kind") or "")
+        key = (api_version, kind)
+        if key not in self._validators:
+            self._validators[key] = self._compile(api_version, kind)
+        validator = self._validators[key]
+        if validator is None:
+            return None
+        if "sops" in data and kind == "Secret":
+            data = {k: v for k, v in data.items() if k != "sops"}  # not part of the object
+        return [_describe(error, kind) for error in validator.iter_errors(data)]
+
+    def _compile(self, api_version: str, kind: str) -> Any:
+        if not api_version or not kind:
+            return None
+        import jsonschema_rs
+
+        group, version = _split_api_version(api_version)
+        for directory in self.dirs:
+            path = _find_in_dir(directory, group, kind, version)
+            if path is not None:
+                schema = _read_json(path)
+                return jsonschema_rs.validator_for(schema)
+        path = self._upstream_file(group, version, kind)
+        if path is None:
+            return None
+        return jsonschema_rs.validator_for(_read_json(path), registry=self._upstream_registry())
+
+    def _upstream_dir(self) -> Path:
+        suffix = "-strict" if self.strict else ""
+        return _upstream_root() / f"v{self.version}.0-local{suffix}"
+
+    def _upstream_file(self, group: str, version: str, kind: str) -> Path | None:
+        short = group.split(".")[0]
+        name = f"{kind.lower()}-{short}-{version}.json" if group else f"{kind.lower()}-{version}.json"
+        path = self._upstream_dir() / name
+        if not path.is_file():
+            return None
+        gvks = _read_json(path).get("x-kubernetes-group-version-kind") or []
+        if not any(g.get("group", "") == group and g.get("version") == version and g.get("kind") == kind
+                   for g in gvks):
+            return None  # e.g. apps.example.com/v1 Deployment is not apps/v1 Deployment
+        return path
+
+    def _upstream_registry(self) -> Any:
+        if self._registry is None:
+            import jsonschema_rs
+
+            definitions = _read_json(self._upstream_dir() / "_definitions.json")
+            self._registry = jsonschema_rs.Registry([(_DEFINITIONS_URI, definitions)])
+        return self._registry
+
+
+def _find_in_dir(directory: Path, group: str, kind: str, version: str) -> Path | None:
+    """kubeconform layout: {group}/{kind}_{version}.json (kind lower-case; core group: 'core')."""
+    folder = directory / (group or "core")
+    for name in (f"{kind.lower()}_{version}.json", f"{kind}_{version}.json"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+@lru_cache(maxsize=512)
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MoltgenError(Problem(f"unreadable schema: {exc}", field=str(path))) from None
+
+
+def _describe(error: Any, kind: str) -> SchemaError:
+    path: FieldPath = tuple(error.instance_path)
+    name = type(error.kind).__name__
+    if name == "AdditionalProperties":
+        unexpected = list(getattr(error.kind, "unexpected", []) or [])
+        if len(unexpected) == 1:
+            return SchemaError(path + (str(unexpected[0]),), f"unknown field {unexpected[0]!r}")
+        return SchemaError(path, f"unknown fields {', '.join(map(repr, unexpected))}")
+    if name == "Required":
+        missing = getattr(error.kind, "property", None)
+        if isinstance(missing, str):
+            return SchemaError(path, f"missing required field {missing!r}")
+    if kind == "Secret" and path[:1] in (("data",), ("stringData",)):
+        # jsonschema messages quote the offending value; a Secret value must never be printed.
+        return SchemaError(path, f"invalid value ({name})")
+    where = format_path(path)
+    return SchemaError(path, f"{where}: {error.message}" if where else str(error.message))

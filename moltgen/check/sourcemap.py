@@ -1,0 +1,244 @@
+"""Where a field of a `kustomize build` object was written: the patch that sets it, else the
+resource file that declares it, else the generator entry that made it.
+
+Generic for simple overlays: kustomization.yaml `resources` (files and directories, recursively),
+`patches` (strategic merge and JSON 6902, file or inline), `patchesStrategicMerge`,
+`patchesJson6902`, `configMapGenerator`/`secretGenerator`, `namePrefix`/`nameSuffix` and
+`namespace`. Objects are matched by kind and name (the overlay namespace changes namespaces,
+generators add a hash suffix); list items are matched by their merge key (`name`, ...), so a patch
+that lists one container of three still points at the right lines.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moltgen.check.model import FieldPath
+from moltgen.errors import Location
+from moltgen.yamlio import Document, load_documents, load_file
+
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "ip", "topologyKey", "port")
+_HASH = re.compile(r"^-[a-z0-9]{10}$")
+
+
+@dataclass(slots=True)
+class _Source:
+    doc: Document
+    prefix: FieldPath = ()  # where the object is inside the document (JSON patches: the op list)
+    json_patch: bool = False
+
+
+@dataclass(slots=True)
+class _Entry:
+    kind: str
+    built_name: str  # name after every namePrefix/nameSuffix up to the overlay
+    original_name: str
+    resource: _Source | None = None
+    generator: Location | None = None
+    patches: list[_Source] = field(default_factory=list)
+
+
+class OverlaySourceMap:
+    def __init__(self, overlay: Path, display: Path | None = None):
+        self.overlay = overlay
+        self._display_root = display
+        self.entries: list[_Entry] = []
+        self._pending_patches: list[tuple[str, str, _Source, str, str]] = []
+        self._visit(overlay, "", "", set())
+        for kind, name, source, prefix, suffix in self._pending_patches:
+            for entry in self.entries:
+                if entry.kind == kind and entry.built_name in (name, prefix + name + suffix):
+                    entry.patches.append(source)
+
+    # -- reading kustomizations ---------------------------------------------------------------
+    def _visit(self, directory: Path, prefix: str, suffix: str, seen: set[Path]) -> None:
+        directory = directory.resolve()
+        if directory in seen:
+            return
+        seen.add(directory)
+        file = next((directory / n for n in _KUSTOMIZATION_NAMES if (directory / n).is_file()), None)
+        if file is None:
+            return
+        docs = load_file(file, self._show(file))
+        if not docs or not isinstance(docs[0].data, dict):
+            return
+        kdoc = docs[0]
+        data: dict[str, Any] = kdoc.data
+        prefix = prefix + str(data.get("namePrefix") or "")
+        suffix = str(data.get("nameSuffix") or "") + suffix
+        for key in ("resources", "bases", "components"):
+            for item in data.get(key) or []:
+                if not isinstance(item, str) or "://" in item or item.startswith("github.com/"):
+                    continue
+                path = directory / item
+                if path.is_dir():
+                    self._visit(path, prefix, suffix, seen)
+                elif path.is_file():
+                    self._add_resources(path, prefix, suffix)
+        for gen_key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
+            for index, item in enumerate(data.get(gen_key) or []):
+                if isinstance(item, dict) and item.get("name"):
+                    name = str(item["name"])
+                    self.entries.append(_Entry(kind, prefix + name + suffix, name,
+                                               generator=kdoc.locate((gen_key, index))))
+        for index, item in enumerate(data.get("patches") or []):
+            self._add_patch(directory, kdoc, ("patches", index), item, prefix, suffix)
+        for index, item in enumerate(data.get("patchesStrategicMerge") or []):
+            self._add_patch(directory, kdoc, ("patchesStrategicMerge", index),
+                            {"path": item} if not str(item).lstrip().startswith(("apiVersion", "kind", "{"))
+                            else {"patch": item}, prefix, suffix)
+        for index, item in enumerate(data.get("patchesJson6902") or []):
+            self._add_patch(directory, kdoc, ("patchesJson6902", index), item, prefix, suffix)
+
+    def _show(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    def _add_resources(self, path: Path, prefix: str, suffix: str) -> None:
+        for doc in load_file(path, self._show(path)):
+            items = [((), doc.data)]
+            if isinstance(doc.data, dict) and str(doc.data.get("kind", "")).endswith("List"):
+                items = [(("items", i), item) for i, item in enumerate(doc.data.get("items") or [])]
+            for where, obj in items:
+                if isinstance(obj, dict):
+                    kind, name = _kind_name(obj)
+                    self.entries.append(_Entry(kind, prefix + name + suffix, name,
+                                               resource=_Source(doc, where)))
+
+    def _add_patch(self, directory: Path, kdoc: Document, where: FieldPath, item: Any,
+                   prefix: str, suffix: str) -> None:
+        if not isinstance(item, dict):
+            return
+        target = item.get("target") if isinstance(item.get("target"), dict) else {}
+        if item.get("path"):
+            path = directory / str(item["path"])
+            if not path.is_file():
+                return
+            docs = load_file(path, self._show(path))
+        elif isinstance(item.get("patch"), str):
+            # Inline patch: locate inside kustomization.yaml as well as we can (its start line).
+            docs = load_documents(item["patch"], kdoc.file)
+            line = kdoc.locate(where + ("patch",)).line or 1
+            docs = [_shifted(d, line) for d in docs]
+        else:
+            return
+        for doc in docs:
+            if isinstance(doc.data, list):  # JSON 6902 operations
+                if target.get("kind") and target.get("name"):
+                    self._pending_patches.append((str(target["kind"]), str(target["name"]),
+                                                  _Source(doc, (), json_patch=True), prefix, suffix))
+            elif isinstance(doc.data, dict):
+                kind, name = _kind_name(doc.data)
+                kind = str(target.get("kind") or kind)
+                name = str(target.get("name") or name)
+                self._pending_patches.append((kind, name, _Source(doc), prefix, suffix))
+
+    # -- answering ------------------------------------------------------------------------------
+    def entry_for(self, obj: dict[str, Any]) -> _Entry | None:
+        kind, name = _kind_name(obj)
+        candidates = [e for e in self.entries if e.kind == kind and e.built_name == name]
+        if not candidates:
+            candidates = [e for e in self.entries if e.kind == kind and e.generator is not None
+                          and name.startswith(e.built_name) and _HASH.match(name[len(e.built_name):])]
+        if not candidates:
+            candidates = [e for e in self.entries if e.kind == kind and e.original_name == name]
+        return candidates[-1] if candidates else None
+
+    def locate(self, obj: dict[str, Any], path: FieldPath) -> Location | None:
+        entry = self.entry_for(obj)
+        if entry is None:
+            return None
+        best: tuple[int, Location] | None = None
+        for patch in reversed(entry.patches):  # the last patch applied wins
+            depth, location = _locate_in(patch, obj, path)
+            if location is not None and depth == len(path):
+                return location
+        if entry.resource is not None:
+            depth, location = _locate_in(entry.resource, obj, path)
+            if location is not None:
+                best = (depth, location)
+        for patch in reversed(entry.patches):
+            depth, location = _locate_in(patch, obj, path)
+            if location is not None and (best is None or depth > best[0]):
+                best = (depth, location)
+        if best is not None:
+            return best[1]
+        return entry.generator
+
+
+def _kind_name(obj: dict[str, Any]) -> tuple[str, str]:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return str(obj.get("kind") or ""), str(metadata.get("name") or "")
+
+
+def _locate_in(source: _Source, built: dict[str, Any], path: FieldPath) -> tuple[int, Location | None]:
+    """How many leading parts of `path` the source document sets, and where."""
+    if source.json_patch:
+        return _locate_json_patch(source, built, path)
+    node: Any = source.doc.data
+    for part in source.prefix:
+        node = node[part]
+    translated: list[str | int] = list(source.prefix)
+    built_node: Any = built
+    depth = 0
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(built_node, list) or not isinstance(node, list) or part >= len(built_node):
+                break
+            index = _matching_index(built_node[part], node, part)
+            if index is None:
+                break
+            translated.append(index)
+            node, built_node = node[index], built_node[part]
+        else:
+            if not isinstance(node, dict) or part not in node:
+                break
+            translated.append(part)
+            node = node[part]
+            built_node = built_node.get(part) if isinstance(built_node, dict) else None
+        depth += 1
+    return depth, source.doc.locate(tuple(translated), key=True)
+
+
+def _matching_index(item: Any, candidates: list[Any], fallback: int) -> int | None:
+    if isinstance(item, dict):
+        for key in _MERGE_KEYS:
+            if key in item:
+                for index, candidate in enumerate(candidates):
+                    if isinstance(candidate, dict) and candidate.get(key) == item[key]:
+                        return index
+                return None
+    return fallback if fallback < len(candidates) else None
+
+
+def _locate_json_patch(source: _Source, built: dict[str, Any], path: FieldPath) -> tuple[int, Location | None]:
+    best: tuple[int, Location | None] = (0, None)
+    for index, op in enumerate(source.doc.data):
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or "path" not in op:
+            continue
+        op_path = tuple(int(p) if p.isdigit() else p.replace("~1", "/").replace("~0", "~")
+                        for p in str(op["path"]).strip("/").split("/") if p != "")
+        if path[:len(op_path)] == op_path:
+            rest = path[len(op_path):]
+            location = source.doc.locate((index, "value") + rest, key=True)
+            if len(path) >= best[0]:
+                best = (len(path), location)
+    return best
+
+
+def _shifted(doc: Document, line: int) -> Document:
+    """An inline patch document whose locations point into kustomization.yaml."""
+    class _Shifted(Document):
+        __slots__ = ()
+
+        def locate(self, path: FieldPath, *, key: bool = False) -> Location:  # type: ignore[override]
+            inner = Document.locate(self, path, key=key)
+            return Location(inner.file, (inner.line or 1) + line, None)
+
+    return _Shifted(doc.data, doc.file, doc.index, doc.node)

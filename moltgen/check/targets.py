@@ -1,0 +1,175 @@
+"""What `moltgen check` reads: overlays (built with kustomize), YAML files, directories of YAML
+files, stdin, or with no argument every overlay of the spec. Every object keeps a way back to the
+file and line that wrote each of its fields."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from moltgen.check.model import FieldPath, Manifest
+from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.yamlio import Document, load_documents, load_file
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass(slots=True)
+class TargetSet:
+    """The objects of one target; rules across objects see exactly these."""
+
+    name: str
+    env: str
+    manifests: list[Manifest]
+
+
+def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
+                 stdin: Any = None) -> list[TargetSet]:
+    if not targets:
+        return _project_overlays(spec or Path("moltgen.yaml"), envs)
+    env = envs[0] if envs else ""
+    result = []
+    for target in targets:
+        if target == "-":
+            text = (stdin or sys.stdin).read()
+            result.append(_from_documents("-", load_documents(text, "<stdin>"), env))
+            continue
+        path = Path(target)
+        if not path.exists():
+            raise MoltgenError(Problem("no such file or directory", Location(target)))
+        if path.is_dir() and _is_kustomization(path):
+            overlay_env = env or _env_of_overlay(path)
+            if envs and overlay_env and overlay_env not in envs:
+                continue
+            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+            documents = [doc for file in files for doc in load_file(file, _show(file))]
+            result.append(_from_documents(target, documents, env))
+        else:
+            result.append(_from_documents(target, load_file(path, _show(path)), env))
+    return result
+
+
+def _is_kustomization(path: Path) -> bool:
+    return any((path / name).is_file() for name in _KUSTOMIZATION_NAMES)
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _from_documents(name: str, documents: list[Document], env: str) -> TargetSet:
+    manifests = []
+    for doc in documents:
+        for prefix, data in _flatten(doc.data, ()):
+            manifests.append(Manifest(data, _document_locator(doc, prefix), name, env))
+    return TargetSet(name, env, manifests)
+
+
+def _flatten(data: Any, prefix: FieldPath) -> list[tuple[FieldPath, dict[str, Any]]]:
+    """`kind: List` (and `*List`) into its items; anything not a mapping is not an object."""
+    if not isinstance(data, dict):
+        return []
+    if str(data.get("kind", "")).endswith("List") and isinstance(data.get("items"), list):
+        found = []
+        for index, item in enumerate(data["items"]):
+            found.extend(_flatten(item, prefix + ("items", index)))
+        return found
+    return [(prefix, data)]
+
+
+def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath], Location]:
+    return lambda path: doc.locate(prefix + tuple(path), key=True)
+
+
+def load_overlay(directory: Path, env: str, *, project: Any = None) -> TargetSet:
+    """Build the overlay with kustomize; locate fields in the files that wrote them."""
+    from moltgen import kustomize
+    from moltgen.check.sourcemap import OverlaySourceMap
+
+    text = kustomize.build(directory)
+    name = _show(directory)
+    documents = load_documents(text, f"{name} (kustomize build)")
+    source_map = OverlaySourceMap(directory)
+    fallback = Location(_show(directory / "kustomization.yaml"))
+    origin_of = _origin_function() if project is not None else None
+    manifests = []
+    for doc in documents:
+        for prefix, data in _flatten(doc.data, ()):
+            manifests.append(Manifest(
+                data, _overlay_locator(source_map, data, fallback), name, env,
+                _origin_locator(origin_of, project, env, data) if origin_of else None))
+    return TargetSet(name, env, manifests)
+
+
+def _overlay_locator(source_map: Any, data: dict[str, Any], fallback: Location) -> Callable[[FieldPath], Location]:
+    return lambda path: source_map.locate(data, tuple(path)) or fallback
+
+
+def _origin_locator(origin_of: Any, project: Any, env: str, data: dict[str, Any]) -> Callable[[FieldPath], Location | None]:
+    return lambda path: origin_of(project, env, data, tuple(path))
+
+
+def _origin_function() -> Any:
+    """moltgen.render.origins.origin_of, when the renderer provides it."""
+    try:
+        from moltgen.render.origins import origin_of  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return origin_of
+
+
+def _env_of_overlay(path: Path) -> str:
+    resolved = path.resolve()
+    return resolved.name if resolved.parent.name == "overlays" else ""
+
+
+def _project_of_overlay(path: Path) -> Any:
+    """The spec project an `overlays/<env>` directory belongs to, for origins; None if none."""
+    resolved = path.resolve()
+    if resolved.parent.name != "overlays":
+        return None
+    spec = resolved.parent.parent / "moltgen.yaml"
+    if not spec.is_file():
+        return None
+    try:
+        from moltgen.spec import load_project  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return load_project(spec)
+    except MoltgenError:
+        return None
+
+
+def _project_overlays(spec: Path, envs: list[str]) -> list[TargetSet]:
+    try:
+        from moltgen.spec import load_project  # type: ignore[attr-defined]
+    except ImportError:
+        raise MoltgenError("moltgen check without a target needs the spec loader; "
+                           "name an overlay directory or YAML file instead") from None
+    if not spec.is_file():
+        raise MoltgenError(Problem("no spec here; name a target (an overlay directory, a YAML "
+                                   "file, a directory or -)", Location(str(spec))))
+    project = load_project(spec)
+    unknown = [e for e in envs if e not in project.environments]
+    if unknown:
+        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r} (the spec defines "
+                                   f"{', '.join(project.environments)})", field="--env"))
+    result = []
+    for env in project.environments:
+        if envs and env not in envs:
+            continue
+        directory = Path(project.root) / project.overlay_dir(env)
+        if not directory.is_dir():
+            raise MoltgenError(Problem(f"overlay of environment {env!r} is missing; run "
+                                       "`moltgen render` first", Location(str(directory))))
+        result.append(load_overlay(directory, env, project=project))
+    return result

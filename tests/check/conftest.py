@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from moltgen.check.catalog import load_catalog
+from moltgen.check.config import PolicyConfig
+from moltgen.check.engine import Engine
+from moltgen.check.model import Manifest
+from moltgen.check.schema import SchemaSet
+from moltgen.yamlio import load_documents
+
+DATA = Path(__file__).parent / "data"
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+
+
+def manifests(text: str, file: str = "m.yaml", env: str = "") -> list[Manifest]:
+    from moltgen.check.targets import _from_documents
+
+    return _from_documents(file, load_documents(text, file), env).manifests
+
+
+def check_text(text: str, *, env: str = "", only: list[str] | None = None,
+               policy: PolicyConfig | None = None, schemas: bool = False):
+    engine = Engine(load_catalog(), policy, schemas=SchemaSet() if schemas else None, now=NOW,
+                    only=only)
+    return engine.check(manifests(text, env=env))
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLEAN = """apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: n}
+spec:
+  securityContext: {runAsNonRoot: true}
+  containers:
+    - name: c
+      image: "busybox:1.36"
+      resources: {limits: {cpu: 100m, memory: 64Mi}}
+"""
+
+
+def moltgen(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from moltgen.cli import main; main()", *args],
+                          cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "clean.yaml").write_text(CLEAN)
+    (tmp_path / "bad.yaml").write_text(CLEAN.replace("busybox:1.36", "busybox"))
+    (tmp_path / "warn.yaml").write_text(CLEAN.replace("kind: Pod", "kind: Pod\nextra: 1")
+                                        .replace("apiVersion: v1", "apiVersion: example.com/v1"))
+    return tmp_path
+
+
+def test_exit_0_when_clean(workdir):
+    result = moltgen("check", "clean.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_exit_1_on_error_findings(workdir):
+    result = moltgen("check", "bad.yaml", "--format", "json", cwd=workdir)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["summary"]["errors"] == 1
+
+
+def test_fail_on_warning(workdir):
+    assert moltgen("check", "warn.yaml", cwd=workdir).returncode == 0  # schema-missing: warning
+    assert moltgen("check", "warn.yaml", "--fail-on", "warning", cwd=workdir).returncode == 1
+
+
+def test_exit_2_on_bad_input_without_traceback(workdir):
+    (workdir / "broken.yaml").write_text("a: [\n")
+    for args in (["check", "broken.yaml"], ["check", "missing.yaml"], ["check", "clean.yaml", "--format", "xml"],
+                 ["check", "clean.yaml", "--kubernetes-version", "1.2"]):
+        result = moltgen(*args, cwd=workdir)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr and result.stderr.startswith("moltgen: ")
+
+
+def test_stdin_and_output_file(workdir):
+    result = moltgen("check", "-", "--format", "sarif", "--output", "out.sarif", cwd=workdir, stdin=CLEAN)
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads((workdir / "out.sarif").read_text())["version"] == "2.1.0"
+    assert [p.name for p in workdir.iterdir() if p.name.startswith(".out.sarif")] == []
+
+
+def test_policy_test_and_rules_and_export(workdir):
+    result = moltgen("policy", "test", cwd=workdir)
+    assert result.returncode == 0 and " 0 failed" in result.stdout
+    listing = moltgen("rules", cwd=workdir).stdout
+    assert "service-selects-pods" in listing and "schema-missing" in listing
+    export = moltgen("policy", "export", "--format", "vap", cwd=workdir)
+    assert export.returncode == 0 and "ValidatingAdmissionPolicyBinding" in export.stdout
+    assert "not exported: service-selects-pods" in export.stderr
+
+
+def test_custom_rules_from_policies_dir(workdir):
+    (workdir / "policies" / "rules").mkdir(parents=True)
+    (workdir / "policies" / "policy.yaml").write_text("customRules: [rules]\n")
+    (workdir / "policies" / "rules" / "team-label.yaml").write_text(
+        "id: team-label\nseverity: error\nsummary: objects have a team label\ndescription: d\n"
+        "expression: \"object.metadata.?labels.?team.hasValue()\"\nmessage: no team label\n"
+        "tests:\n  - {name: fails, expect: pass, object: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}}\n")
+    assert moltgen("check", "clean.yaml", cwd=workdir).returncode == 1
+    result = moltgen("policy", "test", cwd=workdir)
+    assert result.returncode == 1 and "FAIL team-label" in result.stdout

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from moltgen.check.catalog import load_catalog
+from moltgen.check.report import FORMATS, render
+
+from .conftest import check_text
+
+SECRET_VALUE = "sk-ant-supersecret-value"
+TEXT = f"""apiVersion: v1
+kind: Secret
+metadata: {{name: clawdbot, namespace: extension-clawdbot}}
+stringData: {{anthropicApiKey: "{SECRET_VALUE}", gatewayToken: ""}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations: {{"moltgen.dev/waive.run-as-non-root": "demo; expires=2099-01-01; owner=me"}}
+spec: {{containers: [{{name: c, image: "busybox:latest"}}]}}
+"""
+CATALOG = load_catalog()
+
+
+@pytest.fixture(scope="module")
+def result():
+    return check_text(TEXT, schemas=True)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_no_format_ever_prints_a_secret_value(result, fmt):
+    assert SECRET_VALUE not in render(result, fmt, CATALOG)
+
+
+def test_json_contract(result):
+    data = json.loads(render(result, "json", CATALOG))
+    assert set(data) == {"version", "summary", "findings"} and data["version"] == 1
+    assert set(data["summary"]) == {"objects", "errors", "warnings", "waived"}
+    assert data["summary"]["objects"] == 2 and data["summary"]["waived"] == 1
+    for finding in data["findings"]:
+        assert set(finding) == {"rule", "severity", "message", "object", "file", "line", "origin", "waived"}
+        assert set(finding["object"]) == {"apiVersion", "kind", "namespace", "name"}
+    empty = next(f for f in data["findings"] if f["rule"] == "secret-empty-value")
+    assert (empty["file"], empty["line"]) == ("m.yaml", 4)
+
+
+def test_sarif_is_valid_sarif_2_1_0(result):
+    document = json.loads(render(result, "sarif", CATALOG))
+    pydantic_sarif = pytest.importorskip("pydantic_sarif.model")
+    pydantic_sarif.StaticAnalysisResultsFormatSarifVersion210JsonSchema.model_validate(document)
+    run = document["runs"][0]
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    for item in run["results"]:
+        assert rule_ids[item["ruleIndex"]] == item["ruleId"]
+        assert item["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
+    assert any("suppressions" in item for item in run["results"])
+    assert all(r["help"]["text"] for r in run["tool"]["driver"]["rules"])
+
+
+def test_github_annotations(result):
+    lines = render(result, "github", CATALOG).splitlines()
+    assert any(line.startswith("::error file=m.yaml,line=4,") and "title=secret-empty-value" in line
+               for line in lines)
+    assert any(line.startswith("::notice ") and "(waived)" in line for line in lines)
+
+
+def test_junit_parses_and_counts(result):
+    root = ET.fromstring(render(result, "junit", CATALOG))
+    suite = root.find("testsuite")
+    assert int(suite.get("failures")) >= 3 and int(suite.get("skipped")) == 1
+
+
+def test_text_groups_by_file_and_colours_only_when_asked(result):
+    plain = render(result, "text", CATALOG)
+    assert plain.startswith("m.yaml\n") and "\x1b[" not in plain
+    assert "waived: demo" in plain and "2 objects checked" in plain
+    assert "\x1b[31m" in render(result, "text", CATALOG, color=True)
+
+
+def test_markdown_table(result):
+    text = render(result, "markdown", CATALOG)
+    assert "| | Rule | Object | Where | Message |" in text and "`secret-empty-value`" in text

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from moltgen.check.config import load_policy
+from moltgen.check.waivers import parse_annotation
+from moltgen.errors import MoltgenError
+
+from .conftest import check_text
+
+LATEST = """apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations:
+    moltgen.dev/waive.image-tag-latest: "{value}"
+spec: {{containers: [{{name: c, image: "busybox:latest"}}]}}
+"""
+
+
+def findings(value: str):
+    return check_text(LATEST.format(value=value), only=["image-tag-latest", "waiver-invalid"]).findings
+
+
+def test_annotation_waiver_waives_and_is_still_listed():
+    [finding] = findings("vendor chart pins latest; expires=2099-01-01; owner=platform")
+    assert finding.waived and "vendor chart" in finding.waiver and "owner platform" in finding.waiver
+
+
+def test_expired_waiver_stops_waiving_and_says_so():
+    [finding] = findings("temporary; expires=2020-01-01; owner=alice")
+    assert not finding.waived and "expired on 2020-01-01" in finding.waiver
+
+
+def test_waiver_without_reason_is_reported_and_waives_nothing():
+    result = findings("expires=2099-01-01")
+    assert {f.rule for f in result} == {"image-tag-latest", "waiver-invalid"}
+    assert not any(f.waived for f in result)
+    invalid = next(f for f in result if f.rule == "waiver-invalid")
+    assert invalid.location.line == 6
+
+
+def test_parse_annotation():
+    waiver = parse_annotation("x", "because; owner=bob; expires=2030-02-03")
+    assert (waiver.reason, waiver.owner, waiver.expires) == ("because", "bob", dt.date(2030, 2, 3))
+    with pytest.raises(ValueError, match="not a date"):
+        parse_annotation("x", "because; expires=soon")
+    with pytest.raises(ValueError, match="unknown waiver field"):
+        parse_annotation("x", "because; until=2030-01-01")
+
+
+def test_policy_file_waivers(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("waivers:\n  - rule: image-tag-latest\n    kind: Pod\n    name: p\n"
+                    "    reason: demo pod\n    expires: 2099-12-31\n    owner: team\n")
+    policy = load_policy(path)
+    result = check_text(LATEST.format(value="x"), only=["image-tag-latest"], policy=policy)
+    [finding] = result.findings
+    assert finding.waived and "policy.yaml:2" in finding.waiver
+    assert result.waived == 1 and not result.failed(__import__("moltgen.check.model", fromlist=["Severity"]).Severity.ERROR)
+
+
+def test_policy_waiver_needs_a_reason(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("waivers:\n  - rule: image-tag-latest\n")
+    with pytest.raises(MoltgenError, match="needs a reason"):
+        load_policy(path)
