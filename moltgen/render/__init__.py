@@ -20,6 +20,7 @@ from moltgen.yamlio import dump_yaml
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 SECRET_FILE = "secret.enc.yaml"
+KSOPS_GENERATOR_FILE = "secret-generator.yaml"
 
 
 def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
@@ -81,8 +82,13 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
     for name, obj in start.items():
         if name not in built:
             patches.append(_patch_file(files, directory, deletion_patch(obj)))
-    if secret is not None:
-        resources.append(SECRET_FILE)
+    generators: list[str] = []
+    if secret is not None and spec.gitops.engine == "argocd":
+        # Argo CD decrypts through KSOPS, a kustomize exec plugin run by the repo server.
+        files.yaml(f"{directory}/{KSOPS_GENERATOR_FILE}", ksops_generator())
+        generators.append(KSOPS_GENERATOR_FILE)
+    elif secret is not None:
+        resources.append(SECRET_FILE)  # Flux's kustomize-controller decrypts it after the build
     kustomization: dict[str, Any] = {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
@@ -91,6 +97,8 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
         "labels": [{"pairs": labels, "includeSelectors": False,
                     "includeTemplates": True}],
     }
+    if generators:
+        kustomization["generators"] = generators
     if images:
         kustomization["images"] = [images]
     config = openclaw_json(spec)
@@ -101,6 +109,18 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
     if patches:
         kustomization["patches"] = patches
     files.yaml(f"{directory}/kustomization.yaml", kustomization)
+
+
+def ksops_generator() -> dict[str, Any]:
+    """KSOPS's generator (a KRM exec function: `kustomize build --enable-alpha-plugins
+    --enable-exec`, as Argo CD's repo server is configured for it)."""
+    return {
+        "apiVersion": "viaduct.ai/v1",
+        "kind": "ksops",
+        "metadata": {"name": "secret-generator",
+                     "annotations": {"config.kubernetes.io/function": "exec:\n  path: ksops\n"}},
+        "files": [f"./{SECRET_FILE}"],
+    }
 
 
 def image_override(base: Image, image: Image) -> dict[str, str] | None:
