@@ -86,6 +86,27 @@ def build(
 
 
 @app.command()
+def diff(
+    left: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")],
+    right: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")],
+    spec: SpecOption = Path("moltgen.yaml"),
+) -> None:
+    """Show how two built overlays differ, object by object (Secret values masked)."""
+    from moltgen.diff import semantic_diff
+    from moltgen.yamlio import load_documents
+
+    project = load_project(spec)
+    built = []
+    for label in (left, right):
+        env, _, instance = label.partition("/")
+        target = project.target(env, instance or None)
+        text = kustomize.build(project.root / target.directory)
+        built.append([d.data for d in load_documents(text, f"{target.directory} (built)")])
+    lines = semantic_diff(built[0], built[1], left, right)
+    print("\n".join(lines) if lines else f"{left} and {right} build the same objects")
+
+
+@app.command()
 def schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:

@@ -1,0 +1,36 @@
+from moltgen.diff import MASKED, semantic_diff
+from support import run_moltgen
+
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+          "stringData": {"token": "ENC[AES256_GCM,data:abc]"}, "sops": {"mac": "x"}}
+
+
+def test_objects_are_matched_by_kind_and_name_and_changes_have_paths():
+    left = [{"kind": "Service", "metadata": {"name": "a", "namespace": "x"}, "spec": {"ports": [{"port": 1}]}},
+            {"kind": "Ingress", "metadata": {"name": "gone"}}]
+    right = [{"kind": "Service", "metadata": {"name": "a", "namespace": "y"}, "spec": {"ports": [{"port": 2}]}},
+             {"kind": "NetworkPolicy", "metadata": {"name": "new"}}]
+    assert semantic_diff(left, right, "dev", "prod") == [
+        "- Ingress gone (only in dev)",
+        "+ NetworkPolicy new (only in prod)",
+        "~ Service a",
+        "    metadata.namespace: 'x' -> 'y'",
+        "    spec.ports[0].port: 1 -> 2",
+    ]
+
+
+def test_secret_values_and_sops_metadata_are_never_shown():
+    other = {**SECRET, "stringData": {"token": "ENC[AES256_GCM,data:def]", "extra": "ENC[...]"}}
+    lines = semantic_diff([SECRET], [other], "dev", "prod")
+    text = "\n".join(lines)
+    assert "ENC[" not in text and "mac" not in text
+    assert f"stringData.extra: (absent) -> '{MASKED}'" in text
+    assert semantic_diff([SECRET], [SECRET], "a", "b") == []
+
+
+def test_diff_command_on_this_repository_masks_secrets():
+    result = run_moltgen("diff", "dev", "prod")
+    assert result.code == 0, result.stderr
+    assert "spec.rules[0].host: 'dev.172.31.19.4.nip.io' -> '172.31.19.4.nip.io'" in result.stdout
+    assert "ENC[" not in result.stdout
+    assert "~ Secret clawdbot" in result.stdout
