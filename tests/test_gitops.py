@@ -86,3 +86,17 @@ def test_an_engine_needs_a_repository(tmp_path):
     (tmp_path / "moltgen.yaml").write_text("name: a\nnamespace: b\ngitops:\n  engine: flux\n")
     result = run_moltgen("render", cwd=tmp_path)
     assert result.code == 2 and "gitops: engine flux needs repoUrl" in result.stderr
+
+
+def test_generated_gitops_manifests_pass_check_with_the_shipped_crd_schemas(tmp_path):
+    import json
+    for engine, extra in (("argocd", ""), ("argocd", "instances:\n  - name: alice\n"),
+                          ("flux", ""), ("flux", "instances:\n  - name: alice\n")):
+        root = tmp_path / f"{engine}-{bool(extra)}"
+        root.mkdir()
+        render(root, engine, extra)
+        result = run_moltgen("check", "gitops", "--format", "json", "--fail-on", "warning", cwd=root)
+        report = json.loads(result.stdout)
+        assert result.code == 0, report["findings"]
+        assert report["summary"]["objects"] >= 3
+        assert report["findings"] == []
