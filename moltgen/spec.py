@@ -13,6 +13,7 @@ import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -542,7 +543,10 @@ def load_project(path: str | Path = "moltgen.yaml") -> Project:
     except ValidationError as error:
         problems.extend(_problems(error, document, []))
         spec_file = None
-    base_raw = {k: v for k, v in raw.items() if k not in ("environments", "instances")}
+    # Like Helm values: what the file says is merged onto every default, so overriding one
+    # field of a section (a memory limit) keeps the section's other defaults (the CPU limit).
+    base_raw = deep_merge(spec_defaults(),
+                          {k: v for k, v in raw.items() if k not in ("environments", "instances")})
     base = _validate(base_raw, document, [], problems)
     environments: dict[str, Spec] = {}
     targets: list[Target] = []
@@ -602,6 +606,18 @@ def _instance_defaults(raw: dict[str, Any], env_spec: Spec, instance: Instance) 
     if env_spec.ingress.host and "host" not in ingress:
         raw["ingress"] = {**(raw.get("ingress") or {}), "host": f"{instance.name}.{env_spec.ingress.host}"}
     return raw
+
+
+@lru_cache(maxsize=1)
+def _default_values() -> dict[str, Any]:
+    required = {"name": "defaults", "namespace": "defaults"}
+    values = Spec.model_validate(required).model_dump(by_alias=True)
+    return {key: value for key, value in values.items() if key not in required}
+
+
+def spec_defaults() -> dict[str, Any]:
+    """Every default of the spec, as YAML data (a fresh copy)."""
+    return copy.deepcopy(_default_values())
 
 
 def deep_merge(base: Any, override: Any) -> Any:

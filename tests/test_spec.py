@@ -76,3 +76,21 @@ def test_committed_schema_file_is_current():
 
 def test_spec_file_carries_the_editor_modeline():
     assert open(REPO / "moltgen.yaml").readline().strip() == "# yaml-language-server: $schema=./moltgen.schema.json"
+
+
+def test_overriding_one_field_keeps_the_sections_other_defaults(project_dir):
+    root = project_dir("""\
+name: assistant
+namespace: team-a
+resources:
+  limits: {memory: 4Gi}
+environments:
+  prod:
+    probes:
+      readiness: {periodSeconds: 20}
+""")
+    project = load_project(root / "moltgen.yaml")
+    assert project.base.resources.limits.cpu == "1"  # the default survives
+    assert project.base.resources.limits.memory == "4Gi"
+    readiness = project.environments["prod"].probes.readiness
+    assert (readiness.path, readiness.period_seconds) == ("/readyz", 20)
