@@ -201,3 +201,16 @@ def test_adding_an_instance_touches_only_its_files_and_the_lists(tmp_path):
     assert set(before) - set(after) == set()
     assert changed == {"moltgen.yaml", "overlays/dev/kustomization.yaml", "overlays/prod/kustomization.yaml"}
     assert added and all(p.startswith(("overlays/dev/dave/", "overlays/prod/dave/")) for p in added)
+
+
+def test_a_three_instance_fleet_renders_builds_and_checks_clean(tmp_path):
+    import json
+    spec = FLEET_SPEC.replace("namespace: bots\n", "namespace: bots\nimage: {tag: '2026.7.1-2-slim'}\n"
+                              "gateway: {trustedProxies: [10.0.0.0/8]}\n", 1)
+    (tmp_path / "moltgen.yaml").write_text(spec)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    result = run_moltgen("check", "--format", "json", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert result.code == 0, errors
+    assert report["summary"]["objects"] == 42  # 7 objects x 3 instances x 2 environments
