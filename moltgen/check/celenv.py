@@ -23,10 +23,12 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from moltgen.check import macros
 from moltgen.quantity import parse_quantity
 
 # Every variable a rule may use, all dynamically typed (manifests are schemaless here).
-VARIABLES = ("object", "objects", "container", "podSpec", "env", "params", "secret", "now")
+VARIABLES = ("object", "objects", "container", "podSpec", "env", "params", "secret", "openclaw",
+             "now")
 
 
 class CelError(Exception):
@@ -125,21 +127,25 @@ class Program:
 
 def activation(object: Any, *, objects: list[Any] | None = None, container: Any = None,
                pod_spec: Any = None, env: str = "", params: Any = None, secret: Any = None,
-               now: datetime) -> Any:
+               openclaw: Any = None, now: datetime) -> Any:
     # `params` is normally compiled into the program (engine.EffectiveRule); the binding here
     # only serves expressions evaluated without a rule.
     """Bind every rule variable; the runtime reads these Python values in place (no copy)."""
     return _environment().Activation({
         "object": object, "objects": objects or [], "container": container or {},
         "podSpec": pod_spec or {}, "env": env, "params": params or {}, "secret": secret or {},
-        "now": now,
+        "openclaw": openclaw or {}, "now": now,
     })
 
 
 @lru_cache(maxsize=None)
 def compile_expression(source: str) -> Program:
-    """Compile once per distinct source text (the catalog shares many idioms)."""
-    return Program(source)
+    """Compile once per distinct source text (the catalog shares many idioms); shared snippets
+    such as `isMoltbot(o)` (moltgen.check.macros) are expanded first."""
+    try:
+        return Program(macros.lower_bind(macros.expand(source)))
+    except ValueError as exc:
+        raise CelError(str(exc)) from None
 
 
 def _clean(message: str) -> str:

@@ -18,6 +18,7 @@ from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
 from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, Severity, parse_path
+from moltgen.check.openclaw import openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec
 from moltgen.check.vap import cel_literal
@@ -33,6 +34,7 @@ class Prepared:
     pod_spec: dict[str, Any] | None
     containers: list[tuple[FieldPath, dict[str, Any]]]
     secret: dict[str, Any]
+    openclaw: dict[str, Any]  # a ConfigMap's parsed openclaw.json (moltgen.check.openclaw)
     activation: Any = None
     _kind: str = ""
 
@@ -44,7 +46,8 @@ class Prepared:
         found = pod_spec(data)
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
-                   secret_facts(data) if is_secret else {}, None, kind)
+                   secret_facts(data) if is_secret else {},
+                   openclaw_config(data) if kind == "ConfigMap" else {}, None, kind)
 
 
 @dataclass(slots=True)
@@ -175,14 +178,15 @@ class Engine:
     def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None) -> Any:
         return celenv.activation(item.view, objects=objects, container=container,
                                  pod_spec=item.pod_spec, env=item.manifest.env,
-                                 secret=item.secret, now=self.now)
+                                 secret=item.secret, openclaw=item.openclaw, now=self.now)
 
     def _activation(self, item: Prepared, objects: list[Any] | None) -> Any:
         """One activation per object, shared by its rules; rules across objects get their own."""
         if objects is None and item.activation is not None:
             return item.activation
         activation = celenv.activation(item.view, objects=objects, pod_spec=item.pod_spec,
-                                       env=item.manifest.env, secret=item.secret, now=self.now)
+                                       env=item.manifest.env, secret=item.secret,
+                                       openclaw=item.openclaw, now=self.now)
         if objects is None:
             item.activation = activation
         return activation
@@ -234,18 +238,24 @@ class _Index:
     """Objects of one target by kind and namespace, for rules with scope: objects."""
 
     def __init__(self, prepared: list[Prepared]):
-        self.by_kind: dict[str, list[Prepared]] = defaultdict(list)
+        # (kind, namespace) -> views, namespace "*" for every namespace; built once, so a rule
+        # across objects costs what its namespace holds, not what the target holds.
+        self.by_kind: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        self.namespaces: dict[int, str] = {}
         for item in prepared:
-            self.by_kind[item._kind].append(item)
+            namespace = item.manifest.ref.namespace
+            self.namespaces[id(item)] = namespace
+            self.by_kind[(item._kind, namespace)].append(item.view)
+            self.by_kind[(item._kind, "*")].append(item.view)
+        self.kinds = tuple(dict.fromkeys(kind for kind, _ in self.by_kind))
         self._cache: dict[tuple[tuple[str, ...], str], list[Any]] = {}
 
     def candidates(self, item: Prepared, rule: Rule) -> list[Any]:
-        namespace = item.manifest.ref.namespace if rule.same_namespace else "*"
+        namespace = self.namespaces[id(item)] if rule.same_namespace else "*"
         key = (rule.object_kinds, namespace)
         found = self._cache.get(key)
         if found is None:
-            kinds = rule.object_kinds or tuple(self.by_kind)
-            found = [other.view for kind in kinds for other in self.by_kind.get(kind, ())
-                     if namespace == "*" or other.manifest.ref.namespace == namespace]
+            kinds = rule.object_kinds or self.kinds
+            found = [view for kind in kinds for view in self.by_kind.get((kind, namespace), ())]
             self._cache[key] = found
         return found

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from moltgen.check import macros
 from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.views import CONTAINERS_CEL, POD_SPEC_CEL, WORKLOAD_KINDS
 
@@ -25,6 +26,7 @@ _NOT_IN_CLUSTER = {
     "objects": "it looks across objects, which admission cannot see",
     "secret": "it reads sops metadata, which the cluster never sees (Secrets arrive decrypted)",
     "now": "admission has no clock variable",
+    "openclaw": "it reads openclaw.json as parsed by moltgen (JSON5), which admission CEL cannot parse",
 }
 
 
@@ -74,7 +76,7 @@ def _policy(rule: Rule, env: str, action: str) -> tuple[dict[str, Any], dict[str
         variables.append({"name": "env", "expression": cel_literal(env)})
 
     def cel(text: str) -> str:
-        return rewrite_identifiers(text, {"podSpec": "variables.podSpec", "params": "variables.params",
+        return rewrite_identifiers(macros.expand(text), {"podSpec": "variables.podSpec", "params": "variables.params",
                                           "env": "variables.env"})
 
     expression = cel(rule.expression)

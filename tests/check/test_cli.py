@@ -13,11 +13,15 @@ CLEAN = """apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: n}
 spec:
-  securityContext: {runAsNonRoot: true}
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
   containers:
     - name: c
       image: "busybox:1.36"
       resources: {limits: {cpu: 100m, memory: 64Mi}}
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+      livenessProbe: {tcpSocket: {port: 8080}}
+      readinessProbe: {tcpSocket: {port: 8080}}
 """
 
 

@@ -45,7 +45,7 @@ def test_secret_schema_errors_never_quote_values():
 
 
 def test_missing_schema_is_a_warning_not_a_pass():
-    text = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+    text = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: n}\n"
     findings = check_text(text, schemas=True).findings
     assert [(f.rule, f.severity.value) for f in findings] == [("schema-missing", "warning")]
 
