@@ -4,8 +4,9 @@ resource file that declares it, else the generator entry that made it.
 Generic for simple overlays: kustomization.yaml `resources` (files and directories, recursively),
 `patches` (strategic merge and JSON 6902, file or inline), `patchesStrategicMerge`,
 `patchesJson6902`, `configMapGenerator`/`secretGenerator`, `namePrefix`/`nameSuffix` and
-`namespace`. Objects are matched by kind and name (the overlay namespace changes namespaces,
-generators add a hash suffix); list items are matched by their merge key (`name`, ...), so a patch
+`namespace`. Objects are matched by kind, name and the namespace their branch of kustomizations
+gives them (an environment of a fleet includes every instance's overlay, each in its own
+namespace, all over the same base); generators add a hash suffix; list items are matched by their merge key (`name`, ...), so a patch
 that lists one container of three still points at the right lines.
 """
 
@@ -37,6 +38,7 @@ class _Entry:
     kind: str
     built_name: str  # name after every namePrefix/nameSuffix up to the overlay
     original_name: str
+    namespace: str | None  # as built: the outermost kustomization's, else the object's own
     resource: _Source | None = None
     generator: Location | None = None
     patches: list[_Source] = field(default_factory=list)
@@ -47,52 +49,67 @@ class OverlaySourceMap:
         self.overlay = overlay
         self._display_root = display
         self.entries: list[_Entry] = []
-        self._pending_patches: list[tuple[str, str, _Source, str, str]] = []
-        self._visit(overlay, "", "", set())
-        for kind, name, source, prefix, suffix in self._pending_patches:
+        self._pending_patches: list[tuple[str, str, _Source, str, str, str | None]] = []
+        self._documents: dict[Path, list[Document]] = {}  # a base shared by branches: parsed once
+        self._visit(overlay, "", "", None, ())
+        for kind, name, source, prefix, suffix, namespace in self._pending_patches:
             for entry in self.entries:
-                if entry.kind == kind and entry.built_name in (name, prefix + name + suffix):
+                if (entry.kind == kind and entry.built_name in (name, prefix + name + suffix)
+                        and (namespace is None or entry.namespace == namespace)):
                     entry.patches.append(source)
 
     # -- reading kustomizations ---------------------------------------------------------------
-    def _visit(self, directory: Path, prefix: str, suffix: str, seen: set[Path]) -> None:
+    def _load(self, path: Path) -> list[Document]:
+        key = path.resolve()
+        if key not in self._documents:
+            self._documents[key] = load_file(path, self._show(path))
+        return self._documents[key]
+
+    def _visit(self, directory: Path, prefix: str, suffix: str, namespace: str | None,
+               branch: tuple[Path, ...]) -> None:
+        """Read one kustomization; `branch` holds the directories above it (a cycle guard, not
+        a visited set: a base reached through two overlays belongs to both)."""
         directory = directory.resolve()
-        if directory in seen:
+        if directory in branch:
             return
-        seen.add(directory)
+        branch = (*branch, directory)
         file = next((directory / n for n in _KUSTOMIZATION_NAMES if (directory / n).is_file()), None)
         if file is None:
             return
-        docs = load_file(file, self._show(file))
+        docs = self._load(file)
         if not docs or not isinstance(docs[0].data, dict):
             return
         kdoc = docs[0]
         data: dict[str, Any] = kdoc.data
         prefix = prefix + str(data.get("namePrefix") or "")
         suffix = str(data.get("nameSuffix") or "") + suffix
+        # The outer overlay's namespace transformer runs last, so the outermost one wins.
+        namespace = namespace if namespace is not None else (
+            str(data["namespace"]) if data.get("namespace") else None)
         for key in ("resources", "bases", "components"):
             for item in data.get(key) or []:
                 if not isinstance(item, str) or "://" in item or item.startswith("github.com/"):
                     continue
                 path = directory / item
                 if path.is_dir():
-                    self._visit(path, prefix, suffix, seen)
+                    self._visit(path, prefix, suffix, namespace, branch)
                 elif path.is_file():
-                    self._add_resources(path, prefix, suffix)
+                    self._add_resources(path, prefix, suffix, namespace)
         for gen_key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
             for index, item in enumerate(data.get(gen_key) or []):
                 if isinstance(item, dict) and item.get("name"):
                     name = str(item["name"])
-                    self.entries.append(_Entry(kind, prefix + name + suffix, name,
+                    self.entries.append(_Entry(kind, prefix + name + suffix, name, namespace,
                                                generator=kdoc.locate((gen_key, index))))
         for index, item in enumerate(data.get("patches") or []):
-            self._add_patch(directory, kdoc, ("patches", index), item, prefix, suffix)
+            self._add_patch(directory, kdoc, ("patches", index), item, prefix, suffix, namespace)
         for index, item in enumerate(data.get("patchesStrategicMerge") or []):
             self._add_patch(directory, kdoc, ("patchesStrategicMerge", index),
                             {"path": item} if not str(item).lstrip().startswith(("apiVersion", "kind", "{"))
-                            else {"patch": item}, prefix, suffix)
+                            else {"patch": item}, prefix, suffix, namespace)
         for index, item in enumerate(data.get("patchesJson6902") or []):
-            self._add_patch(directory, kdoc, ("patchesJson6902", index), item, prefix, suffix)
+            self._add_patch(directory, kdoc, ("patchesJson6902", index), item, prefix, suffix,
+                            namespace)
 
     def _show(self, path: Path) -> str:
         try:
@@ -100,8 +117,8 @@ class OverlaySourceMap:
         except ValueError:
             return str(path)
 
-    def _add_resources(self, path: Path, prefix: str, suffix: str) -> None:
-        for doc in load_file(path, self._show(path)):
+    def _add_resources(self, path: Path, prefix: str, suffix: str, namespace: str | None) -> None:
+        for doc in self._load(path):
             items = [((), doc.data)]
             if isinstance(doc.data, dict) and str(doc.data.get("kind", "")).endswith("List"):
                 items = [(("items", i), item) for i, item in enumerate(doc.data.get("items") or [])]
@@ -109,10 +126,11 @@ class OverlaySourceMap:
                 if isinstance(obj, dict):
                     kind, name = _kind_name(obj)
                     self.entries.append(_Entry(kind, prefix + name + suffix, name,
+                                               namespace or _namespace_of(obj),
                                                resource=_Source(doc, where)))
 
     def _add_patch(self, directory: Path, kdoc: Document, where: FieldPath, item: Any,
-                   prefix: str, suffix: str) -> None:
+                   prefix: str, suffix: str, namespace: str | None) -> None:
         if not isinstance(item, dict):
             return
         target = item.get("target") if isinstance(item.get("target"), dict) else {}
@@ -120,7 +138,7 @@ class OverlaySourceMap:
             path = directory / str(item["path"])
             if not path.is_file():
                 return
-            docs = load_file(path, self._show(path))
+            docs = self._load(path)
         elif isinstance(item.get("patch"), str):
             # Inline patch: locate inside kustomization.yaml as well as we can (its start line).
             docs = load_documents(item["patch"], kdoc.file)
@@ -132,22 +150,29 @@ class OverlaySourceMap:
             if isinstance(doc.data, list):  # JSON 6902 operations
                 if target.get("kind") and target.get("name"):
                     self._pending_patches.append((str(target["kind"]), str(target["name"]),
-                                                  _Source(doc, (), json_patch=True), prefix, suffix))
+                                                  _Source(doc, (), json_patch=True), prefix, suffix,
+                                                  namespace))
             elif isinstance(doc.data, dict):
                 kind, name = _kind_name(doc.data)
                 kind = str(target.get("kind") or kind)
                 name = str(target.get("name") or name)
-                self._pending_patches.append((kind, name, _Source(doc), prefix, suffix))
+                self._pending_patches.append((kind, name, _Source(doc), prefix, suffix, namespace))
 
     # -- answering ------------------------------------------------------------------------------
     def entry_for(self, obj: dict[str, Any]) -> _Entry | None:
+        namespace = _namespace_of(obj)
+        same_namespace = [e for e in self.entries if e.namespace == namespace]
+        return self._entry_among(same_namespace, obj) or self._entry_among(self.entries, obj)
+
+    @staticmethod
+    def _entry_among(entries: list[_Entry], obj: dict[str, Any]) -> _Entry | None:
         kind, name = _kind_name(obj)
-        candidates = [e for e in self.entries if e.kind == kind and e.built_name == name]
+        candidates = [e for e in entries if e.kind == kind and e.built_name == name]
         if not candidates:
-            candidates = [e for e in self.entries if e.kind == kind and e.generator is not None
+            candidates = [e for e in entries if e.kind == kind and e.generator is not None
                           and name.startswith(e.built_name) and _HASH.match(name[len(e.built_name):])]
         if not candidates:
-            candidates = [e for e in self.entries if e.kind == kind and e.original_name == name]
+            candidates = [e for e in entries if e.kind == kind and e.original_name == name]
         return candidates[-1] if candidates else None
 
     def locate(self, obj: dict[str, Any], path: FieldPath) -> Location | None:
@@ -170,6 +195,11 @@ class OverlaySourceMap:
         if best is not None:
             return best[1]
         return entry.generator
+
+
+def _namespace_of(obj: dict[str, Any]) -> str | None:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return str(metadata["namespace"]) if metadata.get("namespace") else None
 
 
 def _kind_name(obj: dict[str, Any]) -> tuple[str, str]:

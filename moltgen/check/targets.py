@@ -150,11 +150,8 @@ def _project_of_overlay(path: Path) -> Any:
 
 
 def _project_overlays(spec: Path, envs: list[str]) -> list[TargetSet]:
-    try:
-        from moltgen.spec import load_project  # type: ignore[attr-defined]
-    except ImportError:
-        raise MoltgenError("moltgen check without a target needs the spec loader; "
-                           "name an overlay directory or YAML file instead") from None
+    from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
+
     if not spec.is_file():
         raise MoltgenError(Problem("no spec here; name a target (an overlay directory, a YAML "
                                    "file, a directory or -)", Location(str(spec))))
