@@ -72,7 +72,7 @@ def build(
     instance: Annotated[Optional[str], typer.Option(help="Only this instance of a fleet.")] = None,
     spec: SpecOption = Path("moltgen.yaml"),
 ) -> None:
-    """Print the kustomize build of overlays/ENV[/INSTANCE] (run `moltgen render` first)."""
+    """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first)."""
     project = load_project(spec)
     sys.stdout.write(kustomize.build(project.root / project.build_dir(env, instance)))
 
