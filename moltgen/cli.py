@@ -4,6 +4,7 @@ call, always as one line per problem and never as a Python traceback."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -133,6 +134,10 @@ def init(
 
 
 def main() -> None:
+    # One short-lived run that loads everything up front and keeps it to the end: the cycle
+    # collector would rescan the loaded manifests again and again as they grow (a third of
+    # the time of a 10,000-object check), while almost nothing here forms a reference cycle.
+    gc.disable()
     try:
         app()  # standalone: typer reports usage errors itself (exit 2) and exits
     except MoltgenError as error:

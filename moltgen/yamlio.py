@@ -11,7 +11,10 @@ node graph ourselves, which lets us:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +23,35 @@ import yaml
 from moltgen.errors import Location, MoltgenError, Problem
 
 try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
-    _Loader: Any = yaml.CSafeLoader
+    _BaseLoader: Any = yaml.CSafeLoader
     _Dumper: Any = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
     _Dumper = yaml.SafeDumper
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """libyaml with a memo of implicit scalar tags.
+
+    PyYAML resolves every plain scalar by trying its regular expressions in Python, about a
+    third of the parse time; manifests repeat the same short keys and values endlessly. The
+    tag of a scalar depends only on its text and whether it was quoted, so it is memoized.
+    """
+
+    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+    _MEMO_VALUE_LENGTH = 64
+    _MEMO_SIZE = 100_000
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or len(value) > self._MEMO_VALUE_LENGTH:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._tags) < self._MEMO_SIZE:
+                self._tags[key] = tag
+        return tag
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_NODES = 5_000_000  # after alias expansion, per document
@@ -38,13 +65,36 @@ _CONSTRUCTOR = yaml.SafeLoader("")  # only used for its scalar constructors
 
 
 @dataclass(slots=True)
+class _Span:
+    """Where a document's root node lies in the source text, to compose it again on demand."""
+
+    text: str
+    start: int  # character index of the root node
+    end: int
+    line: int  # 0-based line and column of `start`
+    column: int
+
+
+@dataclass(slots=True)
 class Document:
-    """One YAML document: its data and the node graph it was built from."""
+    """One YAML document: its data, and where in the source each value was written.
+
+    The node graph a document was built from is not kept: for a large stream it costs several
+    times the data in memory. Locations are needed only for the few values that get reported,
+    so the first `locate` composes this one document again from its span of the source text.
+    """
 
     data: Any
     file: str
     index: int  # position in the stream, 0-based
-    node: yaml.Node
+    span: _Span
+    _node: tuple[yaml.Node, int] | None = field(default=None, repr=False, compare=False)
+
+    def _root(self) -> tuple[yaml.Node, int]:
+        """The root node composed again, and the number of lines its marks are shifted by."""
+        if self._node is None:
+            self._node = _compose_again(self.span)
+        return self._node
 
     def locate(self, path: Path_, *, key: bool = False) -> Location:
         """Where `path` is; the nearest existing ancestor when the path does not exist.
@@ -52,23 +102,55 @@ class Document:
         With key=True, the position of the mapping key rather than its value (where an
         unknown field should be reported).
         """
-        node, key_node = self.node, None
+        (node, line_shift), key_node = self._root(), None
         for part in path:
             found = _child(node, part)
             if found is None:
                 break
             key_node, node = found
         mark = (key_node if key and key_node is not None else node).start_mark
-        return Location(self.file, mark.line + 1, mark.column + 1)
+        return Location(self.file, mark.line + line_shift + 1, mark.column + 1)
 
     def has(self, path: Path_) -> bool:
-        node = self.node
+        node = self._root()[0]
         for part in path:
             found = _child(node, part)
             if found is None:
                 return False
             node = found[1]
         return True
+
+
+def _compose_again(span: _Span) -> tuple[yaml.Node, int]:
+    """Compose the root node again from its span; its lines are `span.line` short.
+
+    Indenting the first line by the original column keeps every column as it was. A span that
+    does not parse alone (a tag handle declared by a %TAG directive before `---`) falls back to
+    composing the whole stream, which is always right and only slower.
+    """
+    source = " " * span.column + span.text[span.start:span.end]
+    with _paused_gc():
+        try:
+            return yaml.compose(source, Loader=_Loader), span.line
+        except yaml.YAMLError:
+            pass
+        for node in yaml.compose_all(span.text, Loader=_Loader):
+            if node is not None and node.start_mark.index == span.start:
+                return node, 0
+    raise AssertionError("a document's span no longer parses")  # pragma: no cover
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Composing allocates millions of acyclic nodes and marks; letting the cycle collector
+    scan them again and again while they are built triples the parse time of a large stream."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
@@ -89,22 +171,25 @@ def load_documents(text: str, file: str) -> list[Document]:
             Problem(f"{len(text)} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
                     Location(file))
         )
+    documents = []
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        with _paused_gc():
+            for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+                if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
+                                    and node.value in ("", "~")):
+                    continue  # an empty document between two `---`
+                start, end = node.start_mark, node.end_mark
+                if text.find("*", start.index, end.index) >= 0:  # no `*`, no alias to expand
+                    _check_expanded_size(node, file)
+                data = _Builder(file).build(node, 0)
+                span = _Span(text, start.index, end.index, start.line, start.column)
+                documents.append(Document(data, file, index, span))
     except yaml.MarkedYAMLError as exc:
         raise MoltgenError(_syntax_problem(exc, text, file)) from None
     except yaml.YAMLError as exc:
         raise MoltgenError(Problem(f"invalid YAML: {exc}", Location(file))) from None
     except RecursionError:
         raise MoltgenError(Problem("YAML nested too deeply", Location(file))) from None
-    documents = []
-    for index, node in enumerate(nodes):
-        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
-                            and node.value in ("", "~")):
-            continue  # an empty document between two `---`
-        _check_expanded_size(node, file)
-        data = _Builder(file).build(node, 0)
-        documents.append(Document(data, file, index, node))
     return documents
 
 

@@ -73,3 +73,56 @@ def test_dump_is_deterministic_block_yaml_that_round_trips():
     assert text.index("z:") < text.index("a:")  # key order kept, not sorted
     assert "text: |" in text
     assert load_documents(text, "f")[0].data == data
+
+
+# -- locations come from composing one document again: they must equal a full parse's -----------
+
+def reference_locations(text: str) -> list[dict]:
+    """Every path's (value, key) position, from PyYAML composing the whole stream at once."""
+    import yaml
+
+    def walk(node, path, out, key_node=None):
+        out[path] = (node.start_mark.line + 1, node.start_mark.column + 1,
+                     (key_node or node).start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                walk(v, path + (k.value,), out, k)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, path + (index,), out)
+        return out
+
+    return [walk(node, (), {}) for node in yaml.compose_all(text, Loader=yaml.SafeLoader)
+            if node.value not in ("", "~")]  # empty documents are dropped
+
+
+def located(doc, paths) -> dict:
+    return {path: (doc.locate(path).line, doc.locate(path).column, doc.locate(path, key=True).line)
+            for path in paths}
+
+
+STREAMS = [
+    "a:\n  b:\n    - x: 1\n      y: two\n",
+    "--- {a: 1, b: [x, y]}\n--- \n   c: 1\n   d: {e: é}\n...\n---\n- 日本語: [1, 2]\n- z\n",
+    "# leading comment\n\n---\nkind: A\nlist:\n- one\n- two: 2\n  three: |\n    text\n---\n---\nkind: B\n",
+    "%TAG !e! tag:example.com,2000:\n--- !e!thing\na: 1\nb:\n  c: 2\n",
+    "x: &anchor {k: v}\ny: *anchor\n",
+]
+
+
+@pytest.mark.parametrize("text", STREAMS)
+def test_locations_equal_those_of_a_full_parse(text):
+    documents = load_documents(text, "f.yaml")
+    references = reference_locations(text)
+    assert len(documents) == len(references)
+    for doc, reference in zip(documents, references):
+        assert located(doc, reference) == reference
+
+
+def test_a_large_stream_keeps_data_not_nodes():
+    text = "".join(f"---\nkind: ConfigMap\nmetadata: {{name: cm-{i}}}\ndata: {{k: v}}\n"
+                   for i in range(2000))
+    documents = load_documents(text, "big.yaml")
+    assert all(doc._node is None for doc in documents)  # nothing composed twice up front
+    assert str(documents[1234].locate(("metadata", "name"))) == f"big.yaml:{1234 * 4 + 3}:18"
+    assert documents[1234]._node is not None and documents[1235]._node is None

@@ -271,4 +271,4 @@ def _shifted(doc: Document, line: int) -> Document:
             inner = Document.locate(self, path, key=key)
             return Location(inner.file, (inner.line or 1) + line, None)
 
-    return _Shifted(doc.data, doc.file, doc.index, doc.node)
+    return _Shifted(doc.data, doc.file, doc.index, doc.span)
