@@ -16,6 +16,7 @@ import typer
 from moltgen import kustomize, pipeline
 from moltgen.check.commands import register as register_check_commands
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
 from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema, load_project
 from moltgen.starter import starter_spec
@@ -43,7 +44,8 @@ def render(
 ) -> None:
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
     project = load_project(spec)
-    result = pipeline.render(project, check=check)
+    with Progress() as progress:
+        result = pipeline.render(project, check=check, progress=progress)
     for warning in result.warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:
@@ -75,7 +77,11 @@ def build(
 ) -> None:
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first)."""
     project = load_project(spec)
-    sys.stdout.write(kustomize.build(project.root / project.build_dir(env, instance)))
+    directory = project.build_dir(env, instance)
+    with Progress() as progress, progress.step(f"kustomize build {directory}", 1) as step:
+        built = kustomize.build(project.root / directory)
+        step.advance()
+    sys.stdout.write(built)
 
 
 @app.command()

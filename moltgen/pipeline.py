@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from moltgen.progress import SILENT, Progress
 from moltgen.render import render_tree
 from moltgen.secrets.render import SOPS_CONFIG_FILE, plan_secret_files, sops_config
 from moltgen.spec import Project
@@ -22,18 +23,18 @@ class RenderResult:
         return bool(self.changes or self.pending)
 
 
-def render(project: Project, *, check: bool = False) -> RenderResult:
+def render(project: Project, *, check: bool = False, progress: Progress = SILENT) -> RenderResult:
     """Write the generated tree, or with check=True only compute what would change."""
     if check:
-        return _plan(project, encrypt=False)
+        return _plan(project, encrypt=False, progress=progress)
     with render_lock(project.root):
-        result = _plan(project, encrypt=True)
-        apply_changes(project.root, result.changes)
+        result = _plan(project, encrypt=True, progress=progress)
+        apply_changes(project.root, result.changes, progress)
     return result
 
 
-def _plan(project: Project, *, encrypt: bool) -> RenderResult:
-    secrets = plan_secret_files(project, encrypt=encrypt)
+def _plan(project: Project, *, encrypt: bool, progress: Progress) -> RenderResult:
+    secrets = plan_secret_files(project, encrypt=encrypt, progress=progress)
     tree = render_tree(project, secrets.files)
     if any(target.spec.sops.age_recipients for target in project.targets):
         tree[SOPS_CONFIG_FILE] = sops_config(project)

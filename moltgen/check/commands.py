@@ -55,6 +55,7 @@ def check(
     from moltgen.check.model import Severity
     from moltgen.check.report import FORMATS, render
     from moltgen.check.run import CheckOptions, run_check
+    from moltgen.progress import Progress
 
     if fmt not in FORMATS:
         raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))
@@ -62,7 +63,8 @@ def check(
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
                            tuple(schema_dir), strict=not no_strict)
-    result, catalog = run_check(options)
+    with Progress() as progress:
+        result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     write_output(render(result, fmt, catalog, color=color), output)
     if result.failed(Severity(fail_on)):

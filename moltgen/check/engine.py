@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from moltgen.check import celenv
 from moltgen.check.catalog import Catalog, Rule
@@ -105,8 +105,10 @@ class Engine:
             self._by_kind[kind] = found
         return found
 
-    def check(self, manifests: list[Manifest]) -> CheckResult:
-        """Check manifests of one target (an overlay, a file...): cross-object rules see these."""
+    def check(self, manifests: list[Manifest],
+              on_object: Callable[[], None] | None = None) -> CheckResult:
+        """Check manifests of one target (an overlay, a file...): cross-object rules see these.
+        `on_object` is called after each object (progress)."""
         prepared = [Prepared.of(m) for m in manifests]
         index = _Index(prepared)
         findings: list[Finding] = []
@@ -120,6 +122,8 @@ class Engine:
             for finding in found:
                 self._place(finding, item.manifest)
             findings.extend(found)
+            if on_object is not None:
+                on_object()
         return CheckResult(objects=len(manifests), findings=findings)
 
     # -- schema -------------------------------------------------------------------------------

