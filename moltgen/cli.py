@@ -13,14 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from moltgen import kustomize, pipeline
 from moltgen.check.commands import register as register_check_commands
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
-from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema, load_project
-from moltgen.starter import starter_spec
-from moltgen.tree import write_atomic
+
+# The spec, renderer and pipeline are imported by the commands that use them: importing
+# pydantic and building the spec's models is a third of a second that `check FILE` never needs.
 
 app = typer.Typer(
     name="moltgen",
@@ -43,6 +42,9 @@ def render(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
 ) -> None:
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
+    from moltgen import pipeline
+    from moltgen.spec import load_project
+
     project = load_project(spec)
     with Progress() as progress:
         result = pipeline.render(project, check=check, progress=progress)
@@ -76,6 +78,9 @@ def build(
     spec: SpecOption = Path("moltgen.yaml"),
 ) -> None:
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first)."""
+    from moltgen import kustomize
+    from moltgen.spec import load_project
+
     project = load_project(spec)
     directory = project.build_dir(env, instance)
     with Progress() as progress, progress.step(f"kustomize build {directory}", 1) as step:
@@ -91,7 +96,9 @@ def diff(
     spec: SpecOption = Path("moltgen.yaml"),
 ) -> None:
     """Show how two built overlays differ, object by object (Secret values masked)."""
+    from moltgen import kustomize
     from moltgen.diff import semantic_diff
+    from moltgen.spec import load_project
     from moltgen.yamlio import load_documents
 
     project = load_project(spec)
@@ -110,6 +117,9 @@ def schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
     """Print the JSON Schema of moltgen.yaml (for editors: yaml-language-server)."""
+    from moltgen.spec import json_schema
+    from moltgen.tree import write_atomic
+
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
         write_atomic(output, text.encode())
@@ -124,6 +134,10 @@ def init(
     namespace: Annotated[str, typer.Option(help="Namespace (a DNS label).")] = "openclaw",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds."""
+    from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
+    from moltgen.starter import starter_spec
+    from moltgen.tree import write_atomic
+
     spec_path = directory / "moltgen.yaml"
     if spec_path.exists():
         raise MoltgenError(Problem("already exists; init does not overwrite a spec",

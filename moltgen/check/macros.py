@@ -102,6 +102,8 @@ MACROS: tuple[Macro, ...] = (
 _BY_NAME = {m.name: m for m in MACROS}
 _CALL = re.compile(r"(?<![\w.])(" + "|".join(_BY_NAME) + r")\(")
 _STRING = re.compile(r"""[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""", re.S)
+# A string literal (skipped whole, brackets inside it do not count) or one bracket or comma.
+_STRUCTURE = re.compile(_STRING.pattern + r"|[()\[\]{},]", re.S)
 
 
 def expand(source: str) -> str:
@@ -196,38 +198,28 @@ def _search_outside_strings(source: str, pattern: re.Pattern[str], position: int
 
 
 def _split_arguments(text: str) -> list[str]:
-    arguments, depth, start, index = [], 0, 0, 0
-    while index < len(text):
-        string = _STRING.match(text, index)
-        if string:
-            index = string.end()
-            continue
-        char = text[index]
+    arguments, depth, start = [], 0, 0
+    for token in _STRUCTURE.finditer(text):
+        char = token.group()
         if char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
         elif char == "," and depth == 0:
-            arguments.append(text[start:index])
-            start = index + 1
-        index += 1
+            arguments.append(text[start:token.start()])
+            start = token.end()
     arguments.append(text[start:])
     return arguments if any(a.strip() for a in arguments) else []
 
 
 def _closing_paren(source: str, start: int) -> int | None:
-    depth, index = 1, start
-    while index < len(source):
-        string = _STRING.match(source, index)
-        if string:
-            index = string.end()
-            continue
-        char = source[index]
+    depth = 1
+    for token in _STRUCTURE.finditer(source, start):
+        char = token.group()
         if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
             if depth == 0:
-                return index
-        index += 1
+                return token.start()
     return None

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.secrets import age, store
+from moltgen.secrets import age
 
 app = typer.Typer(help="Manage the SOPS-encrypted Secrets of each environment.",
                   no_args_is_help=True)
@@ -61,7 +61,7 @@ def set_command(
                            "show it): pipe it on stdin, or use --from-env or --from-file")
     project = _load(spec)
     value = read_value(key, from_env=from_env, from_file=from_file)
-    changed = store.set_secret(project, env, key, value, instance)
+    changed = _store().set_secret(project, env, key, value, instance)
     _render(project)
     typer.echo(f"moltgen: set {key} in {changed}", err=True)
 
@@ -71,7 +71,7 @@ def rotate(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
            spec: SpecOption = Path("moltgen.yaml")) -> None:
     """Give a generated KEY (gatewayToken) a new random value in ENV's Secret."""
     project = _load(spec)
-    changed = store.rotate_secret(project, env, key, instance)
+    changed = _store().rotate_secret(project, env, key, instance)
     _render(project)
     typer.echo(f"moltgen: rotated {key} in {changed}; the Deployment rolls when this is synced",
                err=True)
@@ -82,14 +82,14 @@ def get(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
         spec: SpecOption = Path("moltgen.yaml")) -> None:
     """Print the decrypted value of KEY in ENV's Secret (needs the private key)."""
     project = _load(spec)
-    typer.echo(store.get_secret(project, env, key, instance))
+    typer.echo(_store().get_secret(project, env, key, instance))
 
 
 @app.command()
 def updatekeys(spec: SpecOption = Path("moltgen.yaml")) -> None:
     """Re-encrypt every Secret to the age recipients now in the spec."""
     project = _load(spec)
-    changed = store.update_recipients(project)
+    changed = _store().update_recipients(project)
     _render(project)
     if changed:
         for file in changed:
@@ -127,6 +127,12 @@ def _drop_one_newline(text: str) -> str:
     if text.endswith("\r\n"):
         return text[:-2]
     return text[:-1] if text.endswith("\n") else text
+
+
+def _store() -> Any:
+    from moltgen.secrets import store  # imports the spec and the pipeline: load on use
+
+    return store
 
 
 def _load(spec: Path) -> Any:
