@@ -77,15 +77,16 @@ def build(
     instance: Annotated[Optional[str], typer.Option(help="Only this instance of a fleet.")] = None,
     spec: SpecOption = Path("moltgen.yaml"),
 ) -> None:
-    """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first)."""
+    """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first).
+
+    In a fleet, an environment's build is its instances' builds one after the other."""
     from moltgen import kustomize
     from moltgen.spec import load_project
 
     project = load_project(spec)
-    directory = project.build_dir(env, instance)
-    with Progress() as progress, progress.step(f"kustomize build {directory}", 1) as step:
-        built = kustomize.build(project.root / directory)
-        step.advance()
+    directories = [project.root / d for d in project.build_dirs(env, instance)]
+    with Progress() as progress, progress.step("kustomize build", len(directories)) as step:
+        built = kustomize.build_all(directories, step.advance)
     sys.stdout.write(built)
 
 
@@ -106,7 +107,7 @@ def diff(
     for label in (left, right):
         env, _, instance = label.partition("/")
         directory = project.build_dir(env, instance or None)
-        text = kustomize.build(project.root / directory)
+        text = kustomize.build_all([project.root / d for d in project.build_dirs(env, instance or None)])
         built.append([d.data for d in load_documents(text, f"{directory} (built)")])
     lines = semantic_diff(built[0], built[1], left, right)
     print("\n".join(lines) if lines else f"{left} and {right} build the same objects")

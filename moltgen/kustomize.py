@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,3 +58,53 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
         message = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
         raise MoltgenError(Problem(f"kustomize build failed: {message}", Location(str(directory))))
     return result.stdout
+
+
+CHUNK = 32  # instances per kustomize run; see build_all
+
+
+def build_all(directories: list[Path], on_built: Callable[[], None] | None = None) -> str:
+    """Build many kustomization directories (a fleet's instances) into one stream.
+
+    kustomize's cost per directory depends on the company it is in: kubectl takes ~0.2 s of
+    CPU just to start, so one run per instance is slow, while one tree holding every instance
+    grows worse than linearly (measured per instance: 130 ms alone, 35-45 ms in a run of
+    25-50, 87 ms in a run of 200; 500 instances did not finish in 300 s). So the directories
+    are built CHUNK at a time, through a temporary kustomization that lists them, as many runs
+    at once as there are cores, and joined in order. Each run lists its objects in kustomize's
+    usual kind order. `on_built` is called once per directory.
+    """
+    if len(directories) == 1:
+        text = build(directories[0])
+        if on_built is not None:
+            on_built()
+        return text
+    chunks = [directories[i:i + CHUNK] for i in range(0, len(directories), CHUNK)]
+
+    def build_chunk(chunk: list[Path]) -> str:
+        text = _build_together(chunk)
+        if on_built is not None:
+            for _ in chunk:
+                on_built()
+        return text
+
+    workers = max(1, min(len(chunks), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        return "---\n".join(pool.map(build_chunk, chunks))
+
+
+def _build_together(directories: list[Path]) -> str:
+    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary:
+        # kustomize refuses absolute paths in resources; a relative one may climb out.
+        resources = [os.path.relpath(d.resolve(), temporary) for d in directories]
+        (Path(temporary) / "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+            + "".join(f"- {json.dumps(r)}\n" for r in resources), encoding="utf-8")
+        try:
+            return build(temporary)
+        except MoltgenError:
+            pass
+    for directory in directories:  # kustomize's message names our temporary file: find the
+        build(directory)  # directory that fails, so the error names it instead
+    raise MoltgenError(Problem("kustomize build failed for these overlays together",
+                               Location(str(directories[0]))))  # pragma: no cover

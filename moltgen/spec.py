@@ -506,6 +506,16 @@ class Project:
             return self.overlay_dir(env)
         return self.target(env, instance).directory
 
+    def build_dirs(self, env: str, instance: str | None = None) -> list[str]:
+        """What to build for `build_dir(env, instance)`, one kustomize run each: in a fleet,
+        an environment is its instances' overlays. kustomize builds an environment of 500
+        instances as one tree many times slower than the 500 overlays one by one, and Argo
+        CD's ApplicationSet syncs each instance's overlay on its own anyway."""
+        if instance is None and self.instances:
+            self._require_environment(env)
+            return [target.directory for target in self.targets_of(env)]
+        return [self.build_dir(env, instance)]
+
     def _require_environment(self, env: str) -> None:
         if env not in self.environments:
             known = ", ".join(self.environments) or "none"
@@ -614,8 +624,11 @@ def _instance_defaults(raw: dict[str, Any], env_spec: Spec, instance: Instance) 
     raw = dict(raw)
     raw["namespace"] = f"{env_spec.namespace}-{instance.name}"
     ingress = instance.overrides.get("ingress") or {}
-    if env_spec.ingress.host and "host" not in ingress:
-        raw["ingress"] = {**(raw.get("ingress") or {}), "host": f"{instance.name}.{env_spec.ingress.host}"}
+    merged = raw.get("ingress") or {}
+    # An override that is not a mapping (`ingress: [1]`) is left for validation to report.
+    if env_spec.ingress.host and isinstance(ingress, dict) and isinstance(merged, dict) \
+            and "host" not in ingress:
+        raw["ingress"] = {**merged, "host": f"{instance.name}.{env_spec.ingress.host}"}
     return raw
 
 
@@ -679,7 +692,7 @@ def _contains(data: Any, path: tuple[Any, ...]) -> bool:
 def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
              is_key: bool = False) -> Problem:
     kind = item["type"]
-    field = ".".join(str(p) for p in path)
+    field = ".".join(_field_part(p) for p in path)
     value = item.get("input")
     if kind == "extra_forbidden":
         unknown = str(path[-1])
@@ -687,7 +700,7 @@ def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
         suggestion = _suggest(unknown, _known_keys(path[:-1]))
         if suggestion:
             message += f" (did you mean {suggestion!r}?)"
-        return Problem(message, document.locate(path, key=True), field)
+        return Problem(_brief(message), document.locate(path, key=True), field)
     if kind == "missing":
         return Problem("required field is missing", document.locate(path[:-1], key=True), field)
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -709,7 +722,23 @@ def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
         message = str(item.get("ctx", {}).get("error", item["msg"]))
     else:
         message = item["msg"]
-    return Problem(message, document.locate(path, key=is_key), field)
+    return Problem(_brief(message), document.locate(path, key=is_key), field)
+
+
+def _field_part(part: Any) -> str:
+    """One key of a field path as shown: control characters escaped, a long key cut short."""
+    text = str(part)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= 80 else f"{text[:60]}..."
+
+
+_LONG_QUOTED = re.compile(r"""(['"])([^'"\n]{60})[^'"\n]{20,}\1""")
+
+
+def _brief(message: str) -> str:
+    """A message quoting a value of thousands of characters, with the value cut to its start."""
+    return _LONG_QUOTED.sub(lambda match: f"{match[1]}{match[2]}...{match[1]}", message)
 
 
 def _show(value: Any) -> str:

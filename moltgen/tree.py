@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,18 +72,26 @@ def _lines(content: bytes) -> list[str]:
 
 
 def existing_generated_files(root: Path) -> dict[str, bytes]:
-    """Every file under the managed locations that carries moltgen's header."""
+    """Every file under the managed locations that carries moltgen's header, and every temporary
+    file of `write_atomic` there: a render killed mid-write (SIGKILL runs no cleanup) leaves
+    them behind, empty when killed before the first write, so without a header to know them by.
+    Listing them makes the next render remove them and `render --check` report them."""
     found: dict[str, bytes] = {}
     candidates = [root / name for name in MANAGED_ROOT_FILES]
+    candidates.extend(p for name in MANAGED_ROOT_FILES for p in sorted(root.glob(f".{name}.*.tmp")))
     for directory in MANAGED_DIRS:
         if (root / directory).is_dir():
             candidates.extend(p for p in sorted((root / directory).rglob("*")) if p.is_file())
     for path in candidates:
         if path.is_file() and not path.is_symlink():
             content = path.read_bytes()
-            if is_generated(content):
+            if is_generated(content) or _TEMPORARY.fullmatch(path.name):
                 found[path.relative_to(root).as_posix()] = content
     return found
+
+
+# The name write_atomic's tempfile.mkstemp gives: ".<target>." + 8 random characters + ".tmp".
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 def plan_changes(root: Path, tree: Tree) -> TreeChanges:

@@ -30,17 +30,35 @@ except AttributeError:  # pragma: no cover
     _Dumper = yaml.SafeDumper
 
 
+class _TooManyNodes(Exception):
+    pass
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """libyaml with a memo of implicit scalar tags.
+    """libyaml with a memo of implicit scalar tags, and a budget of nodes.
 
     PyYAML resolves every plain scalar by trying its regular expressions in Python, about a
     third of the parse time; manifests repeat the same short keys and values endlessly. The
     tag of a scalar depends only on its text and whether it was quoted, so it is memoized.
+
+    Composing costs microseconds and a few hundred bytes per node, and a 32 MiB file of `[x,x,
+    ...]` is 16 million nodes (minutes, gigabytes); the composer calls `descend_resolver` once
+    per node (not per alias), so that is where the stream's nodes are counted and cut off.
     """
 
     _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
     _MEMO_VALUE_LENGTH = 64
     _MEMO_SIZE = 100_000
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._nodes_left = MAX_STREAM_NODES
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> Any:
+        self._nodes_left -= 1
+        if self._nodes_left < 0:
+            raise _TooManyNodes
+        return super().descend_resolver(current_node, current_index)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is not yaml.ScalarNode or len(value) > self._MEMO_VALUE_LENGTH:
@@ -55,11 +73,18 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_NODES = 5_000_000  # after alias expansion, per document
+# Composed nodes in one stream: 32 MiB of real manifests is about 2.2 million, the 10,000
+# objects of the benchmark 0.8 million.
+MAX_STREAM_NODES = 2_500_000
+# One scalar: the API server refuses any request over 3 MiB, so no applicable object holds a
+# longer value; without a cap, each finding that quotes one would repeat it.
+MAX_SCALAR = 3 * 1024 * 1024
 MAX_DEPTH = 200
 
 Path_ = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
+_INVALID = object()
 _SCALAR_CONSTRUCTORS = yaml.SafeLoader.yaml_constructors
 _CONSTRUCTOR = yaml.SafeLoader("")  # only used for its scalar constructors
 
@@ -186,10 +211,19 @@ def load_documents(text: str, file: str) -> list[Document]:
                 documents.append(Document(data, file, index, span))
     except yaml.MarkedYAMLError as exc:
         raise MoltgenError(_syntax_problem(exc, text, file)) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; no mark, an offset
+        raise MoltgenError(_reader_problem(exc, text, file)) from None
     except yaml.YAMLError as exc:
-        raise MoltgenError(Problem(f"invalid YAML: {exc}", Location(file))) from None
+        raise MoltgenError(Problem(f"invalid YAML: {exc}".splitlines()[0], Location(file))) from None
+    except UnicodeEncodeError as exc:  # lone surrogates: undecodable bytes read with surrogateescape
+        raise MoltgenError(Problem("not UTF-8 text", _offset_location(text, exc.start, file))) from None
     except RecursionError:
         raise MoltgenError(Problem("YAML nested too deeply", Location(file))) from None
+    except _TooManyNodes:
+        # No mark here: name the line where the document being composed starts.
+        line = text.count("\n", 0, documents[-1].span.end) + 1 if documents else 1
+        raise MoltgenError(Problem(f"more than {MAX_STREAM_NODES} YAML nodes in one file; refused",
+                                   Location(file, line))) from None
     return documents
 
 
@@ -223,6 +257,19 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     elif exc.context:
         problem = f"{exc.context}: {problem}"
     return Problem(f"YAML syntax error: {problem}", location)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    # libyaml reports the offset in bytes of the UTF-8 text.
+    offset = len(text.encode("utf-8")[:exc.position].decode("utf-8", "ignore"))
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+    return Problem(f"YAML syntax error: unacceptable character #x{character:04x}: {exc.reason}",
+                   _offset_location(text, offset, file))
+
+
+def _offset_location(text: str, offset: int, file: str) -> Location:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Location(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -298,12 +345,27 @@ class _Builder:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
+        if len(node.value) > MAX_SCALAR:
+            raise MoltgenError(Problem(
+                f"a value of {len(node.value)} characters is more than the {MAX_SCALAR} moltgen "
+                "reads (the Kubernetes API refuses any object over 3 MiB)", _mark(node, self.file)))
         if tag == _TAG + "str":
             return node.value
         if tag == _TAG + "timestamp":
             return node.value  # Kubernetes sees JSON, where a date is a string
         if tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"):
-            return _SCALAR_CONSTRUCTORS[tag](_CONSTRUCTOR, node)
+            try:
+                value = _SCALAR_CONSTRUCTORS[tag](_CONSTRUCTOR, node)
+            except (ValueError, KeyError):  # `!!int xyz`, `!!bool maybe`, 5000 decimal digits
+                value = _INVALID
+            # Python refuses to turn an int of more than 4300 digits into text: refuse it here.
+            if value is _INVALID or (type(value) is int and value.bit_length() > 13_000):
+                shown = repr(node.value) if len(node.value) <= 40 else \
+                    f"{node.value[:20]!r}... ({len(node.value)} characters)"
+                what = {"int": "an integer of at most 3900 digits", "float": "a number",
+                        "bool": "true or false", "null": "null"}[tag[len(_TAG):]]
+                raise MoltgenError(Problem(f"{shown} is not {what}", _mark(node, self.file)))
+            return value
         raise MoltgenError(Problem(f"unsupported YAML tag {tag!r}", _mark(node, self.file)))
 
 

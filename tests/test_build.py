@@ -10,6 +10,7 @@ import pytest
 
 from support import REPO, run_moltgen
 from moltgen import kustomize
+from moltgen.errors import MoltgenError
 from moltgen.render import SECRET_FILE, secret_checksum
 from moltgen.render.objects import render_objects
 from moltgen.render.openclaw import openclaw_json
@@ -186,6 +187,32 @@ def test_fleet_instances_are_isolated_and_the_environment_builds_them_all(tmp_pa
     alice = [o for o in objects if o["metadata"]["namespace"] == "bots-alice"]
     assert all(o["metadata"]["labels"]["moltgen.dev/owner"] == "alice" for o in alice)
     assert all(o["metadata"]["labels"]["moltgen.dev/instance"] == "alice" for o in alice)
+
+
+def test_a_fleet_environment_is_built_instance_by_instance_with_the_same_objects(tmp_path):
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    result = run_moltgen("build", "prod", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    by_instance = [d.data for d in load_documents(result.stdout, "moltgen build")]
+    as_one_tree = built_objects(tmp_path / "overlays" / "prod")  # kustomize on the env's root
+
+    def key(o):
+        return (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])
+    assert sorted(by_instance, key=key) == sorted(as_one_tree, key=key)
+    assert run_moltgen("build", "prod", cwd=tmp_path).stdout == result.stdout  # deterministic
+
+
+def test_a_fleet_build_that_fails_names_the_instance_overlay(tmp_path, monkeypatch):
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    bob = tmp_path / "overlays" / "prod" / "bob"
+    next((bob / "patches").iterdir()).unlink()  # a patch its kustomization lists
+    monkeypatch.setattr(kustomize, "CHUNK", 2)  # alice and bob together, team-x alone
+    directories = [tmp_path / "overlays" / "prod" / n for n in ("alice", "bob", "team-x")]
+    with pytest.raises(MoltgenError) as caught:
+        kustomize.build_all(directories)
+    assert str(caught.value).startswith(f"{bob}: kustomize build failed:")
 
 
 def test_adding_an_instance_touches_only_its_files_and_the_lists(tmp_path):

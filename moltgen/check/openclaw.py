@@ -48,6 +48,8 @@ def loads_json5(text: str) -> Any:
         return json.loads("".join(out))
     except json.JSONDecodeError as exc:
         raise ValueError(f"line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:  # `[[[[...` thousands deep
+        raise ValueError("nested too deeply") from None
 
 
 def openclaw_config(data: dict[str, Any]) -> dict[str, Any]:

@@ -89,7 +89,14 @@ class SchemaSet:
             return None
         if "sops" in data and kind == "Secret":
             data = {k: v for k, v in data.items() if k != "sops"}  # not part of the object
-        return [_describe(error, kind) for error in validator.iter_errors(data)]
+        try:
+            return [_describe(error, kind) for error in validator.iter_errors(data)]
+        except ValueError:  # jsonschema-rs takes JSON, where keys are text; YAML's `1:` is not
+            path = _non_text_key(data, ())
+            if path is None:
+                raise
+            return [SchemaError(path, f"{format_path(path[:-1]) or 'the object'}: key {path[-1]!r} "
+                                      "is not text; quote it")]
 
     def _compile(self, api_version: str, kind: str) -> Any:
         if not api_version or not kind:
@@ -130,6 +137,23 @@ class SchemaSet:
             definitions = _read_json(self._upstream_dir() / "_definitions.json")
             self._registry = jsonschema_rs.Registry([(_DEFINITIONS_URI, definitions)])
         return self._registry
+
+
+def _non_text_key(data: Any, path: FieldPath) -> FieldPath | None:
+    """The path of the first mapping key that is not a string (a YAML int, bool, null...)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, str):
+                return (*path, key)
+            found = _non_text_key(value, (*path, key))
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found = _non_text_key(value, (*path, index))
+            if found is not None:
+                return found
+    return None
 
 
 def _find_in_dir(directory: Path, group: str, kind: str, version: str) -> Path | None:

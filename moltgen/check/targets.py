@@ -4,9 +4,7 @@ file and line that wrote each of its fields."""
 
 from __future__ import annotations
 
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -37,7 +35,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
     result = []
     for target in targets:
         if target == "-":
-            text = (stdin or sys.stdin).read()
+            text = _read_stdin(stdin or sys.stdin)
             result.append(_from_documents("-", load_documents(text, "<stdin>"), env))
             continue
         path = Path(target)
@@ -55,6 +53,20 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
         else:
             result.append(_from_documents(target, load_file(path, _show(path)), env))
     return result
+
+
+def _read_stdin(stream: Any) -> str:
+    """stdin as text, decoded as UTF-8 whatever the locale: a byte that is not UTF-8 is an error
+    like in a file (the text layer would raise, or smuggle it in as a surrogate)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        return stream.read()
+    data = binary.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location("<stdin>"))) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
 
 
 def _is_kustomization(path: Path) -> bool:
@@ -175,13 +187,10 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[T
             raise MoltgenError(Problem(f"overlay of environment {env!r} is missing; run "
                                        "`moltgen render` first", Location(str(directory))))
         overlays[env] = directory
-    # Each build is a kustomize process of its own: run them side by side, one per core.
-    workers = max(1, min(len(overlays), os.cpu_count() or 1))
-    with progress.step("kustomize build", len(overlays)) as step, ThreadPoolExecutor(workers) as pool:
-        def build(directory: Path) -> str:
-            text = kustomize.build(directory)
-            step.advance()
-            return text
-        built = list(pool.map(build, overlays.values()))
-    return [load_overlay(directory, env, project=project, built=text)
-            for (env, directory), text in zip(overlays.items(), built)]
+    # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
+    builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
+    with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
+        built = {env: kustomize.build_all(directories, step.advance)
+                 for env, directories in builds.items()}
+    return [load_overlay(directory, env, project=project, built=built[env])
+            for env, directory in overlays.items()]
