@@ -14,7 +14,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ _SCALAR_CONSTRUCTORS = yaml.SafeLoader.yaml_constructors
 _CONSTRUCTOR = yaml.SafeLoader("")  # only used for its scalar constructors
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Span:
     """Where a document's root node lies in the source text, to compose it again on demand."""
 
@@ -113,13 +114,10 @@ class Document:
     file: str
     index: int  # position in the stream, 0-based
     span: _Span
-    _node: tuple[yaml.Node, int] | None = field(default=None, repr=False, compare=False)
 
     def _root(self) -> tuple[yaml.Node, int]:
         """The root node composed again, and the number of lines its marks are shifted by."""
-        if self._node is None:
-            self._node = _compose_again(self.span)
-        return self._node
+        return _compose_again(self.span)
 
     def locate(self, path: Path_, *, key: bool = False) -> Location:
         """Where `path` is; the nearest existing ancestor when the path does not exist.
@@ -146,6 +144,7 @@ class Document:
         return True
 
 
+@lru_cache(maxsize=16)  # findings are located object by object: a few recent ones suffice
 def _compose_again(span: _Span) -> tuple[yaml.Node, int]:
     """Compose the root node again from its span; its lines are `span.line` short.
 
@@ -356,7 +355,7 @@ class _Builder:
         if tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"):
             try:
                 value = _SCALAR_CONSTRUCTORS[tag](_CONSTRUCTOR, node)
-            except (ValueError, KeyError):  # `!!int xyz`, `!!bool maybe`, 5000 decimal digits
+            except (ValueError, KeyError, IndexError):  # `!!int xyz`, `!!bool maybe`, `!!int ""`
                 value = _INVALID
             # Python refuses to turn an int of more than 4300 digits into text: refuse it here.
             if value is _INVALID or (type(value) is int and value.bit_length() > 13_000):

@@ -122,7 +122,64 @@ def test_locations_equal_those_of_a_full_parse(text):
 def test_a_large_stream_keeps_data_not_nodes():
     text = "".join(f"---\nkind: ConfigMap\nmetadata: {{name: cm-{i}}}\ndata: {{k: v}}\n"
                    for i in range(2000))
+    from moltgen.yamlio import _compose_again
+
+    _compose_again.cache_clear()
     documents = load_documents(text, "big.yaml")
-    assert all(doc._node is None for doc in documents)  # nothing composed twice up front
+    assert _compose_again.cache_info().currsize == 0  # nothing composed twice up front
     assert str(documents[1234].locate(("metadata", "name"))) == f"big.yaml:{1234 * 4 + 3}:18"
-    assert documents[1234]._node is not None and documents[1235]._node is None
+    assert str(documents[1234].locate(("data", "k"))) == f"big.yaml:{1234 * 4 + 4}:11"
+    assert _compose_again.cache_info().misses == 1  # composed once, then reused
+    for doc in documents[:100]:
+        doc.locate(("kind",))
+    assert _compose_again.cache_info().currsize <= 16  # and not kept for every document
+
+
+# -- found by tests/test_fuzz.py ----------------------------------------------------------------
+
+def test_integers_python_cannot_convert_and_bad_explicit_tags_are_located_errors():
+    # int() refuses more than 4300 digits (ValueError), `!!int xyz` and `!!bool maybe` too.
+    assert error_of("a: " + "1" * 5000 + "\n").startswith(
+        "f.yaml:1:4: '11111111111111111111'... (5000 characters) is not an integer")
+    assert error_of("a: 0x" + "f" * 5000 + "\n").startswith("f.yaml:1:4: '0xffff")
+    assert error_of("a: !!int xyz\n") == "f.yaml:1:4: 'xyz' is not an integer of at most 3900 digits"
+    assert error_of("b: !!bool maybe\n") == "f.yaml:1:4: 'maybe' is not true or false"
+    assert error_of("c: !!float x\n") == "f.yaml:1:4: 'x' is not a number"
+    assert error_of("!!int\n") == "f.yaml:1:1: '' is not an integer of at most 3900 digits"
+    assert len(str(load_documents("a: " + "9" * 3900, "f")[0].data["a"])) == 3900
+
+
+def test_characters_yaml_refuses_are_located_on_one_line():
+    # libyaml's reader reports a byte offset and no mark; the message used to span two lines.
+    assert error_of("é: é\n b: \x00\n") == (
+        "f.yaml:2:5: YAML syntax error: unacceptable character #x0000: control characters are "
+        "not allowed")
+
+
+def test_undecodable_stdin_bytes_are_a_located_error():
+    # stdin is read with surrogateescape: bytes that are not UTF-8 arrive as lone surrogates,
+    # which libyaml cannot encode (UnicodeEncodeError).
+    text = b"a: 1\nb: \xff\n".decode("utf-8", "surrogateescape")
+    assert error_of(text) == "f.yaml:2:4: not UTF-8 text"
+
+
+def test_a_stream_of_too_many_nodes_is_refused_while_composing(monkeypatch):
+    # 32 MiB of `[x,x,...]` is 16 million nodes: minutes and gigabytes before the fix.
+    from moltgen import yamlio
+
+    monkeypatch.setattr(yamlio, "MAX_STREAM_NODES", 1000)
+    assert error_of("a: [" + "x," * 2000 + "]\n") == (
+        "f.yaml:1: more than 1000 YAML nodes in one file; refused")
+    assert error_of("---\na: 1\n" * 1000).startswith("f.yaml:667: ")  # where document 334 starts
+    assert error_of("[" + "!!str x, " * 2000 + "]").endswith("refused")  # tags count too
+    assert len(load_documents("a: [" + "x," * 900 + "]\n", "f")[0].data["a"]) == 900
+
+
+def test_a_value_longer_than_any_kubernetes_object_is_refused(monkeypatch):
+    from moltgen import yamlio
+
+    monkeypatch.setattr(yamlio, "MAX_SCALAR", 100)
+    assert error_of("a: b\nc: " + "x" * 101 + "\n") == (
+        "f.yaml:2:4: a value of 101 characters is more than the 100 moltgen reads (the "
+        "Kubernetes API refuses any object over 3 MiB)")
+    assert load_documents("a: " + "x" * 100, "f")[0].data == {"a": "x" * 100}

@@ -20,6 +20,9 @@ from moltgen.check.model import FieldPath, format_path
 from moltgen.errors import MoltgenError, Problem
 
 SHIPPED_DIR = Path(__file__).parent / "schemas"
+# What Kubernetes accepts: group a DNS subdomain, version and lower-cased kind DNS-1035 labels.
+_API_VERSION = re.compile(r"^(?:[a-z0-9][-a-z0-9.]{0,252}/)?[a-z][-a-z0-9]{0,62}$")
+_KIND = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,62}$")
 _DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 
 
@@ -99,7 +102,9 @@ class SchemaSet:
                                       "is not text; quote it")]
 
     def _compile(self, api_version: str, kind: str) -> Any:
-        if not api_version or not kind:
+        if not _API_VERSION.match(api_version) or not _KIND.match(kind):
+            # Not a name Kubernetes allows (empty, a NUL, a `/..`, a name too long for a file
+            # name): no schema file can be named after it.
             return None
         import jsonschema_rs
 
@@ -173,6 +178,9 @@ def _read_json(path: Path) -> Any:
         raise MoltgenError(Problem(f"unreadable schema: {exc}", field=str(path))) from None
 
 
+_SENSITIVE = frozenset({"env", "args", "command"})
+
+
 def _describe(error: Any, kind: str) -> SchemaError:
     path: FieldPath = tuple(error.instance_path)
     name = type(error.kind).__name__
@@ -185,8 +193,10 @@ def _describe(error: Any, kind: str) -> SchemaError:
         missing = getattr(error.kind, "property", None)
         if isinstance(missing, str):
             return SchemaError(path, f"missing required field {missing!r}")
-    if kind == "Secret" and path[:1] in (("data",), ("stringData",)):
-        # jsonschema messages quote the offending value; a Secret value must never be printed.
-        return SchemaError(path, f"invalid value ({name})")
+    if (kind == "Secret" and path[:1] in (("data",), ("stringData",))) or _SENSITIVE.intersection(path):
+        # jsonschema messages quote the offending value; a Secret value, or what a container
+        # is given in its environment or arguments (API keys end up there), is never printed.
+        where = format_path(path)
+        return SchemaError(path, f"{where}: invalid value ({name})" if where else f"invalid value ({name})")
     where = format_path(path)
     return SchemaError(path, f"{where}: {error.message}" if where else str(error.message))

@@ -44,6 +44,38 @@ def test_secret_schema_errors_never_quote_values():
     assert findings and all("12345678" not in f.message for f in findings)
 
 
+WORKLOAD_WITH_BAD_ENV = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: a}
+spec:
+  selector: {matchLabels: {a: b}}
+  template:
+    metadata: {labels: {a: b}}
+    spec:
+      containers:
+        - name: c
+          image: x
+          args: [{token: sk-ant-IN-ARGS}]
+          env: [{name: ANTHROPIC_API_KEY, valueFrom: sk-ant-REAL-SECRET}, {name: DB_PASSWORD, value: 12345678}]
+"""
+
+
+def test_schema_errors_in_env_and_args_never_quote_values():
+    result = check_text(WORKLOAD_WITH_BAD_ENV, schemas=True)
+    schema = [f for f in result.findings if f.rule == "schema"]
+    assert {f.path[-3:] for f in schema} == {(0, "args", 0), ("env", 0, "valueFrom"), ("env", 1, "value")}
+    text = " ".join(f.message for f in result.findings)
+    assert "sk-ant" not in text and "12345678" not in text
+    assert any("invalid value" in f.message for f in schema)
+
+
+def test_a_numeric_env_literal_is_flagged_not_an_evaluation_error():
+    result = check_text(WORKLOAD_WITH_BAD_ENV, only=["secret-in-env-literal"])
+    [finding] = result.findings
+    assert "DB_PASSWORD" in finding.message and "could not be evaluated" not in finding.message
+
+
 def test_missing_schema_is_a_warning_not_a_pass():
     text = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: n}\n"
     findings = check_text(text, schemas=True).findings
@@ -99,3 +131,26 @@ def test_kubernetes_version_choice():
 
 def test_a_group_lookalike_is_not_the_upstream_kind():
     assert SchemaSet().validate({"apiVersion": "apps.example.com/v1", "kind": "Deployment"}) is None
+
+
+def test_a_key_that_is_not_text_is_a_schema_finding_not_a_crash():
+    # Found by tests/test_fuzz.py: YAML's `1:` is an int key, and jsonschema-rs raised
+    # ValueError ("Dict key must be str") out of the whole check.
+    text = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: c
+  labels: {1: a}
+data: {k: v}
+"""
+    findings = [f for f in check_text(text, schemas=True).findings if f.rule == "schema"]
+    assert [(f.path, f.message) for f in findings] == [
+        (("metadata", "labels", 1), "metadata.labels: key 1 is not text; quote it")]
+    assert (findings[0].location.line, findings[0].location.column) == (5, 12)
+
+
+@pytest.mark.parametrize("api_version", ["a" * 300, "v1\x00", "../../../../etc/v1", "apps/v1/../v1"])
+def test_an_api_version_no_file_can_be_named_after_has_no_schema(api_version):
+    # Found by tests/test_fuzz.py: a 300-character apiVersion raised OSError (file name too
+    # long) out of the whole check; a NUL raised ValueError; `/..` looked outside the schema dirs.
+    assert SchemaSet().validate({"apiVersion": api_version, "kind": "Pod"}) is None
