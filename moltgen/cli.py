@@ -137,7 +137,7 @@ def init(
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds."""
     from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
     from moltgen.starter import starter_spec
-    from moltgen.tree import write_atomic
+    from moltgen.tree import LOCK_FILE, write_atomic
 
     spec_path = directory / "moltgen.yaml"
     if spec_path.exists():
@@ -151,7 +151,24 @@ def init(
     write_atomic(spec_path, starter_spec(name, namespace).encode())
     write_atomic(directory / SCHEMA_FILE,
                  (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
+    _ignore_in_git(directory / ".gitignore", LOCK_FILE)
     print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: moltgen render")
+
+
+def _ignore_in_git(gitignore: Path, entry: str) -> None:
+    """Add `entry` to .gitignore unless it is there: render leaves its lock file behind."""
+    from moltgen.tree import write_atomic
+
+    try:
+        current = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(str(gitignore)))) from None
+    if entry in current.splitlines():
+        return
+    separator = "" if not current or current.endswith("\n") else "\n"
+    write_atomic(gitignore, f"{current}{separator}{entry}\n".encode())
 
 
 def main() -> None:

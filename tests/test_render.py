@@ -130,6 +130,16 @@ def test_init_writes_a_starter_that_renders_and_builds(tmp_path):
     assert again.code == 2 and "already exists" in again.stderr
 
 
+def test_init_keeps_the_render_lock_out_of_git(tmp_path):
+    (tmp_path / ".gitignore").write_text("node_modules/")  # kept, and no newline at its end
+    assert run_moltgen("init", str(tmp_path)).code == 0
+    assert (tmp_path / ".gitignore").read_text() == "node_modules/\n.moltgen.lock\n"
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert run_moltgen("init", str(fresh)).code == 0
+    assert (fresh / ".gitignore").read_text() == ".moltgen.lock\n"
+
+
 def test_init_rejects_a_bad_name_and_writes_nothing(tmp_path):
     result = run_moltgen("init", "--name", "Bad_Name", cwd=tmp_path)
     assert result.code == 2 and "--name: 'Bad_Name' is not a DNS-1123 label" in result.stderr
