@@ -42,9 +42,9 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     third of the parse time; manifests repeat the same short keys and values endlessly. The
     tag of a scalar depends only on its text and whether it was quoted, so it is memoized.
 
-    Composing costs microseconds and a few hundred bytes per node, and a 32 MiB file of `[x,x,
-    ...]` is 16 million nodes (minutes, gigabytes); the composer calls `descend_resolver` once
-    per node (not per alias), so that is where the stream's nodes are counted and cut off.
+    Composing costs microseconds and a few hundred bytes per node, and 32 MiB of `[x,x,x,...`
+    is 16 million nodes (minutes, gigabytes); the composer calls `descend_resolver` once per
+    node (not per alias), so that is where the stream's nodes are counted and cut off.
     """
 
     _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
@@ -55,11 +55,14 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         super().__init__(stream)
         self._nodes_left = MAX_STREAM_NODES
 
-    def descend_resolver(self, current_node: Any, current_index: Any) -> Any:
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        # Replaces, not extends: the base only serves path resolvers, which are never added.
         self._nodes_left -= 1
         if self._nodes_left < 0:
             raise _TooManyNodes
-        return super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        pass
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is not yaml.ScalarNode or len(value) > self._MEMO_VALUE_LENGTH:
@@ -219,7 +222,7 @@ def load_documents(text: str, file: str) -> list[Document]:
     except RecursionError:
         raise MoltgenError(Problem("YAML nested too deeply", Location(file))) from None
     except _TooManyNodes:
-        # No mark here: name the line where the document being composed starts.
+        # No mark here: name the line where the last document read ends (this one starts).
         line = text.count("\n", 0, documents[-1].span.end) + 1 if documents else 1
         raise MoltgenError(Problem(f"more than {MAX_STREAM_NODES} YAML nodes in one file; refused",
                                    Location(file, line))) from None

@@ -183,3 +183,9 @@ def test_a_value_longer_than_any_kubernetes_object_is_refused(monkeypatch):
         "f.yaml:2:4: a value of 101 characters is more than the 100 moltgen reads (the "
         "Kubernetes API refuses any object over 3 MiB)")
     assert load_documents("a: " + "x" * 100, "f")[0].data == {"a": "x" * 100}
+
+
+def test_no_path_resolvers_so_skipping_the_base_resolver_hooks_is_safe():
+    from moltgen.yamlio import _Loader
+
+    assert not _Loader.yaml_path_resolvers
