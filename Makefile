@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 
-.PHONY: all install run test clean
+.PHONY: all install run test bench clean
 
 all: run
 
@@ -22,6 +22,12 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m pytest
+
+# Issue 6: times render/build/check on generated fleets against checkov and kubernetes-validate
+# (installed into bench/.peers-venv on first use); writes bench/RESULTS.md and bench/results.json.
+# BENCH_ARGS=--quick for small sizes; see `$(VENV)/bin/python bench/run.py --help`.
+bench: install
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -700,7 +700,7 @@ def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
         suggestion = _suggest(unknown, _known_keys(path[:-1]))
         if suggestion:
             message += f" (did you mean {suggestion!r}?)"
-        return Problem(_brief(message), document.locate(path, key=True), field)
+        return Problem(_brief(message, unknown), document.locate(path, key=True), field)
     if kind == "missing":
         return Problem("required field is missing", document.locate(path[:-1], key=True), field)
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -722,7 +722,7 @@ def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
         message = str(item.get("ctx", {}).get("error", item["msg"]))
     else:
         message = item["msg"]
-    return Problem(_brief(message), document.locate(path, key=is_key), field)
+    return Problem(_brief(message, value), document.locate(path, key=is_key), field)
 
 
 def _field_part(part: Any) -> str:
@@ -736,9 +736,13 @@ def _field_part(part: Any) -> str:
 _LONG_QUOTED = re.compile(r"""(['"])([^'"\n]{60})[^'"\n]{20,}\1""")
 
 
-def _brief(message: str) -> str:
+def _brief(message: str, value: Any = None) -> str:
     """A message quoting a value of thousands of characters, with the value cut to its start."""
-    return _LONG_QUOTED.sub(lambda match: f"{match[1]}{match[2]}...{match[1]}", message)
+    if isinstance(value, str) and len(value) > 80:
+        short = repr(value[:60])
+        message = message.replace(repr(value), f"{short[:-1]}...{short[-1]}")
+    message = _LONG_QUOTED.sub(lambda match: f"{match[1]}{match[2]}...{match[1]}", message)
+    return message if len(message) <= 500 else f"{message[:250]}...{message[-200:]}"
 
 
 def _show(value: Any) -> str:

@@ -130,3 +130,44 @@ def test_unknown_environment_for_build(project_dir):
     result = run_moltgen("build", "staging", cwd=project_dir())
     assert result.code == 2
     assert "no environment 'staging' in the spec (environments: dev, prod)" in result.stderr
+
+
+# -- found by tests/test_fuzz.py (in process: the loader's own errors) ---------------------------
+
+def load_errors(project_dir, text: str) -> list[str]:
+    from moltgen.errors import MoltgenError
+    from moltgen.spec import load_project
+
+    root = project_dir(text)
+    with pytest.raises(MoltgenError) as caught:
+        load_project(root / "moltgen.yaml")
+    return [str(p).removeprefix(f"{root}/") for p in caught.value.problems]
+
+
+def test_an_instance_override_of_the_wrong_type_is_an_error_not_a_crash(project_dir):
+    # `ingress: [1]` in an instance's overrides, with an ingress host set, raised TypeError
+    # while giving the instance its own host; `ingress: 5` raised TypeError on `"host" in 5`.
+    spec = VALID + "ingress: {host: a.example.com}\ninstances:\n  - name: alice\n    overrides:\n"
+    for value, shown in (("[1]", "a list"), ("5", "5")):
+        errors = load_errors(project_dir, spec + f"      ingress: {value}\n")
+        assert errors == [f"moltgen.yaml:13:16: instances.0.overrides.ingress: expected a "
+                          f"mapping, got {shown}"]
+
+
+def test_a_long_value_is_cut_short_in_its_message(project_dir):
+    errors = load_errors(project_dir, VALID.replace("name: assistant", "name: " + "x" * 5000))
+    assert errors == ["moltgen.yaml:1:7: name: '" + "x" * 60 + "...' is not a DNS-1123 label "
+                      "(lowercase letters, digits and '-', starting and ending with a letter or "
+                      "digit, at most 63 characters)"]
+
+
+def test_a_key_with_a_line_break_is_escaped_in_the_field(project_dir):
+    errors = load_errors(project_dir, VALID + '"a\\nb": 1\n')
+    assert errors == ["moltgen.yaml:9:1: a\\nb: unknown field 'a\\nb'"]
+
+
+def test_a_long_value_with_quotes_is_cut_short_too(project_dir):
+    errors = load_errors(project_dir, VALID.replace("name: assistant", "name: \":'" + "1" * 5000 + " a\""))
+    assert errors == ["moltgen.yaml:1:7: name: \":'" + "1" * 58 + "...\" is not a DNS-1123 label "
+                      "(lowercase letters, digits and '-', starting and ending with a letter or "
+                      "digit, at most 63 characters)"]

@@ -139,3 +139,11 @@ spec:
     rules = ["run-as-non-root", "seccomp-profile", "privilege-escalation", "privileged",
              "read-only-root-fs", "capabilities-drop-all"]
     assert check_text(text, only=rules).findings == []
+
+
+def test_a_config_nested_deeper_than_python_recurses_is_an_error_not_a_crash():
+    # Found by tests/test_fuzz.py: json.loads raised RecursionError out of the whole check.
+    with pytest.raises(ValueError, match="nested too deeply"):
+        loads_json5("[" * 100_000 + "]" * 100_000)
+    config = openclaw_config({"kind": "ConfigMap", "data": {"openclaw.json": "[" * 100_000}})
+    assert config == {"key": "openclaw.json", "config": {}, "error": "nested too deeply"}

@@ -98,3 +98,17 @@ def test_json6902_patch_and_name_prefix(tmp_path, monkeypatch):
     assert service.data["metadata"]["name"] == "prod-web"
     assert service.locate(("spec", "ports", 0, "port")).file.endswith("ops.yaml")
     assert service.locate(("metadata", "name")).line == 4  # base file
+
+
+def test_stdin_that_is_not_utf8_is_a_clear_error_whatever_the_locale():
+    # Found by tests/test_fuzz.py: with a UTF-8 locale Python's stdin raised UnicodeDecodeError,
+    # in the C.UTF-8 locale it let the byte in as a surrogate that libyaml could not encode;
+    # both ended as "internal error". stdin is now decoded like a file.
+    stdin = io.TextIOWrapper(io.BytesIO(b"kind: ConfigMap\ndata: {a: \"\xff\"}\n"), encoding="utf-8")
+    with pytest.raises(MoltgenError) as caught:
+        load_targets(["-"], [], stdin=stdin)
+    assert str(caught.value) == "<stdin>: not UTF-8 text (byte 27)"
+    crlf = io.TextIOWrapper(io.BytesIO(MULTI.replace("\n", "\r\n").encode()), encoding="utf-8")
+    [piped] = load_targets(["-"], [], stdin=crlf)
+    assert [m.data["metadata"]["name"] for m in piped.manifests] == ["a", "b", "c"]
+    assert piped.manifests[2].locate(("metadata", "name")).line == 14
