@@ -83,23 +83,19 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
                 f"{target.directory}: no Secret rendered, sops.ageRecipients is empty; run "
                 "`moltgen secrets keygen` and add the printed age1... key to the spec")
     desired = [desired_secret(project, target) for target in with_recipients]
-
-    def plan_one(secret: DesiredSecret) -> tuple[bytes | None, list[str]]:
-        pending: list[str] = []
-        content = _plan_secret(Path(project.root), secret, encrypt, pending)
-        step.advance()
-        return content, pending
-
+    root = Path(project.root)
     problems = []
-    workers = min(len(desired), os.cpu_count() or 1) or 1
+    workers = max(1, min(len(desired), os.cpu_count() or 1))
     with progress.step("Secrets", len(desired)) as step, ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(plan_one, secret) for secret in desired]
+        futures = [pool.submit(_plan_secret, root, secret, encrypt) for secret in desired]
         for secret, future in zip(desired, futures):
             try:
                 content, pending = future.result()
             except MoltgenError as error:  # gather every Secret's problem, not just the first
                 problems.extend(error.problems)
                 continue
+            finally:
+                step.advance()
             if content is not None:
                 plan.files[secret.file] = content
             plan.pending.extend(pending)
@@ -108,15 +104,19 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
     return plan
 
 
-def _plan_secret(root: Path, desired: DesiredSecret, encrypt: bool, pending: list[str]) -> bytes | None:
+def _plan_secret(root: Path, desired: DesiredSecret, encrypt: bool) -> tuple[bytes | None, list[str]]:
+    """The Secret's file as it must be (None: left out), and the changes left undone."""
+    pending: list[str] = []
     current = read_current(root / desired.file, desired.file)
     if current is None:
         if encrypt:
-            return reconcile.create(desired)
+            return reconcile.create(desired), pending
         pending.append(f"{desired.file}: does not exist yet; `moltgen render` creates it "
                        "(public keys only)")
-        return None
-    return reconcile_file(current, desired) if encrypt else _keyless_part(current, desired, pending)
+        return None, pending
+    if encrypt:
+        return reconcile_file(current, desired), pending
+    return _keyless_part(current, desired, pending), pending
 
 
 def reconcile_file(current: bytes, desired: DesiredSecret) -> bytes:
