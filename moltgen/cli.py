@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -206,7 +207,11 @@ def init(
     write_atomic(directory / SCHEMA_FILE,
                  (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
     _ignore_in_git(directory / ".gitignore", LOCK_FILE)
-    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: moltgen render")
+    # The next step as the user would type it from where they are: in the new project's folder.
+    here = directory.resolve() == Path.cwd().resolve()
+    step = "moltgen render" if here else f"cd {shlex.quote(str(directory))} && moltgen render"
+    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`, then "
+          "`moltgen secrets keygen` and put the printed age1... key under sops.ageRecipients")
 
 
 def _ignore_in_git(gitignore: Path, entry: str) -> None:

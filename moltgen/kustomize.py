@@ -44,7 +44,8 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
     """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message."""
     directory = Path(directory)
     if not (directory / "kustomization.yaml").is_file():
-        raise MoltgenError(Problem("no kustomization.yaml in this directory", Location(str(directory))))
+        raise MoltgenError(Problem("no kustomization.yaml here: not rendered yet? run `moltgen render` "
+                                   "first", Location(str(directory))))
     command = [*engine_command(), *extra_args, str(directory)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, env=env,

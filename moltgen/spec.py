@@ -21,7 +21,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.quantity import parse_quantity
 from moltgen.yamlio import Document, load_file
 
@@ -593,7 +593,8 @@ class Project:
     def _require_environment(self, env: str) -> None:
         if env not in self.environments:
             known = ", ".join(self.environments) or "none"
-            raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
+            hint = did_you_mean(env, list(self.environments)) or f" (environments: {known})"
+            raise MoltgenError(Problem(f"no environment {env!r} in the spec{hint}",
                                        Location(str(self.spec_path))))
 
     def target(self, env: str, instance: str | None = None) -> Target:
@@ -604,8 +605,9 @@ class Project:
             raise MoltgenError(Problem(f"{env} has one overlay per instance: name one with "
                                        f"--instance ({', '.join(names)})", Location(str(self.spec_path))))
         if instance is not None and instance not in names:
-            raise MoltgenError(Problem(f"no instance {instance!r} in the spec (instances: "
-                                       f"{', '.join(names) or 'none'})", Location(str(self.spec_path))))
+            hint = did_you_mean(instance, names) or f" (instances: {', '.join(names) or 'none'})"
+            raise MoltgenError(Problem(f"no instance {instance!r} in the spec{hint}",
+                                       Location(str(self.spec_path))))
         directory = self.overlay_dir(env, instance)
         return next(t for t in self.targets if t.directory == directory)
 
