@@ -100,3 +100,47 @@ def test_generated_gitops_manifests_pass_check_with_the_shipped_crd_schemas(tmp_
         assert result.code == 0, report["findings"]
         assert report["summary"]["objects"] >= 3
         assert report["findings"] == []
+
+
+def test_repo_url_is_checked_at_load_in_the_forms_each_engine_accepts(tmp_path):
+    def load(engine, url):
+        (tmp_path / "moltgen.yaml").write_text(
+            f"name: a\nnamespace: b\ngitops:\n  engine: {engine}\n  repoUrl: '{url}'\n")
+        return run_moltgen("render", "--check", cwd=tmp_path)
+
+    # Flux's GitRepository CRD: spec.url matches ^(http|https|ssh)://; Argo CD also takes scp-like.
+    scp = load("flux", "git@github.com:acme/x.git")
+    assert scp.code == 2 and scp.stderr.count("\n") == 1
+    assert scp.stderr.startswith("moltgen: moltgen.yaml:5:12: gitops.repoUrl: ")
+    assert "write 'ssh://git@github.com/acme/x.git'" in scp.stderr
+    for engine in ("argocd", "flux"):
+        assert load(engine, "ftp://git.example.com/x.git").code == 2
+        assert load(engine, "https://git example.com/x.git").code == 2
+        for url in ("https://github.com/acme/x.git", "ssh://git@github.com:2222/acme/x.git",
+                    "http://gitea.local/acme/x"):
+            assert load(engine, url).code == 1, url  # valid: only the missing tree is drift
+    assert load("argocd", "git@github.com:acme/x.git").code == 1
+
+
+def test_engine_set_per_environment_checks_the_top_level_url_where_it_is_written(tmp_path):
+    (tmp_path / "moltgen.yaml").write_text(
+        "name: a\nnamespace: b\ngitops:\n  repoUrl: git@github.com:acme/x.git\n"
+        "environments:\n  prod:\n    gitops: {engine: flux}\n")
+    result = run_moltgen("render", "--check", cwd=tmp_path)
+    assert result.code == 2
+    assert result.stderr.startswith("moltgen: moltgen.yaml:4:12: gitops.repoUrl: ")
+
+
+def test_plain_check_also_checks_what_the_controllers_are_given(tmp_path):
+    import json
+    render(tmp_path, "flux")
+    clean = json.loads(run_moltgen("check", "--format", "json", cwd=tmp_path).stdout)
+    source = tmp_path / "gitops" / "flux" / "gitrepository.yaml"
+    source.write_text(source.read_text().replace("https://git.example.com/platform/bots.git",
+                                                 "git@git.example.com:platform/bots.git"))
+    result = run_moltgen("check", "--format", "json", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    assert report["summary"]["objects"] == clean["summary"]["objects"]
+    assert result.code == 1
+    [finding] = [f for f in report["findings"] if f["file"] == "gitops/flux/gitrepository.yaml"]
+    assert finding["object"]["kind"] == "GitRepository" and finding["severity"] == "error"
