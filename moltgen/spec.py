@@ -345,6 +345,14 @@ def check_repository_url(value: str, engine: str) -> str:
     raise ValueError(f"{value!r} is not a Git repository {who} accepts ({accepted})")
 
 
+class KubeSphere(Model):
+    """Where the deployment shows up in the KubeSphere console."""
+
+    workspace: DnsLabel | None = Field(
+        None, description="The KubeSphere workspace: the namespaces moltgen creates get the "
+                          "kubesphere.io/workspace label, so the deployment shows in it.")
+
+
 class Secret(Model):
     name: DnsLabel | None = Field(None, description="Default: the spec's name.")
 
@@ -391,6 +399,7 @@ class Spec(Model):
     ingress: Ingress = Ingress()
     network_policy: NetworkPolicy = NetworkPolicy()
     gitops: GitOps = GitOps()
+    kubesphere: KubeSphere = KubeSphere()
     config: dict[str, Any] = Field(default_factory=dict,
                                    description="Extra OpenClaw configuration merged into openclaw.json.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")

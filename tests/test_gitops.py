@@ -57,7 +57,8 @@ def test_argocd_fleet_uses_an_application_set_per_environment(tmp_path):
 def test_flux_git_repository_and_a_decrypting_kustomization_per_overlay(tmp_path):
     files = render(tmp_path, "flux")
     assert set(files) == {"gitops/flux/gitrepository.yaml", "gitops/flux/dev.yaml",
-                          "gitops/flux/prod.yaml"}
+                          "gitops/flux/prod.yaml", "gitops/flux/sync.yaml",
+                          "gitops/flux/kustomization.yaml"}
     source = files["gitops/flux/gitrepository.yaml"]
     assert source["spec"]["url"] == "https://git.example.com/platform/bots.git"
     prod = files["gitops/flux/prod.yaml"]
@@ -144,3 +145,65 @@ def test_plain_check_also_checks_what_the_controllers_are_given(tmp_path):
     assert result.code == 1
     [finding] = [f for f in report["findings"] if f["file"] == "gitops/flux/gitrepository.yaml"]
     assert finding["object"]["kind"] == "GitRepository" and finding["severity"] == "error"
+
+
+def test_flux_overlays_create_their_namespace_with_the_kubesphere_workspace_label(tmp_path):
+    from moltgen import kustomize
+    render(tmp_path, "flux", "kubesphere: {workspace: ai-team}\ninstances:\n  - name: alice\n")
+    built = load_documents(kustomize.build(tmp_path / "overlays" / "dev" / "alice"), "b")
+    [namespace] = [d.data for d in built if d.data["kind"] == "Namespace"]
+    assert namespace["metadata"]["name"] == "bots-dev-alice"
+    assert namespace["metadata"]["labels"] == {"kubesphere.io/workspace": "ai-team",
+                                               "moltgen.dev/environment": "dev",
+                                               "moltgen.dev/instance": "alice"}
+    # Every other object of the overlay lives in it.
+    assert {d.data["metadata"].get("namespace") for d in built if d.data is not namespace} \
+        == {"bots-dev-alice"}
+
+
+def test_argocd_labels_the_namespaces_it_creates(tmp_path):
+    files = render(tmp_path, "argocd", "kubesphere: {workspace: ai-team}\n")
+    policy = files["gitops/argocd/application-prod.yaml"]["spec"]["syncPolicy"]
+    assert "CreateNamespace=true" in policy["syncOptions"]
+    assert policy["managedNamespaceMetadata"] == {"labels": {"kubesphere.io/workspace": "ai-team"}}
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    files = render(fleet, "argocd", "kubesphere: {workspace: ai-team}\ninstances:\n  - name: a\n")
+    template = files["gitops/argocd/applicationset-dev.yaml"]["spec"]["template"]["spec"]
+    assert template["syncPolicy"]["managedNamespaceMetadata"]["labels"] == \
+        {"kubesphere.io/workspace": "ai-team"}
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    policy = render(plain, "argocd")["gitops/argocd/application-dev.yaml"]["spec"]["syncPolicy"]
+    assert "managedNamespaceMetadata" not in policy
+
+
+def test_the_readme_sync_commands_reach_every_gitops_object_of_a_fleet(tmp_path):
+    """The README's `kubectl apply` lines, run the way kubectl reads its files: `-k DIR` is the
+    kustomize build of DIR (the real engine), `-f DIR` every YAML file directly in DIR."""
+    import re
+    from moltgen import kustomize
+    from support import REPO
+    readme = (REPO / "README.md").read_text()
+    commands = dict(re.findall(r"^kubectl apply (-[kf] gitops/(?:argocd|flux)/)\s.*# (\w+)",
+                               readme, re.M))
+    assert set(commands.values()) == {"Flux", "Argo"}, commands
+    for engine, option in (("flux", "-k"), ("argocd", "-f")):
+        root = tmp_path / engine
+        root.mkdir()
+        files = render(root, engine, "instances:\n  - name: alice\n  - name: bob\n")
+        [flag_and_dir] = [c for c in commands if c.endswith(f"gitops/{engine}/")]
+        flag, directory = flag_and_dir.split()
+        assert flag == option
+        if flag == "-k":
+            applied = [d.data for d in load_documents(kustomize.build(root / directory), "b")]
+        else:
+            applied = [d.data for p in sorted((root / directory).glob("*.yaml"))
+                       for d in load_documents(p.read_text(), str(p))]
+        expected = [obj for path, obj in files.items() if not path.endswith("kustomization.yaml")]
+        key = lambda o: (o["kind"], o["metadata"]["name"])
+        assert sorted(map(key, applied)) == sorted(map(key, expected))
+    files = render(tmp_path / "flux", "flux", "instances:\n  - name: alice\n  - name: carol\n")
+    # The sync Kustomization applies gitops/flux itself: a new instance arrives through Git.
+    assert files["gitops/flux/sync.yaml"]["spec"]["path"] == "./clusters/main/gitops/flux"
+    assert "prod/carol.yaml" in files["gitops/flux/kustomization.yaml"]["resources"]

@@ -205,5 +205,8 @@ def _gitops_objects(root: Path) -> list[TargetSet]:
 
 
 def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
-    files = sorted(p for p in directory.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+    """The objects of every YAML file below `directory`; a kustomization.yaml is kustomize's
+    configuration (what `kubectl apply -k` reads), not an object to apply."""
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file()
+                   and p.name not in _KUSTOMIZATION_NAMES)
     return _from_documents(name, [doc for file in files for doc in load_file(file, _show(file))], env)
