@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.quantity import parse_quantity
-from moltgen.yamlio import Document, load_file
+from moltgen.yamlio import Document, load_documents, load_file
 
 SCHEMA_FILE = "moltgen.schema.json"
 ENVIRONMENT_LABEL = "moltgen.dev/environment"
@@ -657,11 +657,12 @@ class Project:
 Layer = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-def load_project(path: str | Path = "moltgen.yaml") -> Project:
-    """Load and validate a spec file; MoltgenError with one located problem per mistake."""
+def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:
+    """Load and validate a spec file (or `text`, as if it were that file); MoltgenError with
+    one located problem per mistake."""
     spec_path = Path(path)
     display = str(path)
-    documents = load_file(spec_path, display)
+    documents = load_documents(text, display) if text is not None else load_file(spec_path, display)
     if not documents:
         raise MoltgenError(Problem("the spec is empty; `moltgen init` writes a starter spec",
                                    Location(display, 1, 1)))
