@@ -208,6 +208,7 @@ def init(
     env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
+    from moltgen.secrets.age import is_recipient
     from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
     from moltgen.starter import starter_spec
     from moltgen.tree import LOCK_FILE, write_atomic
@@ -229,7 +230,11 @@ def init(
         text = adopted_spec(adoption, spec_path, name=name, namespace=namespace, env=env,
                             recipients=list(age_recipient), source=str(from_path))
     else:
-        text = starter_spec(name or "openclaw", namespace or "openclaw")
+        for recipient in age_recipient:
+            if not is_recipient(recipient):
+                raise MoltgenError(Problem("is not an age recipient (age1 followed by 58 "
+                                           "characters)", field="--age-recipient"))
+        text = starter_spec(name or "openclaw", namespace or "openclaw", list(age_recipient))
     write_atomic(spec_path, text.encode())
     write_atomic(directory / SCHEMA_FILE,
                  (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
@@ -240,8 +245,9 @@ def init(
     # The next step as the user would type it from where they are: in the new project's folder.
     here = directory.resolve() == Path.cwd().resolve()
     step = "moltgen render" if here else f"cd {shlex.quote(str(directory))} && moltgen render"
-    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`, then "
-          "`moltgen secrets keygen` and put the printed age1... key under sops.ageRecipients")
+    then = "" if age_recipient else (", then `moltgen secrets keygen` and put the printed age1... "
+                                     "key under sops.ageRecipients")
+    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`{then}")
 
 
 def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
