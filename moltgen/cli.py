@@ -77,6 +77,7 @@ def _global_options(
     """Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets
     with SOPS, and lint what Argo CD or Flux will apply."""
     Verbosity.level = Verbosity.of(quiet, verbose)
+    Progress.quiet = Verbosity.level < 0
 
 
 @app.command()
