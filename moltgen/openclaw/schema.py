@@ -79,9 +79,37 @@ def printed_schema(release: str) -> bytes:
 @lru_cache(maxsize=4)
 def load_schema(release: str) -> dict[str, Any]:
     """The schema of `release`, normalized to compile as standard JSON Schema (draft-07)."""
+    return schema_at(release, "#")
+
+
+@lru_cache(maxsize=4)
+def _printed(release: str) -> dict[str, Any]:
+    """The schema as printed, parsed once (never modified: normalized copies are made)."""
+    return json.loads(printed_schema(release))
+
+
+def schema_at(release: str, root: str) -> dict[str, Any]:
+    """The normalized schema of `release` for embedding at the JSON pointer `root` of another
+    schema (moltgen.schema.json puts it under `config`): its references point there."""
     schema = json.loads(printed_schema(release))
-    _normalize(schema, "#")
+    _normalize(schema, root, root=root)
     return schema
+
+
+def to_draft_2020_12(node: Any) -> Any:
+    """A draft-07 schema as draft 2020-12 (moltgen.schema.json's dialect): tuple `items`
+    become `prefixItems`, and `additionalItems` the new `items`. In place; returns `node`."""
+    if isinstance(node, list):
+        for item in node:
+            to_draft_2020_12(item)
+    elif isinstance(node, dict):
+        if isinstance(node.get("items"), list):
+            node["prefixItems"] = node.pop("items")
+            if "additionalItems" in node:
+                node["items"] = node.pop("additionalItems")
+        for value in node.values():
+            to_draft_2020_12(value)
+    return node
 
 
 def _pointer_part(key: str) -> str:
@@ -91,14 +119,14 @@ def _pointer_part(key: str) -> str:
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\0(?![0-9])")
 
 
-def _normalize(node: Any, pointer: str, defs_base: str | None = None) -> None:
+def _normalize(node: Any, pointer: str, defs_base: str | None = None, *, root: str) -> None:
     if isinstance(node, list):
         for index, item in enumerate(node):
-            _normalize(item, f"{pointer}/{index}", defs_base)
+            _normalize(item, f"{pointer}/{index}", defs_base, root=root)
         return
     if not isinstance(node, dict):
         return
-    if "$defs" in node and pointer != "#":
+    if "$defs" in node and pointer != root:
         defs_base = pointer
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/") and defs_base:
@@ -117,13 +145,48 @@ def _normalize(node: Any, pointer: str, defs_base: str | None = None) -> None:
                 if fixed != pattern:
                     value[fixed] = value.pop(pattern)
         if isinstance(value, (dict, list)):
-            _normalize(value, f"{pointer}/{_pointer_part(key)}", defs_base)
+            _normalize(value, f"{pointer}/{_pointer_part(key)}", defs_base, root=root)
 
 
-@lru_cache(maxsize=4)
-def validator(release: str) -> Any:
-    """The compiled validator of `release` (compiled once per process)."""
-    return jsonschema_rs.Draft7Validator(load_schema(release))
+PRUNE_DEPTH = 2
+
+
+def validator(release: str, config: Any = None) -> Any:
+    """The compiled validator of `release` for configs shaped like `config`.
+
+    Compiling the whole schema (2.4 MB, every channel and plugin) takes about 0.4 s, paid by
+    every moltgen run; a config names a few of its sections. So the schema is pruned to the
+    keys `config` has in its first PRUNE_DEPTH levels (`gateway`, `channels.telegram`...),
+    which judges that config exactly as the whole schema would (an absent key's schema
+    cannot match anything; `additionalProperties` and `required` are kept), and each shape is
+    compiled once per process."""
+    return _validator(release, _shape(config, PRUNE_DEPTH) if config is not None else None)
+
+
+def _shape(config: Any, depth: int) -> Any:
+    if depth == 0 or not isinstance(config, dict):
+        return None
+    return tuple(sorted((str(key), _shape(value, depth - 1)) for key, value in config.items()))
+
+
+@lru_cache(maxsize=64)
+def _validator(release: str, shape: Any) -> Any:
+    if shape is None:
+        return jsonschema_rs.Draft7Validator(load_schema(release))
+    # prune first, then normalize only what is left (a copy: the parsed schema stays as printed)
+    schema = json.loads(json.dumps(_prune(_printed(release), shape)))
+    _normalize(schema, "#", root="#")
+    return jsonschema_rs.Draft7Validator(schema)
+
+
+def _prune(schema: dict[str, Any], shape: Any) -> dict[str, Any]:
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or shape is None:
+        return schema
+    pruned = dict(schema)
+    pruned["properties"] = {key: _prune(properties[key], sub) if isinstance(properties[key], dict)
+                            else properties[key] for key, sub in shape if key in properties}
+    return pruned
 
 
 @dataclass(frozen=True)
@@ -140,9 +203,9 @@ class ConfigProblem:
 
 def config_problems(config: Any, release: str) -> list[ConfigProblem]:
     """What is wrong with `config` for `release`, shallowest first, one per location."""
-    schema = load_schema(release)
+    schema = _printed(release)  # property names, for "did you mean"
     problems: dict[tuple, ConfigProblem] = {}
-    for error in validator(release).iter_errors(config):
+    for error in validator(release, config).iter_errors(config):
         path = tuple(error.instance_path)
         kind = error.kind
         if type(kind).__name__ == "AdditionalProperties":
