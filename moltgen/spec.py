@@ -548,7 +548,25 @@ def json_schema() -> dict[str, Any]:
                                          "description": SpecFile.model_fields["instances"].description}
     schema["title"] = "moltgen spec"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    _embed_openclaw_schema(schema)
     return schema
+
+
+def _embed_openclaw_schema(schema: dict[str, Any]) -> None:
+    """`config` is openclaw.json: OpenClaw's own schema (the newest shipped release), so an
+    editor completes and documents every OpenClaw option; render validates against the
+    release of the spec's image."""
+    from moltgen.openclaw.schema import schema_at, shipped_releases, to_draft_2020_12
+
+    release = shipped_releases()[-1]
+    openclaw = to_draft_2020_12(schema_at(release, "#/$defs/OpenClawConfig"))
+    openclaw.pop("$schema", None)
+    openclaw["title"] = f"OpenClaw configuration (openclaw.json, OpenClaw {release})"
+    schema["$defs"]["OpenClawConfig"] = openclaw
+    reference = {"$ref": "#/$defs/OpenClawConfig",
+                 "description": Spec.model_fields["config"].description}
+    schema["properties"]["config"] = reference
+    schema["$defs"]["Environment"]["properties"]["config"] = reference
 
 
 @dataclass(frozen=True)
@@ -721,6 +739,11 @@ def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) 
         from moltgen.additions import load_additions
 
         project.additions = load_additions(project)
+    from moltgen.openclaw.validate import project_config_problems  # the schema loads on use
+
+    problems = project_config_problems(project)
+    if problems:
+        raise MoltgenError(_dedupe(problems))
     return project
 
 
