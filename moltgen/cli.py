@@ -205,7 +205,7 @@ def init(
         "--from", help="Adopt an existing deployment: the KubeSphere extension's Helm values, "
                        "or a file or folder of its manifests.")] = None,
     age_recipient: Annotated[list[str], typer.Option(
-        "--age-recipient", help="age public key the adopted Secret values are encrypted to (repeatable).")] = [],
+        "--age-recipient", help="age public key the Secrets are encrypted to (repeatable); needed to adopt Secret values.")] = [],
     env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
