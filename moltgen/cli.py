@@ -40,6 +40,9 @@ def render(
     spec: SpecOption = Path("moltgen.yaml"),
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
+    discard_secrets: Annotated[bool, typer.Option(
+        "--discard-secrets", help="Allow removing encrypted Secrets that still hold set values "
+                                  "(an environment or instance left the spec).")] = False,
 ) -> None:
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
     from moltgen import pipeline
@@ -47,7 +50,8 @@ def render(
 
     project = load_project(spec)
     with Progress() as progress:
-        result = pipeline.render(project, check=check, progress=progress)
+        result = pipeline.render(project, check=check, progress=progress,
+                                 discard_secrets=discard_secrets)
     for warning in result.warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:
