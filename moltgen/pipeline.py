@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from moltgen.progress import SILENT, Progress
 from moltgen.render import render_tree
+from moltgen.render.updates import missing_setter
 from moltgen.secrets.render import (SOPS_CONFIG_FILE, plan_secret_files, refuse_losing_values,
                                     sops_config)
 from moltgen.spec import Project
@@ -46,4 +47,8 @@ def _plan(project: Project, *, encrypt: bool, progress: Progress, discard: bool)
     changes = plan_changes(project.root, tree)
     if encrypt and not discard:
         refuse_losing_values(changes.removed, secrets.carried)
-    return RenderResult(changes, secrets.pending, secrets.warnings)
+    warnings = list(secrets.warnings)
+    setter = missing_setter(project, project.spec_path.read_text(encoding="utf-8"))
+    if setter:
+        warnings.append(setter)
+    return RenderResult(changes, secrets.pending, warnings)
