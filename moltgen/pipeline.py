@@ -26,14 +26,14 @@ class RenderResult:
 
 
 def render(project: Project, *, check: bool = False, progress: Progress = SILENT,
-           discard_secrets: bool = False) -> RenderResult:
+           lock_timeout: float | None = None, discard_secrets: bool = False) -> RenderResult:
     """Write the generated tree, or with check=True only compute what would change.
 
     An encrypted Secret holding set values is removed only when its values moved to the
     Secret that replaces it (a project becoming a fleet, or back), or with discard_secrets."""
     if check:
         return _plan(project, encrypt=False, progress=progress, discard=discard_secrets)
-    with render_lock(project.root):
+    with render_lock(project.root, lock_timeout):
         result = _plan(project, encrypt=True, progress=progress, discard=discard_secrets)
         apply_changes(project.root, result.changes, progress)
     return result

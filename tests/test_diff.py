@@ -30,7 +30,7 @@ def test_secret_values_and_sops_metadata_are_never_shown():
 
 def test_diff_command_on_this_repository_masks_secrets():
     result = run_moltgen("diff", "dev", "prod")
-    assert result.code == 0, result.stderr
+    assert result.code == 1, result.stderr  # they differ
     assert "spec.rules[0].host: 'dev.172.31.19.4.nip.io' -> '172.31.19.4.nip.io'" in result.stdout
     assert "ENC[" not in result.stdout
     assert "~ Secret clawdbot" in result.stdout
@@ -43,7 +43,7 @@ def test_a_fleet_diff_compares_every_instance_with_the_same_instance(tmp_path):
         "    overrides: {resources: {limits: {memory: 3Gi}}}\n")
     assert run_moltgen("render", cwd=tmp_path).code == 0
     result = run_moltgen("diff", "dev", "prod", cwd=tmp_path)
-    assert result.code == 0, result.stderr
+    assert result.code == 1, result.stderr  # they differ
     lines = result.stdout.splitlines()
     assert "~ Deployment bot (instance alice)" in lines and "~ Deployment bot (instance bob)" in lines
     alice = lines[lines.index("~ Deployment bot (instance alice)"):]
@@ -54,3 +54,15 @@ def test_a_fleet_diff_compares_every_instance_with_the_same_instance(tmp_path):
     bob = lines[lines.index("~ Deployment bot (instance bob)"):]
     bob = bob[1:next((i for i, line in enumerate(bob[1:], 1) if not line.startswith("    ")), len(bob))]
     assert not any("Gi'" in line for line in bob)
+
+
+def test_a_changed_plain_secret_value_reads_changed_masked_and_is_never_shown():
+    plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+             "stringData": {"token": "sk-ant-first", "same": "x"}}
+    changed = {**plain, "stringData": {"token": "sk-ant-second", "same": "x"}}
+    lines = semantic_diff([plain], [changed], "dev", "prod")
+    assert lines == ["~ Secret s", "    stringData.token: changed (masked)"]
+    assert semantic_diff([plain], [dict(plain)], "dev", "prod") == []
+    removed = {**plain, "stringData": {"same": "x"}}
+    assert semantic_diff([plain], [removed], "dev", "prod") == [
+        "~ Secret s", f"    stringData.token: '{MASKED}' -> (absent)"]
