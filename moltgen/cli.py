@@ -85,6 +85,9 @@ def render(
     spec: SpecOption = Path("moltgen.yaml"),
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
+    discard_secrets: Annotated[bool, typer.Option(
+        "--discard-secrets", help="Allow removing encrypted Secrets that still hold set values "
+                                  "(an environment or instance left the spec).")] = False,
     lock_timeout: Annotated[Optional[float], typer.Option(
         "--lock-timeout", min=0, help="Wait this many seconds for another moltgen writing the "
                                       "project to finish (0: fail at once; default: "
@@ -99,7 +102,8 @@ def render(
     level = Verbosity.of(quiet, verbose)
     project = load_project(spec)
     with Progress(enabled=level >= 0) as progress:
-        result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout)
+        result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout,
+                                 discard_secrets=discard_secrets)
     for warning in result.warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:

@@ -114,19 +114,26 @@ def rules(
 def policy_export(
     fmt: str = typer.Option("vap", "--format", help="vap: ValidatingAdmissionPolicy + binding per rule."),
     env: str = typer.Option("", "--env", help="Environment the exported policies stand for (rules matched to environments)."),
+    scope: str = typer.Option("moltgen", "--scope", metavar="SCOPE", help="What the bindings match: moltgen (the objects moltgen renders, in the spec's namespaces), namespaces (everything in them) or cluster (all but the system and GitOps namespaces)."),
+    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Check the exported objects against this Kubernetes version's schemas (1.30 or later)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec whose namespaces the bindings match (default: moltgen.yaml when present)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
 ) -> None:
     """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
     from moltgen.check.catalog import load_catalog
     from moltgen.check.config import load_policy
-    from moltgen.check.vap import export_vap
+    from moltgen.check.vap import SCOPES, export_configured
     from moltgen.yamlio import dump_yaml_all
 
     if fmt != "vap":
         raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))
-    catalog = load_catalog(load_policy(policy).custom_rule_dirs)
-    documents, skipped = export_vap(catalog, env=env)
+    if scope not in SCOPES:
+        raise MoltgenError(Problem(f"unknown scope {scope!r} (use {', '.join(SCOPES)})", field="--scope"))
+    config = load_policy(policy)
+    catalog = load_catalog(config.custom_rule_dirs)
+    documents, skipped = export_configured(catalog, config, env=env, scope=scope,
+                                           spec=spec, kubernetes_version=kubernetes_version)
     write_output(dump_yaml_all(documents), output)
     for item in skipped:
         print(f"moltgen: not exported: {item.rule}: {item.reason}", file=sys.stderr)
