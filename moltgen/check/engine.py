@@ -20,7 +20,7 @@ from moltgen.check.facts import redact_secret, secret_facts
 from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, Severity, parse_path
 from moltgen.check.openclaw import openclaw_config
 from moltgen.check.schema import SchemaSet
-from moltgen.check.views import containers, pod_spec
+from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers
 
@@ -39,14 +39,16 @@ class Prepared:
     _kind: str = ""
 
     @classmethod
-    def of(cls, manifest: Manifest) -> Prepared:
-        data = manifest.data
-        kind = str(data.get("kind") or "")
+    def of(cls, manifest: Manifest, invalid: list[FieldPath] | None = None) -> Prepared:
+        """`invalid`: paths whose values have the wrong type (from the schema), left unjudged."""
+        data = rule_view(manifest.data, invalid or ())
+        kind = data["kind"]
         is_secret = kind == "Secret"
         found = pod_spec(data)
+        # Secret facts come from the object as written: a null value is an empty one.
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
-                   secret_facts(data) if is_secret else {},
+                   secret_facts(manifest.data) if is_secret else {},
                    openclaw_config(data) if kind == "ConfigMap" else {}, None, kind)
 
 
@@ -109,11 +111,12 @@ class Engine:
               on_object: Callable[[], None] | None = None) -> CheckResult:
         """Check manifests of one target (an overlay, a file...): cross-object rules see these.
         `on_object` is called after each object (progress)."""
-        prepared = [Prepared.of(m) for m in manifests]
+        validated = [self._validate(m) for m in manifests]
+        prepared = [Prepared.of(m, invalid) for m, (_, invalid) in zip(manifests, validated)]
         index = _Index(prepared)
         findings: list[Finding] = []
-        for item in prepared:
-            found = list(self._schema_findings(item))
+        for item, (schema_findings, _) in zip(prepared, validated):
+            found: list[Finding | None] = list(schema_findings)
             found.extend(self._rule_findings(item, index))
             waivers, invalid = annotation_waivers(item.manifest)
             found.extend(self._builtin("waiver-invalid", f) for f in invalid)
@@ -127,20 +130,20 @@ class Engine:
         return CheckResult(objects=len(manifests), findings=findings)
 
     # -- schema -------------------------------------------------------------------------------
-    def _schema_findings(self, item: Prepared) -> Iterable[Finding | None]:
+    def _validate(self, manifest: Manifest) -> tuple[list[Finding | None], list[FieldPath]]:
+        """Schema findings, and the paths of values of the wrong type (rules skip those)."""
         if self.schemas is None:
-            return
-        ref = item.manifest.ref
-        outcome = self.schemas.validate(item.manifest.data)
+            return [], []
+        ref = manifest.ref
+        outcome = self.schemas.validate(manifest.data)
         if outcome is None:
-            yield self._builtin("schema-missing", Finding(
+            return [self._builtin("schema-missing", Finding(
                 "schema-missing", Severity.WARNING,
                 f"no schema for {ref.kind} {ref.api_version or '(no apiVersion)'} in Kubernetes "
-                f"{self.schemas.version}; add one with --schema-dir", ref, ()))
-            return
-        for error in outcome:
-            yield self._builtin("schema", Finding("schema", Severity.ERROR, error.message, ref,
-                                                  error.path))
+                f"{self.schemas.version}; add one with --schema-dir", ref, ()))], []
+        findings = [self._builtin("schema", Finding("schema", Severity.ERROR, error.message, ref,
+                                                    error.path)) for error in outcome]
+        return findings, [error.path for error in outcome if error.wrong_type]
 
     def _builtin(self, rule_id: str, finding: Finding) -> Finding | None:
         effective = self.rules.get(rule_id)
