@@ -14,15 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from moltgen.check import celenv
+from moltgen.check.apis import identity_problem
 from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
-from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, Severity, parse_path
+from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, ObjectRef, Severity, parse_path
 from moltgen.check.openclaw import openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers
+from moltgen.errors import Problem
 
 
 @dataclass(slots=True)
@@ -129,14 +131,32 @@ class Engine:
                 on_object()
         return CheckResult(objects=len(manifests), findings=findings)
 
+    def unreadable(self, problems: list[Problem], env: str) -> list[Finding]:
+        """A file that does not parse is one `parse` finding at the line that broke it."""
+        findings = []
+        for problem in problems:
+            finding = self._builtin("parse", Finding("parse", Severity.ERROR, problem.message,
+                                                     ObjectRef("", "", "", ""), ()))
+            if finding is not None:
+                finding.location = problem.location
+                findings.append(finding)
+        apply_waivers(findings, self.policy.waivers, env, self.now.date())
+        return findings
+
     # -- schema -------------------------------------------------------------------------------
     def _validate(self, manifest: Manifest) -> tuple[list[Finding | None], list[FieldPath]]:
         """Schema findings, and the paths of values of the wrong type (rules skip those)."""
         if self.schemas is None:
             return [], []
         ref = manifest.ref
+        problem = identity_problem(manifest.data)
+        if problem is not None:
+            return [self._builtin("schema", Finding("schema", Severity.ERROR, problem, ref, ()))], []
         outcome = self.schemas.validate(manifest.data)
         if outcome is None:
+            problem = self.schemas.unserved(ref.api_version, ref.kind)
+            if problem is not None:
+                return [self._builtin("schema", Finding("schema", Severity.ERROR, problem, ref, ("kind",)))], []
             return [self._builtin("schema-missing", Finding(
                 "schema-missing", Severity.WARNING,
                 f"no schema for {ref.kind} {ref.api_version or '(no apiVersion)'} in Kubernetes "

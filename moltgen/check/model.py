@@ -36,8 +36,10 @@ class ObjectRef:
                    str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
 
     def __str__(self) -> str:
+        if not (self.kind or self.name or self.namespace):
+            return "no object"  # a file that did not parse
         namespace = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {namespace}{self.name}"
+        return f"{self.kind or '(no kind)'} {namespace}{self.name or '(no name)'}"
 
     def as_json(self) -> dict[str, str]:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace,

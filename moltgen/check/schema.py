@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from moltgen.check.apis import ServedKinds
 from moltgen.check.model import FieldPath, format_path
 from moltgen.errors import MoltgenError, Problem
 
@@ -81,6 +82,13 @@ class SchemaSet:
         self.dirs = (*schema_dirs, SHIPPED_DIR)
         self._validators: dict[tuple[str, str], Any] = {}
         self._registry: Any = None
+        self._served: ServedKinds | None = None
+
+    def unserved(self, api_version: str, kind: str) -> str | None:
+        """Why this Kubernetes version would refuse an object with no schema (apis.ServedKinds)."""
+        if self._served is None:  # read only when an object has no schema
+            self._served = ServedKinds(_read_json(self._upstream_dir() / "_definitions.json"))
+        return self._served.problem(api_version, kind)
 
     def validate(self, data: dict[str, Any]) -> list[SchemaError] | None:
         """Schema errors of one object; None when no schema is known for its kind."""

@@ -5,7 +5,7 @@ file and line that wrote each of its fields."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +14,8 @@ from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import Document, load_documents, load_file
 
-_YAML_SUFFIXES = (".yaml", ".yml")
+# A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -25,6 +26,7 @@ class TargetSet:
     name: str
     env: str
     manifests: list[Manifest]
+    unreadable: list[Problem] = field(default_factory=list)  # files that did not parse
 
 
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
@@ -36,7 +38,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
     for target in targets:
         if target == "-":
             text = _read_stdin(stdin or sys.stdin)
-            result.append(_from_documents("-", load_documents(text, "<stdin>"), env))
+            result.append(_from_files("-", [lambda: load_documents(text, "<stdin>")], env))
             continue
         path = Path(target)
         if not path.exists():
@@ -47,12 +49,31 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
                 continue
             result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
         elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
-            documents = [doc for file in files for doc in load_file(file, _show(file))]
-            result.append(_from_documents(target, documents, env))
+            # The kustomizations of a tree are build inputs, not objects.
+            files = sorted(p for p in path.rglob("*") if p.suffix in _MANIFEST_SUFFIXES
+                           and p.name not in _KUSTOMIZATION_NAMES and p.is_file())
+            result.append(_from_files(target, [_reader(file) for file in files], env))
         else:
-            result.append(_from_documents(target, load_file(path, _show(path)), env))
+            result.append(_from_files(target, [_reader(path)], env))
     return result
+
+
+def _reader(file: Path) -> Callable[[], list[Document]]:
+    return lambda: load_file(file, _show(file))
+
+
+def _from_files(name: str, readers: list[Callable[[], list[Document]]], env: str) -> TargetSet:
+    """The objects of every file that parses; a file that does not is one problem, and the
+    others are still checked."""
+    documents, unreadable = [], []
+    for read in readers:
+        try:
+            documents.extend(read())
+        except MoltgenError as error:
+            unreadable.extend(error.problems)
+    target = _from_documents(name, documents, env)
+    target.unreadable = unreadable
+    return target
 
 
 def _read_stdin(stream: Any) -> str:
