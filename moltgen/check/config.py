@@ -8,6 +8,8 @@ waivers:                    # reason is required; expires and owner are strongly
   - rule: run-as-non-root
     kind: Deployment        # kind, name, namespace, env: any subset, omitted = any
     name: legacy-tool
+    keys: [legacy]          # optional: only findings about these Secret keys, containers or items
+    field: spec.template.spec.containers   # optional: only findings at or under this field
     reason: vendor image runs as root until upstream fixes it
     expires: 2026-12-31
     owner: platform-team
@@ -18,11 +20,12 @@ customRules: [rules]        # directories of rule files, relative to this file
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from moltgen.check.model import Severity
+from moltgen.check.model import FieldPath, Severity, format_path, parse_path
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.yamlio import load_file
 
@@ -34,6 +37,7 @@ class RuleSettings:
     enabled: bool | None = None
     severity: Severity | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    location: Location | None = None  # of its id in the policy file, for an unknown rule id
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +51,24 @@ class Waiver:
     namespace: str = ""
     env: str = ""
     source: str = ""  # "policies/policy.yaml:12" or "annotation moltgen.dev/waive.<rule>"
+    location: Location | None = None  # of its `rule:`, for an unknown rule id
+    keys: tuple[str, ...] = ()  # only findings about these keys (Finding.key); () = any
+    field_path: FieldPath = ()  # only findings at or under this field (`field:`); () = any
 
-    def covers(self, rule: str, kind: str, name: str, namespace: str, env: str) -> bool:
+    def covers(self, rule: str, kind: str, name: str, namespace: str, env: str, *,
+               key: str = "", path: FieldPath = ()) -> bool:
         return (self.rule == rule and self.kind in ("", kind) and self.name in ("", name)
-                and self.namespace in ("", namespace) and self.env in ("", env))
+                and self.namespace in ("", namespace) and self.env in ("", env)
+                and (not self.keys or key in self.keys)
+                and tuple(path[:len(self.field_path)]) == self.field_path)
 
     def expired(self, today: dt.date) -> bool:
         return self.expires is not None and today > self.expires
 
     def describe(self) -> str:
-        extra = [f"expires {self.expires.isoformat()}"] if self.expires else []
+        extra = [f"keys {', '.join(self.keys)}"] if self.keys else []
+        extra += [f"field {format_path(self.field_path)}"] if self.field_path else []
+        extra += [f"expires {self.expires.isoformat()}"] if self.expires else []
         if self.owner:
             extra.append(f"owner {self.owner}")
         suffix = f" ({', '.join(extra)})" if extra else ""
@@ -104,14 +116,16 @@ def load_policy(path: Path | None) -> PolicyConfig:
             except ValueError:
                 bad(("rules", rule_id, "severity"), "must be error, warning or info")
         settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
-                                              dict(value.get("params") or {}))
+                                              dict(value.get("params") or {}),
+                                              doc.locate(("rules", rule_id), key=True))
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
         where = ("waivers", index)
         if not isinstance(item, dict):
             bad(where, "a waiver is a mapping with rule and reason")
             continue
-        unknown = set(item) - {"rule", "reason", "expires", "owner", "kind", "name", "namespace", "env"}
+        unknown = set(item) - {"rule", "reason", "expires", "owner", "kind", "name", "namespace", "env",
+                               "keys", "field"}
         if unknown:
             bad(where, f"unknown waiver keys: {', '.join(sorted(unknown))}")
         if not str(item.get("rule") or "").strip():
@@ -124,12 +138,22 @@ def load_policy(path: Path | None) -> PolicyConfig:
         except ValueError:
             bad(where + ("expires",), "must be a date, YYYY-MM-DD")
             continue
+        keys = item.get("keys") or []
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+            bad(where + ("keys",), "must be a list of key names")
+            continue
+        try:
+            field_path = parse_path(str(item["field"])) if item.get("field") else ()
+        except ValueError:
+            bad(where + ("field",), "not a field path like stringData.gatewayToken or spec.template")
+            continue
         location = doc.locate(where)
         waivers.append(Waiver(
             rule=str(item.get("rule")), reason=str(item["reason"]).strip(), expires=expires,
             owner=str(item.get("owner") or ""), kind=str(item.get("kind") or ""),
             name=str(item.get("name") or ""), namespace=str(item.get("namespace") or ""),
             env=str(item.get("env") or ""), source=f"{location.file}:{location.line}",
+            keys=tuple(keys), field_path=field_path, location=doc.locate(where + ("rule",)),
         ))
     dirs = []
     for index, entry in enumerate(data.get("customRules") or []):
@@ -140,6 +164,21 @@ def load_policy(path: Path | None) -> PolicyConfig:
     if problems:
         raise MoltgenError(problems)
     return PolicyConfig(settings, waivers, tuple(dirs), str(path))
+
+
+def check_rule_ids(policy: PolicyConfig, known: Iterable[str]) -> None:
+    """A rule id the catalog does not have is a typo that would silently configure nothing."""
+    known = sorted(known)
+    problems = []
+    named = [(rule_id, settings.location, f"rules.{rule_id}") for rule_id, settings in policy.rules.items()]
+    named += [(w.rule, w.location, "rule") for w in policy.waivers]
+    for rule_id, location, where in named:
+        if rule_id not in known:
+            close = difflib.get_close_matches(rule_id, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (`moltgen rules` lists them)"
+            problems.append(Problem(f"unknown rule {rule_id!r}{hint}", location, where))
+    if problems:
+        raise MoltgenError(problems)
 
 
 def _date(value: Any) -> dt.date | None:

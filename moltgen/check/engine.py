@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable
 
 from moltgen.check import celenv
@@ -67,9 +68,7 @@ class EffectiveRule:
     def program(self, name: str) -> celenv.Program:
         found = self._programs.get(name)
         if found is None:
-            source = {"when": self.rule.when, "expression": self.rule.expression,
-                      "messageExpression": self.rule.message_expression,
-                      "fieldExpression": self.rule.field_expression}[name]
+            source = self.rule.sources()[name]
             if "params" in self.rule.uses:
                 source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
             found = self._programs[name] = celenv.compile_expression(source)
@@ -197,15 +196,25 @@ class Engine:
                         container_activations = [self._container_activation(item, c, None)
                                                  for _, c in item.containers]
                     activations = container_activations
-                for (path, _), activation in zip(item.containers, activations):
-                    yield from self._evaluate(item, effective, activation, path)
+                for (path, container), activation in zip(item.containers, activations):
+                    rebind = partial(self._container_activation, item, container, objects)
+                    yield from self._evaluate(item, effective, activation, path, rebind,
+                                              container["name"])
             else:
-                yield from self._evaluate(item, effective, base, ())
+                rebind = partial(self._item_activation, item, objects)
+                yield from self._evaluate(item, effective, base, (), rebind)
 
-    def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None) -> Any:
+    def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None,
+                              element: Any = None) -> Any:
         return celenv.activation(item.view, objects=objects, container=container,
                                  pod_spec=item.pod_spec, env=item.manifest.env,
-                                 secret=item.secret, openclaw=item.openclaw, now=self.now)
+                                 secret=item.secret, openclaw=item.openclaw, now=self.now,
+                                 item=element)
+
+    def _item_activation(self, item: Prepared, objects: list[Any] | None, element: Any) -> Any:
+        return celenv.activation(item.view, objects=objects, pod_spec=item.pod_spec,
+                                 env=item.manifest.env, secret=item.secret,
+                                 openclaw=item.openclaw, now=self.now, item=element)
 
     def _activation(self, item: Prepared, objects: list[Any] | None) -> Any:
         """One activation per object, shared by its rules; rules across objects get their own."""
@@ -219,7 +228,22 @@ class Engine:
         return activation
 
     def _evaluate(self, item: Prepared, effective: EffectiveRule, activation: Any,
-                  base_path: FieldPath) -> Iterable[Finding]:
+                  base_path: FieldPath, rebind: Callable[[Any], Any], key: str = "") -> Iterable[Finding]:
+        """The rule's verdict; a rule with `each` gives one per element, bound as `item`."""
+        if not effective.rule.each:
+            yield from self._verdict(item, effective, activation, base_path, key)
+            return
+        elements = effective.program("each").run(activation)
+        if not isinstance(elements, list):
+            error = elements if isinstance(elements, celenv.EvalError) else celenv.EvalError(
+                f"each returned {type(elements).__name__}, not a list")
+            yield self._error_finding(item, effective, base_path, error)
+            return
+        for element in elements:
+            yield from self._verdict(item, effective, rebind(element), base_path, _key_of(element) or key)
+
+    def _verdict(self, item: Prepared, effective: EffectiveRule, activation: Any,
+                 base_path: FieldPath, key: str) -> Iterable[Finding]:
         rule = effective.rule
         verdict = effective.program("expression").run(activation)
         if verdict is True:
@@ -244,7 +268,7 @@ class Engine:
                     path = base_path + parse_path(text)
                 except ValueError:
                     pass
-        yield Finding(rule.id, effective.severity, message, item.manifest.ref, path)
+        yield Finding(rule.id, effective.severity, message, item.manifest.ref, path, key=key)
 
     def _error_finding(self, item: Prepared, effective: EffectiveRule, path: FieldPath,
                        error: celenv.EvalError) -> Finding:
@@ -259,6 +283,15 @@ class Engine:
                 finding.origin = manifest.origin(finding.path)
             except Exception:  # noqa: BLE001 - a missing origin must not hide a finding
                 finding.origin = None
+
+
+def _key_of(element: Any) -> str:
+    """What a waiver's `keys` names an element by: a Secret key, or the `name` of a list item."""
+    if isinstance(element, str):
+        return element
+    if isinstance(element, dict) and isinstance(element.get("name"), str):
+        return element["name"]
+    return ""
 
 
 class _Index:

@@ -76,6 +76,7 @@ class Finding:
     origin: Location | None = None
     waived: bool = False
     waiver: str = ""  # why it is waived, or why a waiver no longer applies
+    key: str = ""  # the Secret key, container or list item it is about (waivers' `keys`)
 
     @property
     def counts_as(self) -> Severity | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.check.catalog import Catalog, load_catalog
-from moltgen.check.config import PolicyConfig, load_policy
+from moltgen.check.config import PolicyConfig, check_rule_ids, load_policy
 from moltgen.check.engine import Engine
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
@@ -30,6 +30,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
     policy: PolicyConfig = load_policy(options.policy)
     catalog = load_catalog(policy.custom_rule_dirs)
+    check_rule_ids(policy, catalog.rules)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)

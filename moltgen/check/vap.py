@@ -80,10 +80,12 @@ def _policy(rule: Rule, env: str, action: str) -> tuple[dict[str, Any], dict[str
                                           "env": "variables.env"})
 
     expression = cel(rule.expression)
+    if rule.each:
+        expression = f"({cel(rule.each)}).all(item, {expression})"
     if rule.for_each == "container":
         expression = f"variables.containers.all(container, {expression})"
     validation: dict[str, Any] = {"expression": expression, "message": rule.message}
-    if rule.message_expression and rule.for_each != "container":
+    if rule.message_expression and rule.for_each != "container" and not rule.each:
         validation["messageExpression"] = cel(rule.message_expression)
     rules = []
     by_group: dict[str, list[str]] = {}
