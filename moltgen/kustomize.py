@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
+from moltgen import ksops
 from moltgen.errors import Location, MoltgenError, Problem
 
 BUILD_TIMEOUT_SECONDS = 300
@@ -41,11 +42,19 @@ def engine_command() -> tuple[str, ...]:
 
 def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
           env: dict[str, str] | None = None) -> str:
-    """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message."""
+    """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message.
+
+    A KSOPS generator is built keyless, its encrypted files as resources (moltgen.ksops)."""
     directory = Path(directory)
     if not (directory / "kustomization.yaml").is_file():
         raise MoltgenError(Problem("no kustomization.yaml in this directory", Location(str(directory))))
-    command = [*engine_command(), *extra_args, str(directory)]
+    with ksops.keyless([directory]) as (buildable,):
+        return _run(directory, buildable, extra_args, env)
+
+
+def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...],
+         env: dict[str, str] | None) -> str:
+    command = [*engine_command(), *extra_args, str(buildable)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, env=env,
                                 timeout=BUILD_TIMEOUT_SECONDS, check=False)
@@ -56,6 +65,8 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
                                    Location(str(directory)))) from None
     if result.returncode != 0:
         message = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
+        if buildable != directory:  # name the overlay, not its temporary keyless copy
+            message = message.replace(str(buildable), str(directory))
         raise MoltgenError(Problem(f"kustomize build failed: {message}", Location(str(directory))))
     return result.stdout
 
@@ -94,9 +105,10 @@ def build_all(directories: list[Path], on_built: Callable[[], None] | None = Non
 
 
 def _build_together(directories: list[Path]) -> str:
-    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary, \
+            ksops.keyless(directories) as buildable:
         # kustomize refuses absolute paths in resources; a relative one may climb out.
-        resources = [os.path.relpath(d.resolve(), temporary) for d in directories]
+        resources = [os.path.relpath(d.resolve(), temporary) for d in buildable]
         (Path(temporary) / "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
             + "".join(f"- {json.dumps(r)}\n" for r in resources), encoding="utf-8")

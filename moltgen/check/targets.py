@@ -49,10 +49,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
                 continue
             result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
         elif path.is_dir():
-            # The kustomizations of a tree are build inputs, not objects.
-            files = sorted(p for p in path.rglob("*") if p.suffix in _MANIFEST_SUFFIXES
-                           and p.name not in _KUSTOMIZATION_NAMES and p.is_file())
-            result.append(_from_files(target, [_reader(file) for file in files], env))
+            result.append(_from_directory(path, target, env))
         else:
             result.append(_from_files(target, [_reader(path)], env))
     return result
@@ -213,5 +210,23 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[T
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
         built = {env: kustomize.build_all(directories, step.advance)
                  for env, directories in builds.items()}
-    return [load_overlay(directory, env, project=project, built=built[env])
-            for env, directory in overlays.items()]
+    overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
+                    for env, directory in overlays.items()]
+    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root)))
+
+
+def _gitops_objects(root: Path) -> list[TargetSet]:
+    """What Argo CD or Flux is given to sync (gitops/), checked with the overlays: a bad
+    Application or Kustomization breaks delivery as surely as a bad Deployment."""
+    directory = root / "gitops"
+    if not directory.is_dir():
+        return []
+    return [_from_directory(directory, _show(directory), "")]
+
+
+def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
+    """The objects of every YAML or JSON file below `directory`; a kustomization.yaml is
+    kustomize's configuration (what `kubectl apply -k` reads), not an object to apply."""
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _MANIFEST_SUFFIXES and p.is_file()
+                   and p.name not in _KUSTOMIZATION_NAMES)
+    return _from_files(name, [_reader(file) for file in files], env)
