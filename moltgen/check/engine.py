@@ -116,8 +116,10 @@ class Engine:
         prepared = [Prepared.of(m, invalid) for m, (_, invalid) in zip(manifests, validated)]
         index = _Index(prepared)
         findings: list[Finding] = []
+        first: dict[tuple[str, str, str], Prepared] = {}
         for item, (schema_findings, _) in zip(prepared, validated):
             found: list[Finding | None] = list(schema_findings)
+            found.append(self._duplicate(item, first))
             found.extend(self._rule_findings(item, index))
             waivers, invalid = annotation_waivers(item.manifest)
             found.extend(self._builtin("waiver-invalid", f) for f in invalid)
@@ -141,6 +143,21 @@ class Engine:
                 findings.append(finding)
         apply_waivers(findings, self.policy.waivers, env, self.now.date())
         return findings
+
+    def _duplicate(self, item: Prepared, first: dict[tuple[str, str, str], Prepared]) -> Finding | None:
+        """The second object of a kind, namespace and name in one target replaces the first when
+        applied (`kubectl apply`), or fails the sync (Argo CD, Flux): one of them is a mistake."""
+        ref = item.manifest.ref
+        if not (ref.kind and ref.name):
+            return None
+        earlier = first.setdefault((ref.kind, ref.namespace, ref.name), item)
+        if earlier is item:
+            return None
+        where = earlier.manifest.locate(("metadata", "name"))
+        return self._builtin("duplicate-object", Finding(
+            "duplicate-object", Severity.ERROR,
+            f"{ref} is defined twice in this target (first at {where}); the later one replaces it",
+            ref, ("metadata", "name")))
 
     # -- schema -------------------------------------------------------------------------------
     def _validate(self, manifest: Manifest) -> tuple[list[Finding | None], list[FieldPath]]:
@@ -239,7 +256,11 @@ class Engine:
                 f"each returned {type(elements).__name__}, not a list")
             yield self._error_finding(item, effective, base_path, error)
             return
+        judged: list[Any] = []
         for element in elements:
+            if element in judged:  # a Secret referenced twice is one missing Secret
+                continue
+            judged.append(element)
             yield from self._verdict(item, effective, rebind(element), base_path, _key_of(element) or key)
 
     def _verdict(self, item: Prepared, effective: EffectiveRule, activation: Any,
