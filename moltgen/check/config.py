@@ -20,13 +20,12 @@ customRules: [rules]        # directories of rule files, relative to this file
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from moltgen.check.model import FieldPath, Severity, format_path, parse_path
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.yamlio import load_file
 
 DEFAULT_POLICY = Path("policies") / "policy.yaml"
@@ -37,7 +36,6 @@ class RuleSettings:
     enabled: bool | None = None
     severity: Severity | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    location: Location | None = None  # of its id in the policy file, for an unknown rule id
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +49,6 @@ class Waiver:
     namespace: str = ""
     env: str = ""
     source: str = ""  # "policies/policy.yaml:12" or "annotation moltgen.dev/waive.<rule>"
-    location: Location | None = None  # of its `rule:`, for an unknown rule id
     keys: tuple[str, ...] = ()  # only findings about these keys (Finding.key); () = any
     field_path: FieldPath = ()  # only findings at or under this field (`field:`); () = any
 
@@ -81,6 +78,13 @@ class PolicyConfig:
     waivers: list[Waiver] = field(default_factory=list)
     custom_rule_dirs: tuple[Path, ...] = ()
     source: str = ""
+    rule_locations: dict[str, Location] = field(default_factory=dict)  # rule id → where named
+
+    def unknown_rule_problems(self, known: list[str]) -> list[Problem]:
+        """A rule id in `rules:` or a waiver that no rule has: a typo that would silently
+        configure or waive nothing."""
+        return [Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, known)}", location)
+                for rule_id, location in self.rule_locations.items() if rule_id not in known]
 
 
 def load_policy(path: Path | None) -> PolicyConfig:
@@ -105,6 +109,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
     for key in set(data) - {"rules", "waivers", "customRules"}:
         bad((key,), "unknown key (expected rules, waivers, customRules)")
     settings: dict[str, RuleSettings] = {}
+    locations: dict[str, Location] = {}
     for rule_id, value in (data.get("rules") or {}).items():
         if not isinstance(value, dict) or set(value) - {"enabled", "severity", "params"}:
             bad(("rules", rule_id), "takes enabled, severity and params")
@@ -116,8 +121,8 @@ def load_policy(path: Path | None) -> PolicyConfig:
             except ValueError:
                 bad(("rules", rule_id, "severity"), "must be error, warning or info")
         settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
-                                              dict(value.get("params") or {}),
-                                              doc.locate(("rules", rule_id), key=True))
+                                              dict(value.get("params") or {}))
+        locations.setdefault(str(rule_id), doc.locate(("rules", rule_id), key=True))
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
         where = ("waivers", index)
@@ -148,12 +153,13 @@ def load_policy(path: Path | None) -> PolicyConfig:
             bad(where + ("field",), "not a field path like stringData.gatewayToken or spec.template")
             continue
         location = doc.locate(where)
+        locations.setdefault(str(item.get("rule")), doc.locate((*where, "rule")))
         waivers.append(Waiver(
             rule=str(item.get("rule")), reason=str(item["reason"]).strip(), expires=expires,
             owner=str(item.get("owner") or ""), kind=str(item.get("kind") or ""),
             name=str(item.get("name") or ""), namespace=str(item.get("namespace") or ""),
             env=str(item.get("env") or ""), source=f"{location.file}:{location.line}",
-            keys=tuple(keys), field_path=field_path, location=doc.locate(where + ("rule",)),
+            keys=tuple(keys), field_path=field_path,
         ))
     dirs = []
     for index, entry in enumerate(data.get("customRules") or []):
@@ -163,22 +169,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
         dirs.append(directory)
     if problems:
         raise MoltgenError(problems)
-    return PolicyConfig(settings, waivers, tuple(dirs), str(path))
-
-
-def check_rule_ids(policy: PolicyConfig, known: Iterable[str]) -> None:
-    """A rule id the catalog does not have is a typo that would silently configure nothing."""
-    known = sorted(known)
-    problems = []
-    named = [(rule_id, settings.location, f"rules.{rule_id}") for rule_id, settings in policy.rules.items()]
-    named += [(w.rule, w.location, "rule") for w in policy.waivers]
-    for rule_id, location, where in named:
-        if rule_id not in known:
-            close = difflib.get_close_matches(rule_id, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else " (`moltgen rules` lists them)"
-            problems.append(Problem(f"unknown rule {rule_id!r}{hint}", location, where))
-    if problems:
-        raise MoltgenError(problems)
+    return PolicyConfig(settings, waivers, tuple(dirs), str(path), locations)
 
 
 def _date(value: Any) -> dt.date | None:

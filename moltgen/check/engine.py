@@ -20,7 +20,7 @@ from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
 from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, ObjectRef, Severity, parse_path
-from moltgen.check.openclaw import openclaw_config
+from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
@@ -42,8 +42,10 @@ class Prepared:
     _kind: str = ""
 
     @classmethod
-    def of(cls, manifest: Manifest, invalid: list[FieldPath] | None = None) -> Prepared:
-        """`invalid`: paths whose values have the wrong type (from the schema), left unjudged."""
+    def of(cls, manifest: Manifest, invalid: list[FieldPath] | None = None,
+           image_tag: str | None = None) -> Prepared:
+        """`invalid`: paths whose values have the wrong type (from the schema), left unjudged;
+        `image_tag`: the Moltbot release whose config schema judges openclaw.json."""
         data = rule_view(manifest.data, invalid or ())
         kind = data["kind"]
         is_secret = kind == "Secret"
@@ -52,7 +54,7 @@ class Prepared:
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
                    secret_facts(manifest.data) if is_secret else {},
-                   openclaw_config(data) if kind == "ConfigMap" else {}, None, kind)
+                   openclaw_config(data, image_tag) if kind == "ConfigMap" else {}, None, kind)
 
 
 @dataclass(slots=True)
@@ -113,7 +115,9 @@ class Engine:
         """Check manifests of one target (an overlay, a file...): cross-object rules see these.
         `on_object` is called after each object (progress)."""
         validated = [self._validate(m) for m in manifests]
-        prepared = [Prepared.of(m, invalid) for m, (_, invalid) in zip(manifests, validated)]
+        # openclaw.json is judged by the schema of the release the target's image runs
+        image_tag = moltbot_image_tag(m.data for m in manifests)
+        prepared = [Prepared.of(m, invalid, image_tag) for m, (_, invalid) in zip(manifests, validated)]
         index = _Index(prepared)
         findings: list[Finding] = []
         first: dict[tuple[str, str, str], Prepared] = {}

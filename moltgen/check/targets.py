@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from moltgen.check.model import FieldPath, Manifest
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import Document, load_documents, load_file
 
@@ -29,10 +29,20 @@ class TargetSet:
     unreadable: list[Problem] = field(default_factory=list)  # files that did not parse
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What building an overlay may reach: the network only with --allow-remote, and all of
+    its kustomize runs within one time budget (moltgen.kustomize.Deadline)."""
+
+    allow_remote: bool = False
+    deadline: Any = None
+
+
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
-                 stdin: Any = None, progress: Progress = SILENT) -> list[TargetSet]:
+                 stdin: Any = None, progress: Progress = SILENT,
+                 reach: Reach = Reach()) -> list[TargetSet]:
     if not targets:
-        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress)
+        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach)
     env = envs[0] if envs else ""
     result = []
     for target in targets:
@@ -47,7 +57,8 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
             overlay_env = env or _env_of_overlay(path)
             if envs and overlay_env and overlay_env not in envs:
                 continue
-            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
+            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path),
+                                       reach=reach))
         elif path.is_dir():
             result.append(_from_directory(path, target, env))
         else:
@@ -87,6 +98,17 @@ def _read_stdin(stream: Any) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
 
 
+def _yaml_files(directory: Path) -> list[Path]:
+    """The YAML and JSON files of a directory target; a symlink out of the repository is refused."""
+    from moltgen.confine import check_file, repository_root
+
+    root = repository_root(directory)
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _MANIFEST_SUFFIXES and p.is_file())
+    for file in files:
+        check_file(file, root, _show(file))
+    return files
+
+
 def _is_kustomization(path: Path) -> bool:
     return any((path / name).is_file() for name in _KUSTOMIZATION_NAMES)
 
@@ -123,13 +145,14 @@ def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath],
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
-                 built: str | None = None) -> TargetSet:
+                 built: str | None = None, reach: Reach = Reach()) -> TargetSet:
     """Build the overlay with kustomize (unless `built` is its output already); locate fields
     in the files that wrote them."""
     from moltgen import kustomize
     from moltgen.check.sourcemap import OverlaySourceMap
 
-    text = built if built is not None else kustomize.build(directory)
+    text = built if built is not None else kustomize.build(
+        directory, allow_remote=reach.allow_remote, deadline=reach.deadline)
     name = _show(directory)
     documents = load_documents(text, f"{name} (kustomize build)")
     source_map = OverlaySourceMap(directory)
@@ -184,7 +207,8 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[TargetSet]:
+def _project_overlays(spec: Path, envs: list[str], progress: Progress,
+                      reach: Reach) -> list[TargetSet]:
     from moltgen import kustomize
     from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
 
@@ -194,8 +218,16 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[T
     project = load_project(spec)
     unknown = [e for e in envs if e not in project.environments]
     if unknown:
-        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r} (the spec defines "
-                                   f"{', '.join(project.environments)})", field="--env"))
+        hint = did_you_mean(unknown[0], list(project.environments)) or \
+            f" (the spec defines {', '.join(project.environments) or 'none'})"
+        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r}{hint}", field="--env"))
+    if not project.environments:
+        # No environment: the base is what gets deployed, so it is what gets checked.
+        base = Path(project.root) / "base"
+        if not (base / "kustomization.yaml").is_file():
+            raise MoltgenError(Problem("base/ is not rendered yet; run `moltgen render` first",
+                                       Location(str(base))))
+        return [load_overlay(base, "", project=project)]
     overlays = {}
     for env in project.environments:
         if envs and env not in envs:
@@ -207,8 +239,10 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[T
         overlays[env] = directory
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
+    deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
-        built = {env: kustomize.build_all(directories, step.advance)
+        built = {env: kustomize.build_all(directories, step.advance,
+                                          allow_remote=reach.allow_remote, deadline=deadline)
                  for env, directories in builds.items()}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]
@@ -227,6 +261,5 @@ def _gitops_objects(root: Path) -> list[TargetSet]:
 def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
     """The objects of every YAML or JSON file below `directory`; a kustomization.yaml is
     kustomize's configuration (what `kubectl apply -k` reads), not an object to apply."""
-    files = sorted(p for p in directory.rglob("*") if p.suffix in _MANIFEST_SUFFIXES and p.is_file()
-                   and p.name not in _KUSTOMIZATION_NAMES)
+    files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
     return _from_files(name, [_reader(file) for file in files], env)

@@ -27,7 +27,7 @@ POD_SPEC_CEL = (
     "object.spec.template.spec"
 )
 CONTAINERS_CEL = (
-    "variables.podSpec.?initContainers.orValue([]) + variables.podSpec.containers"
+    "variables.moltgenPodSpec.?initContainers.orValue([]) + variables.moltgenPodSpec.containers"
 )
 
 
@@ -86,7 +86,7 @@ _CONTAINER_SECTIONS = ("initContainers", "containers", "ephemeralContainers")
 def rule_view(data: dict[str, Any], invalid: list[FieldPath] | tuple[FieldPath, ...] = ()) -> dict[str, Any]:
     """`data` shaped for rules: no nulls, no value at an `invalid` path, identity fields as text.
     Returns `data` itself when nothing needs changing (the common case: no copy)."""
-    view = _without_nulls(data) if _has_null(data) else data
+    view = without_nulls(data)
     for path in sorted(invalid, key=_path_order, reverse=True):  # list items from the last
         view = _without(view, path)
     return _with_identity(view)
@@ -100,11 +100,17 @@ def _has_null(value: Any) -> bool:
     return False
 
 
-def _without_nulls(value: Any) -> Any:
+def without_nulls(value: Any) -> Any:
+    """`value` without null fields, as the API server decodes an object (the same value when
+    it holds none)."""
+    return _stripped(value) if _has_null(value) else value
+
+
+def _stripped(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _stripped(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value if v is not None]
+        return [_stripped(v) for v in value if v is not None]
     return value
 
 

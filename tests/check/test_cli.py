@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from support import run_moltgen
 
 REPO = Path(__file__).resolve().parents[2]
 CLEAN = """apiVersion: v1
@@ -126,3 +129,21 @@ def test_object_identity_errors_are_plain(workdir):
         "apps/v1beta3 does not serve Deployment; use apps/v1",
     ]
     assert "Key not found" not in result.stdout and "(no apiVersion)" not in result.stdout
+
+
+def test_output_to_a_device_writes_through_and_leaves_the_device_in_place(tmp_path):
+    """`-o /dev/null` must not rename a report over the device (every later reader of
+    /dev/null, sops's `--config /dev/null` among them, would see the report)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    import threading
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n")
+    result = run_moltgen("check", str(manifest), "--format", "json", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.code == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["summary"]["objects"] == 1
