@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 
 policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
 
@@ -40,6 +40,11 @@ def write_output(text: str, output: Optional[Path]) -> None:
         fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
+        # the user's shell would create: 0666 less the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, output)
     except OSError as exc:
         raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None
@@ -75,7 +80,7 @@ def check(
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    write_output(render(result, fmt, catalog, color=color), output)
+    write_output(render(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
     if result.failed(Severity(fail_on)):
         raise typer.Exit(1)
 
@@ -145,6 +150,10 @@ def policy_test(
     from moltgen.check.fixtures import run_rule_tests
 
     catalog = load_catalog(load_policy(policy).custom_rule_dirs)
+    for rule_id in rule:
+        if rule_id not in catalog.rules:
+            raise MoltgenError(Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, list(catalog.rules))}",
+                                       field="--rule"))
     outcomes = run_rule_tests(catalog, list(rule) or None)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
