@@ -86,7 +86,7 @@ def render(
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
     discard_secrets: Annotated[bool, typer.Option(
-        "--discard-secrets", help="Allow removing encrypted Secrets that still hold set values "
+        "--discard-values", help="Allow removing encrypted Secrets that still hold set values "
                                   "(an environment or instance left the spec).")] = False,
     lock_timeout: Annotated[Optional[float], typer.Option(
         "--lock-timeout", min=0, help="Wait this many seconds for another moltgen writing the "

@@ -56,12 +56,12 @@ def test_becoming_a_fleet_without_a_key_refuses_and_says_why(root):
     assert result.code == 2
     assert "overlays/prod/alice/secret.enc.yaml: takes over the values set in " \
            "overlays/prod/secret.enc.yaml, which needs the private key" in result.stderr
-    assert "--discard-secrets" in result.stderr
+    assert "--discard-values" in result.stderr
     assert snapshot(root) == {**before, "moltgen.yaml": before["spec.txt"] + FLEET.encode()}
 
 
 def test_a_fleet_and_back_keeps_every_value_set(root):
-    result = convert(root, True)
+    result = convert(root, True, "-v")  # -v: list every file
     assert result.code == 0, result.stderr
     assert "removed  overlays/prod/secret.enc.yaml" in result.stdout
     for instance in ("alice", "bob"):
@@ -84,12 +84,12 @@ def test_values_the_instances_disagree_on_are_not_dropped_without_the_flag(root)
     lines = result.stderr.splitlines()
     assert lines == [f"moltgen: overlays/prod/{i}/secret.enc.yaml: holds values set with `moltgen "
                      "secrets set` (anthropicApiKey) that no overlay of the spec takes over; "
-                     "render deletes it only with --discard-secrets" for i in ("alice", "bob")]
+                     "render deletes it only with --discard-values" for i in ("alice", "bob")]
     assert "sk-ant" not in result.stderr
     after = snapshot(root)
     assert {k: v for k, v in after.items() if k != "moltgen.yaml"} == \
         {k: v for k, v in before.items() if k != "moltgen.yaml"}
-    result = convert(root, False, "--discard-secrets")
+    result = convert(root, False, "--discard-values")
     assert result.code == 0, result.stderr
     assert run_moltgen("secrets", "get", "prod", "anthropicApiKey", cwd=root).code == 2  # not guessed
 
@@ -100,5 +100,5 @@ def test_removing_an_instance_whose_secret_holds_set_values_needs_the_flag(root)
     result = run_moltgen("render", cwd=root)
     assert result.code == 2 and "overlays/prod/alice/secret.enc.yaml: holds values" in result.stderr
     assert "dev/alice" not in result.stderr  # only a generated token there: nothing is lost
-    result = run_moltgen("render", "--discard-secrets", cwd=root)
+    result = run_moltgen("render", "--discard-values", cwd=root)
     assert result.code == 0 and not (root / "overlays" / "prod" / "alice").exists()

@@ -165,7 +165,7 @@ def _inherit(desired: DesiredSecret, replaced: dict[str, bytes], discard: bool) 
         raise MoltgenError(Problem(
             f"takes over the values set in {', '.join(replaced)}, which needs the private key, "
             f"and none available can decrypt them: {sops.key_hint()}; or render with "
-            "--discard-secrets to start it with empty values", Location(desired.file))) from None
+            "--discard-values to start it with empty values", Location(desired.file))) from None
 
 
 def refuse_losing_values(removed: dict[str, bytes], carried: set[str]) -> None:
@@ -182,7 +182,7 @@ def refuse_losing_values(removed: dict[str, bytes], carried: set[str]) -> None:
         if lost:
             problems.append(Problem(
                 f"holds values set with `moltgen secrets set` ({', '.join(lost)}) that no "
-                "overlay of the spec takes over; render deletes it only with --discard-secrets",
+                "overlay of the spec takes over; render deletes it only with --discard-values",
                 Location(path)))
     if problems:
         raise MoltgenError(problems)
