@@ -61,7 +61,7 @@ def test_becoming_a_fleet_without_a_key_refuses_and_says_why(root):
 
 
 def test_a_fleet_and_back_keeps_every_value_set(root):
-    result = convert(root, True)
+    result = convert(root, True, "-v")  # -v: every file, not only the summary
     assert result.code == 0, result.stderr
     assert "removed  overlays/prod/secret.enc.yaml" in result.stdout
     for instance in ("alice", "bob"):
