@@ -28,7 +28,7 @@ from moltgen.quantity import parse_quantity
 
 # Every variable a rule may use, all dynamically typed (manifests are schemaless here).
 VARIABLES = ("object", "objects", "container", "podSpec", "env", "params", "secret", "openclaw",
-             "now")
+             "now", "item")
 
 
 class CelError(Exception):
@@ -133,14 +133,14 @@ class Program:
 
 def activation(object: Any, *, objects: list[Any] | None = None, container: Any = None,
                pod_spec: Any = None, env: str = "", params: Any = None, secret: Any = None,
-               openclaw: Any = None, now: datetime) -> Any:
+               openclaw: Any = None, now: datetime, item: Any = None) -> Any:
     # `params` is normally compiled into the program (engine.EffectiveRule); the binding here
     # only serves expressions evaluated without a rule.
     """Bind every rule variable; the runtime reads these Python values in place (no copy)."""
     return _environment(VARIABLES).Activation({
         "object": object, "objects": objects or [], "container": container or {},
         "podSpec": pod_spec or {}, "env": env, "params": params or {}, "secret": secret or {},
-        "openclaw": openclaw or {}, "now": now,
+        "openclaw": openclaw or {}, "now": now, "item": {} if item is None else item,
     })
 
 

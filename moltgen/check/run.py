@@ -46,6 +46,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
                            progress=progress, reach=Reach(options.allow_remote, deadline))
     with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
         for target in targets:
+            total.findings.extend(engine.unreadable(target.unreadable, target.env))
             result = engine.check(target.manifests, on_object=step.advance)
             total.objects += result.objects
             total.findings.extend(result.findings)

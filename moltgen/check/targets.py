@@ -5,7 +5,7 @@ file and line that wrote each of its fields."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +14,8 @@ from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import Document, load_documents, load_file
 
-_YAML_SUFFIXES = (".yaml", ".yml")
+# A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -25,6 +26,7 @@ class TargetSet:
     name: str
     env: str
     manifests: list[Manifest]
+    unreadable: list[Problem] = field(default_factory=list)  # files that did not parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
     for target in targets:
         if target == "-":
             text = _read_stdin(stdin or sys.stdin)
-            result.append(_from_documents("-", load_documents(text, "<stdin>"), env))
+            result.append(_from_files("-", [lambda: load_documents(text, "<stdin>")], env))
             continue
         path = Path(target)
         if not path.exists():
@@ -60,8 +62,26 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
         elif path.is_dir():
             result.append(_from_directory(path, target, env))
         else:
-            result.append(_from_documents(target, load_file(path, _show(path)), env))
+            result.append(_from_files(target, [_reader(path)], env))
     return result
+
+
+def _reader(file: Path) -> Callable[[], list[Document]]:
+    return lambda: load_file(file, _show(file))
+
+
+def _from_files(name: str, readers: list[Callable[[], list[Document]]], env: str) -> TargetSet:
+    """The objects of every file that parses; a file that does not is one problem, and the
+    others are still checked."""
+    documents, unreadable = [], []
+    for read in readers:
+        try:
+            documents.extend(read())
+        except MoltgenError as error:
+            unreadable.extend(error.problems)
+    target = _from_documents(name, documents, env)
+    target.unreadable = unreadable
+    return target
 
 
 def _read_stdin(stream: Any) -> str:
@@ -79,11 +99,11 @@ def _read_stdin(stream: Any) -> str:
 
 
 def _yaml_files(directory: Path) -> list[Path]:
-    """The YAML files of a directory target; a symlink out of the repository is refused."""
+    """The YAML and JSON files of a directory target; a symlink out of the repository is refused."""
     from moltgen.confine import check_file, repository_root
 
     root = repository_root(directory)
-    files = sorted(p for p in directory.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _MANIFEST_SUFFIXES and p.is_file())
     for file in files:
         check_file(file, root, _show(file))
     return files
@@ -239,7 +259,7 @@ def _gitops_objects(root: Path) -> list[TargetSet]:
 
 
 def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
-    """The objects of every YAML file below `directory`; a kustomization.yaml is kustomize's
-    configuration (what `kubectl apply -k` reads), not an object to apply."""
+    """The objects of every YAML or JSON file below `directory`; a kustomization.yaml is
+    kustomize's configuration (what `kubectl apply -k` reads), not an object to apply."""
     files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
-    return _from_documents(name, [doc for file in files for doc in load_file(file, _show(file))], env)
+    return _from_files(name, [_reader(file) for file in files], env)

@@ -149,12 +149,14 @@ def export_policy(rule: Rule, *, env: str, params: dict[str, Any]) -> dict[str, 
         variables.append({"name": VARIABLE_NAMES["env"], "expression": cel_literal(env)})
 
     expression = cel(rule.expression)
+    if rule.each:
+        expression = f"({cel(rule.each)}).all(item, {expression})"
     if rule.for_each == "container":
         expression = f"variables.{CONTAINERS_VARIABLE}.all(container, {expression})"
     if rule.when:
         expression = f"!({cel(rule.when)}) || ({expression})"
     validation: dict[str, Any] = {"expression": expression, "message": rule.message}
-    if rule.message_expression and rule.for_each != "container":
+    if rule.message_expression and rule.for_each != "container" and not rule.each:
         validation["messageExpression"] = cel(rule.message_expression)
     by_group: dict[str, list[str]] = {}
     for kind in rule.kinds:

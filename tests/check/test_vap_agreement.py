@@ -15,6 +15,7 @@ from moltgen.check import celenv
 from moltgen.check.catalog import load_catalog
 from moltgen.check.fixtures import findings_for
 from moltgen.check.vap import _RESOURCES, export_policy, not_exportable
+from moltgen.check.views import without_nulls
 
 CATALOG = load_catalog()
 CASES = [(rule, test) for rule in CATALOG.sorted() if not not_exportable(rule) for test in rule.tests]
@@ -51,7 +52,8 @@ def test_exported_policy_agrees_with_check_on_every_fixture(rule, test):
         assert not check_denies  # such a rule is not exported for this environment either
         return
     policy = export_policy(rule, env=test.env, params={**rule.params, **test.params})
-    admission_denies = not all(admitted(policy, obj) for obj in test.objects)
+    # The API server decodes `field: null` as an absent field before admission sees the object.
+    admission_denies = not all(admitted(policy, without_nulls(obj)) for obj in test.objects)
     assert admission_denies == check_denies, policy["spec"]["validations"][0]["expression"]
 
 
