@@ -28,9 +28,11 @@ class TargetSet:
 
 
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
-                 stdin: Any = None, progress: Progress = SILENT) -> list[TargetSet]:
+                 stdin: Any = None, progress: Progress = SILENT,
+                 changed: set[Path] | None = None) -> list[TargetSet]:
+    """`changed`: only the overlays of the project any of these files is an input of."""
     if not targets:
-        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress)
+        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, changed)
     env = envs[0] if envs else ""
     result = []
     for target in targets:
@@ -166,7 +168,19 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[TargetSet]:
+def _affected(builds: dict[str, list[Path]], changed: set[Path]) -> dict[str, list[Path]]:
+    """The overlays whose build reads any changed file (a changed base counts for every
+    overlay built on it); environments left with none are dropped."""
+    from moltgen.buildcache import InputScanner
+
+    scanner = InputScanner()
+    kept = {env: [d for d in directories if scanner.inputs(d).affected_by(changed)]
+            for env, directories in builds.items()}
+    return {env: directories for env, directories in kept.items() if directories}
+
+
+def _project_overlays(spec: Path, envs: list[str], progress: Progress,
+                      changed: set[Path] | None = None) -> list[TargetSet]:
     from moltgen import kustomize
     from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
 
@@ -189,6 +203,9 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[T
         overlays[env] = directory
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
+    if changed is not None:
+        builds = _affected(builds, changed)
+        overlays = {env: overlays[env] for env in builds}
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
         built = {env: kustomize.build_all(directories, step.advance)
                  for env, directories in builds.items()}
