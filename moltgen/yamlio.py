@@ -12,7 +12,8 @@ node graph ourselves, which lets us:
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,6 +103,7 @@ class _Span:
     end: int
     line: int  # 0-based line and column of `start`
     column: int
+    first_line: int = 0  # lines of the file before `text` (a document streamed out of a file)
 
 
 @dataclass(slots=True)
@@ -135,7 +137,7 @@ class Document:
                 break
             key_node, node = found
         mark = (key_node if key and key_node is not None else node).start_mark
-        return Location(self.file, mark.line + line_shift + 1, mark.column + 1)
+        return Location(self.file, mark.line + line_shift + self.span.first_line + 1, mark.column + 1)
 
     def has(self, path: Path_) -> bool:
         node = self._root()[0]
@@ -191,8 +193,27 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Nod
     return None
 
 
-def load_documents(text: str, file: str) -> list[Document]:
-    """Every document in a YAML stream (empty documents dropped); MoltgenError when invalid."""
+def load_documents(text: str, file: str, *, first_line: int = 0,
+                   first_index: int = 0) -> list[Document]:
+    """Every document in a YAML stream (empty documents dropped); MoltgenError when invalid.
+    `first_line` and `first_index`: lines and documents of the file before `text`."""
+    try:
+        return _load_documents(text, file, first_line, first_index)
+    except MoltgenError as error:
+        if not first_line:
+            raise
+        raise MoltgenError(*[_shift(problem, first_line) for problem in error.problems]) from None
+
+
+def _shift(problem: Problem, lines: int) -> Problem:
+    where = problem.location
+    if where is None or where.line is None:
+        return problem
+    return Problem(problem.message, Location(where.file, where.line + lines, where.column),
+                   problem.field)
+
+
+def _load_documents(text: str, file: str, first_line: int, first_index: int) -> list[Document]:
     if len(text) > MAX_BYTES:
         raise MoltgenError(
             Problem(f"{len(text)} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
@@ -201,7 +222,7 @@ def load_documents(text: str, file: str) -> list[Document]:
     documents = []
     try:
         with _paused_gc():
-            for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+            for index, node in enumerate(yaml.compose_all(text, Loader=_Loader), first_index):
                 if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
                                     and node.value in ("", "~")):
                     continue  # an empty document between two `---`
@@ -209,7 +230,7 @@ def load_documents(text: str, file: str) -> list[Document]:
                 if text.find("*", start.index, end.index) >= 0:  # no `*`, no alias to expand
                     _check_expanded_size(node, file)
                 data = _Builder(file).build(node, 0)
-                span = _Span(text, start.index, end.index, start.line, start.column)
+                span = _Span(text, start.index, end.index, start.line, start.column, first_line)
                 documents.append(Document(data, file, index, span))
     except yaml.MarkedYAMLError as exc:
         raise MoltgenError(_syntax_problem(exc, text, file)) from None
@@ -227,6 +248,142 @@ def load_documents(text: str, file: str) -> list[Document]:
         raise MoltgenError(Problem(f"more than {MAX_STREAM_NODES} YAML nodes in one file; refused",
                                    Location(file, line))) from None
     return documents
+
+
+# A file read document by document may be larger than MAX_BYTES (each document may not): what
+# is kept in memory is one document and what the check keeps of the others.
+MAX_STREAM_BYTES = 1024 * 1024 * 1024
+
+
+def stream_file(path: str | Path, display: str | None = None) -> Iterator[Document]:
+    """The documents of a YAML file one by one, parsed as they are read: memory stays that
+    of one document however long the file."""
+    name = display or str(path)
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_STREAM_BYTES:
+            raise MoltgenError(Problem(
+                f"{size} bytes is more than the {MAX_STREAM_BYTES} bytes moltgen reads from one file",
+                Location(name)))
+        handle = open(path, encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise MoltgenError(Problem("no such file", Location(name))) from None
+    except IsADirectoryError:
+        raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+    with handle:
+        try:
+            yield from stream_documents(iter(lambda: handle.read(_BLOCK), ""), name)
+        except UnicodeDecodeError:
+            raise MoltgenError(Problem("not UTF-8 text", Location(name))) from None
+        except OSError as exc:
+            raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+
+
+_BLOCK = 1024 * 1024  # characters read at a time
+
+
+def stream_documents(blocks: Iterable[str], file: str) -> Iterator[Document]:
+    """The documents of a stream given as blocks of text, each document parsed on its own.
+
+    A line that starts with `---` or is `...` at column 0 always ends a document (YAML forbids
+    it inside any scalar), so cutting there is exact; a piece that still holds several
+    documents is parsed as the stream it is."""
+    index = 0
+    for first_line, text in _document_texts(blocks, file):
+        documents = load_documents(text, file, first_line=first_line, first_index=index)
+        index += max(1, len(documents))
+        yield from documents
+
+
+_DOCUMENT_MARK = re.compile(r"^(?:---(?=[ \t\r\n]|$)|\.\.\.[ \t]*(?=\r?$))", re.M)
+_TEXT_CONTENT = re.compile(r"^[ \t]*[^#%\s]", re.M)
+_MARKER_VALUE = re.compile(r"---[ \t]*(?:#.*)?(?:\r?\n|$)")  # `---` opening nothing yet
+
+
+def _document_texts(blocks: Iterable[str], file: str) -> Iterator[tuple[int, str]]:
+    """(lines before it, text) of each document; `---` stays with the document it opens."""
+    buffer, start, line, searched = "", 0, 0, 0  # start: of the current document in buffer
+    for block in _then_none(blocks):
+        if block is not None:
+            buffer += block
+            complete = buffer.rfind("\n") + 1  # markers only in whole lines
+        else:
+            complete = len(buffer)
+        for mark in _DOCUMENT_MARK.finditer(buffer, searched, complete):
+            if mark.start() == start:
+                continue  # the marker that opens the current document
+            if _has_content(buffer, start, mark.start()):
+                yield line, _bounded(buffer[start:mark.start()], file, line)
+                line += buffer.count("\n", start, mark.start())
+                start = mark.start()
+            if buffer.startswith("...", mark.start()):  # the end marker belongs to no document
+                end = buffer.find("\n", mark.end())
+                end = len(buffer) if end < 0 else end + 1
+                line += buffer.count("\n", start, end)
+                start = end
+        searched = max(complete, start)
+        if start > _BLOCK:  # forget what was read
+            buffer, searched, start = buffer[start:], searched - start, 0
+        if len(buffer) - start > MAX_BYTES:
+            raise MoltgenError(Problem(
+                f"a document of more than {MAX_BYTES} bytes; moltgen reads documents up to that",
+                Location(file, line + 1)))
+    if _has_content(buffer, start, len(buffer)):
+        yield line, _bounded(buffer[start:], file, line)
+
+
+def text_blocks(text: str) -> Iterator[str]:
+    """A text in memory as the blocks stream_documents reads."""
+    for start in range(0, len(text), _BLOCK):
+        yield text[start:start + _BLOCK]
+
+
+def _then_none(blocks: Iterable[str]) -> Iterator[str | None]:
+    yield from blocks
+    yield None
+
+
+def _has_content(text: str, start: int, end: int) -> bool:
+    """Anything but comments, blank lines, directives and a bare `---` line."""
+    position = start
+    while True:
+        found = _TEXT_CONTENT.search(text, position, end)
+        if found is None:
+            return False
+        at = found.end() - 1
+        if not text.startswith("---", at) or not _MARKER_VALUE.match(text, at, end):
+            return True
+        position = _MARKER_VALUE.match(text, at, end).end()
+
+
+def _bounded(text: str, file: str, line: int) -> str:
+    if len(text) > MAX_BYTES:
+        raise MoltgenError(Problem(
+            f"a document of more than {MAX_BYTES} bytes; moltgen reads documents up to that",
+            Location(file, line + 1)))
+    return text
+
+
+_MARKER = re.compile(rb"^---(?:[ \t\r\n]|$)", re.M)
+_CONTENT = re.compile(rb"^[ \t]*[^#%\s]", re.M)
+
+
+def count_documents(data: bytes | Any) -> int:
+    """How many documents a stream holds, counting `---` lines without parsing (for progress;
+    a document holding only comments counts too). `data`: bytes or a memory map."""
+    markers = [m.start() for m in _MARKER.finditer(data)]
+    if not markers:
+        return 1 if _CONTENT.search(data) else 0
+    count = len(markers)
+    if _CONTENT.search(data, 0, markers[0]):
+        count += 1
+    tail = data[markers[-1]:].split(b"\n", 1)
+    if len(tail) < 2 or not _CONTENT.search(tail[1]):
+        if not tail[0][3:].split(b"#", 1)[0].strip():
+            count -= 1  # a trailing `---` opens nothing
+    return count
 
 
 def load_file(path: str | Path, display: str | None = None) -> list[Document]:

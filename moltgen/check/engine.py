@@ -9,7 +9,9 @@ objects see only the kinds they ask for, indexed by namespace.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import pickle
+import zlib
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -105,26 +107,61 @@ class Engine:
             self._by_kind[kind] = found
         return found
 
-    def check(self, manifests: list[Manifest],
+    def check(self, manifests: Iterable[Manifest],
               on_object: Callable[[], None] | None = None) -> CheckResult:
-        """Check manifests of one target (an overlay, a file...): cross-object rules see these.
-        `on_object` is called after each object (progress)."""
-        prepared = [Prepared.of(m) for m in manifests]
-        index = _Index(prepared)
+        """Check the manifests of one target (an overlay, a file...): rules across objects see
+        these. `on_object` is called after each object (progress).
+
+        Objects are checked as they come and then dropped, so memory does not grow with their
+        size: schema and single-object rules first, one object at a time. What rules across
+        objects read of the other objects (the redacted views of the kinds they ask for) is
+        kept compressed in a _CompactIndex, and so is the data of each object such a rule
+        applies to (its subject); the subjects are evaluated in a second pass, once every
+        object is known.
+        """
+        index = _CompactIndex(self._cross_rules())
+        subjects: list[tuple[str, bytes, Manifest]] = []
         findings: list[Finding] = []
-        for item in prepared:
+        count = 0
+        for manifest in manifests:
+            count += 1
+            item = Prepared.of(manifest)
+            blob = index.add(item)
             found = list(self._schema_findings(item))
-            found.extend(self._rule_findings(item, index))
+            found.extend(self._rule_findings(item, None))
             waivers, invalid = annotation_waivers(item.manifest)
             found.extend(self._builtin("waiver-invalid", f) for f in invalid)
-            found = [f for f in found if f is not None]
-            apply_waivers(found, self.policy.waivers + waivers, item.manifest.env, self.now.date())
-            for finding in found:
-                self._place(finding, item.manifest)
-            findings.extend(found)
+            self._conclude(found, item, waivers, findings)
+            if index.is_subject(item):
+                if blob is None or item.view is not manifest.data:
+                    blob = _compress(manifest.data)
+                subjects.append((item.manifest.ref.namespace, blob, Manifest(
+                    None, manifest.locate, manifest.target, manifest.env, manifest.origin)))  # type: ignore[arg-type]
             if on_object is not None:
                 on_object()
-        return CheckResult(objects=len(manifests), findings=findings)
+        # Namespace by namespace: rules across objects mostly look within one, so the views
+        # of its objects are decompressed once for all of its subjects.
+        subjects.sort(key=lambda subject: subject[0])
+        for _, blob, shell in subjects:
+            shell.data = _decompress(blob)
+            item = Prepared.of(shell)
+            found = list(self._rule_findings(item, index))
+            if found:
+                self._conclude(found, item, annotation_waivers(shell)[0], findings)
+            shell.data = None  # type: ignore[assignment]
+        return CheckResult(objects=count, findings=findings)
+
+    def _conclude(self, found: list[Finding | None], item: Prepared, waivers: list[Any],
+                  findings: list[Finding]) -> None:
+        """Waive, locate and keep the findings of one object."""
+        kept = [f for f in found if f is not None]
+        apply_waivers(kept, self.policy.waivers + waivers, item.manifest.env, self.now.date())
+        for finding in kept:
+            self._place(finding, item.manifest)
+        findings.extend(kept)
+
+    def _cross_rules(self) -> list[EffectiveRule]:
+        return [r for r in self.rules.values() if not r.rule.builtin and r.rule.scope == "objects"]
 
     # -- schema -------------------------------------------------------------------------------
     def _schema_findings(self, item: Prepared) -> Iterable[Finding | None]:
@@ -151,14 +188,17 @@ class Engine:
         return finding
 
     # -- CEL rules ----------------------------------------------------------------------------
-    def _rule_findings(self, item: Prepared, index: _Index) -> Iterable[Finding]:
+    def _rule_findings(self, item: Prepared, index: _CompactIndex | None) -> Iterable[Finding]:
+        """Without an index the rules of one object; with it, the rules across objects."""
         env = item.manifest.env
         container_activations: list[Any] | None = None
         for effective in self._rules_for(item._kind):
             rule = effective.rule
             if rule.environments and env not in rule.environments:
                 continue
-            objects = index.candidates(item, rule) if rule.scope == "objects" else None
+            if (rule.scope == "objects") != (index is not None):
+                continue
+            objects = index.candidates(item, rule) if index is not None else None
             base = self._activation(item, objects)
             if rule.when:
                 verdict = effective.program("when").run(base)
@@ -238,28 +278,63 @@ class Engine:
                 finding.origin = None
 
 
-class _Index:
-    """Objects of one target by kind and namespace, for rules with scope: objects."""
+class _CompactIndex:
+    """What rules across objects read of the other objects of a target, kept small.
 
-    def __init__(self, prepared: list[Prepared]):
-        # (kind, namespace) -> views, namespace "*" for every namespace; built once, so a rule
-        # across objects costs what its namespace holds, not what the target holds.
-        self.by_kind: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        self.namespaces: dict[int, str] = {}
-        for item in prepared:
-            namespace = item.manifest.ref.namespace
-            self.namespaces[id(item)] = namespace
-            self.by_kind[(item._kind, namespace)].append(item.view)
-            self.by_kind[(item._kind, "*")].append(item.view)
-        self.kinds = tuple(dict.fromkeys(kind for kind, _ in self.by_kind))
-        self._cache: dict[tuple[tuple[str, ...], str], list[Any]] = {}
+    The redacted view of each object of a kind some rule asks for (`objects.kinds`), pickled
+    and compressed (a tenth of its size as Python objects), by kind and namespace; a rule
+    across objects costs what its namespace holds, not what the target holds. Views are
+    decompressed per (kinds, namespace) as rules ask, the most recent few kept.
+    """
+
+    CACHED = 64  # (kinds, namespace) lists kept decompressed
+
+    def __init__(self, rules: list[EffectiveRule]):
+        self.rules = rules
+        kinds = [r.rule.object_kinds for r in rules]
+        self.kinds_wanted: frozenset[str] | None = (
+            None if any(not k for k in kinds) else frozenset(k for ks in kinds for k in ks))
+        subjects = [r.rule.kinds for r in rules]
+        self.subject_kinds: frozenset[str] | None = (
+            None if any(not k for k in subjects) else frozenset(k for ks in subjects for k in ks))
+        # (kind, namespace) -> compressed views, namespace "*" for every namespace
+        self.by_kind: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+        self.kinds: dict[str, None] = {}
+        self._cache: OrderedDict[tuple[tuple[str, ...], str], list[Any]] = OrderedDict()
+
+    def add(self, item: Prepared) -> bytes | None:
+        """Keep the object's view if a rule may ask for it; the compressed view, or None."""
+        if not self.rules or (self.kinds_wanted is not None and item._kind not in self.kinds_wanted):
+            return None
+        blob = _compress(item.view)
+        self.by_kind[(item._kind, item.manifest.ref.namespace)].append(blob)
+        self.by_kind[(item._kind, "*")].append(blob)
+        self.kinds[item._kind] = None
+        return blob
+
+    def is_subject(self, item: Prepared) -> bool:
+        """Whether some rule across objects applies to this object's kind."""
+        return bool(self.rules) and (self.subject_kinds is None or item._kind in self.subject_kinds)
 
     def candidates(self, item: Prepared, rule: Rule) -> list[Any]:
-        namespace = self.namespaces[id(item)] if rule.same_namespace else "*"
+        namespace = item.manifest.ref.namespace if rule.same_namespace else "*"
         key = (rule.object_kinds, namespace)
         found = self._cache.get(key)
         if found is None:
-            kinds = rule.object_kinds or self.kinds
-            found = [view for kind in kinds for view in self.by_kind.get((kind, namespace), ())]
+            kinds = rule.object_kinds or tuple(self.kinds)
+            found = [_decompress(blob)
+                     for kind in kinds for blob in self.by_kind.get((kind, namespace), ())]
             self._cache[key] = found
+            if len(self._cache) > self.CACHED:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return found
+
+
+def _compress(data: Any) -> bytes:
+    return zlib.compress(pickle.dumps(data, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _decompress(blob: bytes) -> Any:
+    return pickle.loads(zlib.decompress(blob))

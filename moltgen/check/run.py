@@ -37,9 +37,9 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     changed = _changed_inputs(options, policy)
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
                            progress=progress, changed=changed)
-    with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
+    with progress.step("checking objects", sum(t.estimate for t in targets)) as step:
         for target in targets:
-            result = engine.check(target.manifests, on_object=step.advance)
+            result = engine.check(target.stream(), on_object=step.advance)
             total.objects += result.objects
             total.findings.extend(result.findings)
     return total, catalog

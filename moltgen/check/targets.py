@@ -4,7 +4,10 @@ file and line that wrote each of its fields."""
 
 from __future__ import annotations
 
+import mmap
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -12,7 +15,7 @@ from typing import Any, Callable
 from moltgen.check.model import FieldPath, Manifest
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.progress import SILENT, Progress
-from moltgen.yamlio import Document, load_documents, load_file
+from moltgen.yamlio import Document, count_documents, stream_documents, stream_file, text_blocks
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -20,11 +23,24 @@ _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomizatio
 
 @dataclass(slots=True)
 class TargetSet:
-    """The objects of one target; rules across objects see exactly these."""
+    """The objects of one target; rules across objects see exactly these.
+
+    They are read as they are checked, not kept: `stream()` parses them one by one, so a
+    target of any size costs the memory of one object plus what rules across objects keep
+    (check.engine)."""
 
     name: str
     env: str
-    manifests: list[Manifest]
+    source: Callable[[], Iterator[Manifest]]
+    estimate: int = 0  # how many objects, as far as counting `---` lines tells (progress)
+
+    def stream(self) -> Iterator[Manifest]:
+        return self.source()
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        """Every object at once (tests, small inputs)."""
+        return list(self.source())
 
 
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
@@ -38,7 +54,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
     for target in targets:
         if target == "-":
             text = _read_stdin(stdin or sys.stdin)
-            result.append(_from_documents("-", load_documents(text, "<stdin>"), env))
+            result.append(_from_text("-", text, "<stdin>", env))
             continue
         path = Path(target)
         if not path.exists():
@@ -50,11 +66,41 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
             result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
-            documents = [doc for file in files for doc in load_file(file, _show(file))]
-            result.append(_from_documents(target, documents, env))
+            result.append(_from_files(target, files, env))
         else:
-            result.append(_from_documents(target, load_file(path, _show(path)), env))
+            result.append(_from_files(target, [path], env))
     return result
+
+
+def _from_files(name: str, files: list[Path], env: str) -> TargetSet:
+    def source() -> Iterator[Manifest]:
+        for file in files:
+            for doc in stream_file(file, _show(file)):
+                yield from _manifests_of(doc, name, env)
+    return TargetSet(name, env, source, sum(_count_in_file(file) for file in files))
+
+
+def _from_text(name: str, text: str, file: str, env: str) -> TargetSet:
+    def source() -> Iterator[Manifest]:
+        for doc in stream_documents(text_blocks(text), file):
+            yield from _manifests_of(doc, name, env)
+    return TargetSet(name, env, source, count_documents(text.encode("utf-8", "surrogateescape")))
+
+
+def _manifests_of(doc: Document, name: str, env: str) -> Iterator[Manifest]:
+    for prefix, data in _flatten(doc.data, ()):
+        yield Manifest(data, _document_locator(doc, prefix), name, env)
+
+
+def _count_in_file(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return 0
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return count_documents(data)
+    except (OSError, ValueError):
+        return 0  # reading it will say what is wrong
 
 
 def _read_stdin(stream: Any) -> str:
@@ -83,11 +129,11 @@ def _show(path: Path) -> str:
 
 
 def _from_documents(name: str, documents: list[Document], env: str) -> TargetSet:
-    manifests = []
-    for doc in documents:
-        for prefix, data in _flatten(doc.data, ()):
-            manifests.append(Manifest(data, _document_locator(doc, prefix), name, env))
-    return TargetSet(name, env, manifests)
+    """A target of documents parsed already (rule tests, small inputs)."""
+    def source() -> Iterator[Manifest]:
+        for doc in documents:
+            yield from _manifests_of(doc, name, env)
+    return TargetSet(name, env, source, len(documents))
 
 
 def _flatten(data: Any, prefix: FieldPath) -> list[tuple[FieldPath, dict[str, Any]]]:
@@ -103,7 +149,10 @@ def _flatten(data: Any, prefix: FieldPath) -> list[tuple[FieldPath, dict[str, An
 
 
 def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath], Location]:
-    return lambda path: doc.locate(prefix + tuple(path), key=True)
+    # The locator keeps the document's place in the text, not its data (that is the
+    # manifest's): an object the check keeps for later costs its text, not its parse.
+    where = Document(None, doc.file, doc.index, doc.span)
+    return lambda path: where.locate(prefix + tuple(path), key=True)
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
@@ -115,17 +164,16 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
 
     text = built if built is not None else kustomize.build(directory)
     name = _show(directory)
-    documents = load_documents(text, f"{name} (kustomize build)")
     source_map = OverlaySourceMap(directory)
     fallback = Location(_show(directory / "kustomization.yaml"))
     origin_of = _origin_function() if project is not None else None
-    manifests = []
-    for doc in documents:
-        for prefix, data in _flatten(doc.data, ()):
-            manifests.append(Manifest(
-                data, _overlay_locator(source_map, data, fallback), name, env,
-                _origin_locator(origin_of, project, env, data) if origin_of else None))
-    return TargetSet(name, env, manifests)
+
+    def source() -> Iterator[Manifest]:
+        for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
+            for _, data in _flatten(doc.data, ()):
+                yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
+                               _origin_locator(origin_of, project, env, data) if origin_of else None)
+    return TargetSet(name, env, source, count_documents(text.encode("utf-8", "surrogateescape")))
 
 
 def _overlay_locator(source_map: Any, data: dict[str, Any], fallback: Location) -> Callable[[FieldPath], Location]:
