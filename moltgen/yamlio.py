@@ -259,26 +259,30 @@ def stream_file(path: str | Path, display: str | None = None) -> Iterator[Docume
     """The documents of a YAML file one by one, parsed as they are read: memory stays that
     of one document however long the file."""
     name = display or str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_STREAM_BYTES:
-            raise MoltgenError(Problem(
-                f"{size} bytes is more than the {MAX_STREAM_BYTES} bytes moltgen reads from one file",
-                Location(name)))
-        handle = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise MoltgenError(Problem("no such file", Location(name))) from None
-    except IsADirectoryError:
-        raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
-    except OSError as exc:
-        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
-    with handle:
+    with _open_text(path, name, MAX_STREAM_BYTES) as handle:
         try:
             yield from stream_documents(iter(lambda: handle.read(_BLOCK), ""), name)
         except UnicodeDecodeError:
             raise MoltgenError(Problem("not UTF-8 text", Location(name))) from None
         except OSError as exc:
             raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+
+
+def _open_text(path: str | Path, name: str, limit: int, newline: str | None = "") -> Any:
+    """The file opened as UTF-8 text, or MoltgenError naming it."""
+    try:
+        size = Path(path).stat().st_size
+        if size > limit:
+            raise MoltgenError(Problem(
+                f"{size} bytes is more than the {limit} bytes moltgen reads from one file",
+                Location(name)))
+        return open(path, encoding="utf-8", newline=newline)
+    except FileNotFoundError:
+        raise MoltgenError(Problem("no such file", Location(name))) from None
+    except IsADirectoryError:
+        raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
 
 
 _BLOCK = 1024 * 1024  # characters read at a time
@@ -389,21 +393,13 @@ def count_documents(data: bytes | Any) -> int:
 def load_file(path: str | Path, display: str | None = None) -> list[Document]:
     """Read and parse a YAML file; `display` is the name used in messages."""
     name = display or str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_BYTES:
-            raise MoltgenError(Problem(
-                f"{size} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
-                Location(name)))
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MoltgenError(Problem("no such file", Location(name))) from None
-    except IsADirectoryError:
-        raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
-    except UnicodeDecodeError as exc:
-        raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
-    except OSError as exc:
-        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+    with _open_text(path, name, MAX_BYTES, newline=None) as handle:
+        try:
+            text = handle.read()
+        except UnicodeDecodeError as exc:
+            raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
+        except OSError as exc:
+            raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
     return load_documents(text, name)
 
 
