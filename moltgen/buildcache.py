@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -135,35 +136,45 @@ class InputScanner:
                 continue
             if not text or len(text) > _MAX_REFERENCE or "\0" in text or "://" in text:
                 continue
-            try:
-                path = (directory / text).resolve()
-                is_dir, is_file = path.is_dir(), path.is_file()
-            except (OSError, RuntimeError, ValueError):
+            joined = os.path.normpath(os.path.join(directory, text))
+            try:  # one stat for the many strings that name nothing, resolve for the rest
+                is_dir = stat.S_ISDIR(os.stat(joined).st_mode)
+            except (OSError, ValueError):
+                if os.path.isdir(os.path.dirname(joined)):
+                    files.setdefault(joined, "")  # named but missing: its appearance counts
                 continue
+            path = Path(os.path.realpath(joined))
             if is_dir and any((path / name).is_file() for name in KUSTOMIZATION_NAMES):
                 self._walk_kustomization(path, files, directories, seen)
             elif is_dir:
                 self._hash_tree(path, files, directories)
-            elif is_file:
+            else:
                 files[str(path)] = self._file_digest(path)
-            elif (directory / text).parent.is_dir():
-                files.setdefault(str(path), "")  # named but missing: its appearance counts
 
     def _hash_tree(self, directory: Path, files: dict[str, str], directories: set[str]) -> None:
+        """Every file under `directory` (resolved), following symbolic links as kustomize does."""
         if str(directory) in directories:
             return
         directories.add(str(directory))
-        for current, subdirectories, names in os.walk(directory):
-            subdirectories[:] = sorted(d for d in subdirectories if d != ".git")  # not read
-            for name in names:
-                path = Path(current, name)
-                try:
-                    resolved = path.resolve()
-                except (OSError, RuntimeError):
-                    raise _Uncacheable from None
-                files[str(resolved)] = self._file_digest(resolved)
-                if len(files) > MAX_FILES:
-                    raise _Uncacheable
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            raise _Uncacheable from None
+        for entry in entries:
+            if entry.name == ".git":
+                continue  # kustomize never reads it, and it changes with every commit
+            if entry.is_symlink():
+                target = Path(os.path.realpath(entry.path))
+                if target.is_dir():
+                    self._hash_tree(target, files, directories)
+                else:
+                    files[str(target)] = self._file_digest(target)
+            elif entry.is_dir():
+                self._hash_tree(Path(entry.path), files, directories)
+            else:
+                files[entry.path] = self._file_digest(Path(entry.path))
+            if len(files) > MAX_FILES:
+                raise _Uncacheable
 
     def _file_digest(self, path: Path) -> str:
         key = str(path)
