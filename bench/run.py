@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each measurement K times and take the median (default 1)")
     parser.add_argument("--no-peers", action="store_true", help="skip checkov and kubernetes-validate")
+    parser.add_argument("--no-fleet-peers", action="store_true",
+                        help="run the peers on the fixed sizes only (the targets' ratios), not on "
+                             "each fleet's built files")
     parser.add_argument("--peer-timeout", type=float,
                         help="seconds before a peer run is killed and recorded as timeout "
                              "(default 600; --quick: 120)")

@@ -153,7 +153,8 @@ def bench_fleet(bench: Bench, instances: int, peers: dict[str, Path] | None) -> 
         if name in steps:
             steps[name].objects = steps[name].objects or total
 
-    for peer, measurement in measure_peers(bench, label, peers, built, out_dir, logs,
+    fleet_peers = None if args.no_fleet_peers else peers
+    for peer, measurement in measure_peers(bench, label, fleet_peers, built, out_dir, logs,
                                            args.peer_timeout).items():
         measurement.objects = total
         steps[peer] = measurement
