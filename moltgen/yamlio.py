@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +148,32 @@ class Document:
                 return False
             node = found[1]
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class CompactDocument:
+    """A document without its data and with its text compressed: what locating a value in an
+    object kept for later needs (a fifth of the text's size)."""
+
+    file: str
+    index: int
+    text: bytes  # zlib of the span's text
+    start: int
+    end: int
+    line: int
+    column: int
+    first_line: int
+
+    @classmethod
+    def of(cls, doc: Document) -> CompactDocument:
+        span = doc.span
+        return cls(doc.file, doc.index, zlib.compress(span.text.encode("utf-8", "surrogatepass"), 1),
+                   span.start, span.end, span.line, span.column, span.first_line)
+
+    def document(self) -> Document:
+        text = zlib.decompress(self.text).decode("utf-8", "surrogatepass")
+        return Document(None, self.file, self.index,
+                        _Span(text, self.start, self.end, self.line, self.column, self.first_line))
 
 
 @lru_cache(maxsize=16)  # findings are located object by object: a few recent ones suffice

@@ -135,6 +135,9 @@ class Engine:
             if index.is_subject(item):
                 if blob is None or item.view is not manifest.data:
                     blob = _compress(manifest.data)
+                compact = getattr(manifest.locate, "compact", None)
+                if compact is not None:  # a locator may keep its text smaller (check.targets)
+                    compact()
                 subjects.append((item.manifest.ref.namespace, blob, Manifest(
                     None, manifest.locate, manifest.target, manifest.env, manifest.origin)))  # type: ignore[arg-type]
             if on_object is not None:

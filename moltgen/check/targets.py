@@ -15,7 +15,7 @@ from typing import Any, Callable
 from moltgen.check.model import FieldPath, Manifest
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.progress import SILENT, Progress
-from moltgen.yamlio import Document, count_documents, stream_documents, stream_file, text_blocks
+from moltgen.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -149,10 +149,29 @@ def _flatten(data: Any, prefix: FieldPath) -> list[tuple[FieldPath, dict[str, An
 
 
 def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath], Location]:
-    # The locator keeps the document's place in the text, not its data (that is the
-    # manifest's): an object the check keeps for later costs its text, not its parse.
-    where = Document(None, doc.file, doc.index, doc.span)
-    return lambda path: where.locate(prefix + tuple(path), key=True)
+    return _DocumentLocator(doc, prefix)
+
+
+class _DocumentLocator:
+    """Where the values of one object of a YAML document are. It keeps the document's place
+    in the text, not its data (that is the manifest's), and `compact()` compresses that text:
+    an object the check keeps for later costs a fraction of its text, not its parse."""
+
+    __slots__ = ("where", "prefix")
+
+    def __init__(self, doc: Document, prefix: FieldPath):
+        self.where: Document | CompactDocument = Document(None, doc.file, doc.index, doc.span)
+        self.prefix = prefix
+
+    def __call__(self, path: FieldPath) -> Location:
+        where = self.where
+        if isinstance(where, CompactDocument):
+            where = where.document()
+        return where.locate(self.prefix + tuple(path), key=True)
+
+    def compact(self) -> None:
+        if isinstance(self.where, Document):
+            self.where = CompactDocument.of(self.where)
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
