@@ -328,41 +328,78 @@ def stream_documents(blocks: Iterable[str], file: str) -> Iterator[Document]:
         yield from documents
 
 
-_DOCUMENT_MARK = re.compile(r"^(?:---(?=[ \t\r\n]|$)|\.\.\.[ \t]*(?=\r?$))", re.M)
+# A literal first keeps the search in C: a `^...` alternation tries every position in Python's re.
+_OPEN_MARK = re.compile(r"\n---(?=[ \t\r\n]|$)")
+_END_MARK = re.compile(r"\n\.\.\.[ \t]*(?=\r?\n|$)")
+
+
+def _marks(chunk: str) -> list[int]:
+    """Where the lines of `chunk` (which starts a line) that are document markers start."""
+    found = [m.start() + 1 for m in _OPEN_MARK.finditer(chunk)]
+    found += [m.start() + 1 for m in _END_MARK.finditer(chunk)]
+    first = _OPEN_MARK.match("\n" + chunk[:4]) or _END_MARK.match("\n" + chunk[:chunk.find("\n") + 1 or None])
+    if first:
+        found.append(0)
+    return sorted(found)
 _TEXT_CONTENT = re.compile(r"^[ \t]*[^#%\s]", re.M)
 _MARKER_VALUE = re.compile(r"---[ \t]*(?:#.*)?(?:\r?\n|$)")  # `---` opening nothing yet
 
 
 def _document_texts(blocks: Iterable[str], file: str) -> Iterator[tuple[int, str]]:
-    """(lines before it, text) of each document; `---` stays with the document it opens."""
-    buffer, start, line, searched = "", 0, 0, 0  # start: of the current document in buffer
+    """(lines before it, text) of each document; `---` stays with the document it opens.
+
+    Linear in the input: each block is searched once, and a document is joined from its
+    pieces once, when its end is found."""
+    pending: list[str] = []  # the current document so far, in pieces of whole lines
+    size = line = 0  # its length; the lines before it
+    carry: list[str] = []  # the unfinished last line of the blocks before
+    carried = 0
     for block in _then_none(blocks):
-        if block is not None:
-            buffer += block
-            complete = buffer.rfind("\n") + 1  # markers only in whole lines
+        if block is None:
+            chunk = "".join(carry)
         else:
-            complete = len(buffer)
-        for mark in _DOCUMENT_MARK.finditer(buffer, searched, complete):
-            if mark.start() == start:
+            cut = block.rfind("\n") + 1  # markers are whole lines
+            if not cut:  # a long line: joined once, when it ends
+                carry.append(block)
+                carried += len(block)
+                if carried + size > MAX_BYTES:
+                    raise _too_long(file, line)
+                continue
+            chunk = "".join(carry) + block[:cut] if carry else block[:cut]
+            carry, carried = ([block[cut:]], len(block) - cut) if cut < len(block) else ([], 0)
+        position = 0
+        for start in _marks(chunk):
+            if start == position and not pending and chunk.startswith("---", position):
                 continue  # the marker that opens the current document
-            if _has_content(buffer, start, mark.start()):
-                yield line, _bounded(buffer[start:mark.start()], file, line)
-                line += buffer.count("\n", start, mark.start())
-                start = mark.start()
-            if buffer.startswith("...", mark.start()):  # the end marker belongs to no document
-                end = buffer.find("\n", mark.end())
-                end = len(buffer) if end < 0 else end + 1
-                line += buffer.count("\n", start, end)
-                start = end
-        searched = max(complete, start)
-        if start > _BLOCK:  # forget what was read
-            buffer, searched, start = buffer[start:], searched - start, 0
-        if len(buffer) - start > MAX_BYTES:
-            raise MoltgenError(Problem(
-                f"a document of more than {MAX_BYTES} bytes; moltgen reads documents up to that",
-                Location(file, line + 1)))
-    if _has_content(buffer, start, len(buffer)):
-        yield line, _bounded(buffer[start:], file, line)
+            pending.append(chunk[position:start])
+            position = start
+            is_end = chunk.startswith("...", position)
+            if is_end:  # the end marker belongs to no document
+                end = chunk.find("\n", position)
+                position = len(chunk) if end < 0 else end + 1
+            if any(_has_content(piece, 0, len(piece)) for piece in pending):
+                text = "".join(pending)
+                yield line, text
+                line += text.count("\n")
+                pending, size = [], 0
+            if is_end:
+                line += sum(piece.count("\n") for piece in pending)
+                line += chunk.count("\n", start, position)
+                pending, size = [], 0
+        rest = chunk[position:]
+        if rest:
+            pending.append(rest)
+            size += len(rest)
+        if size > MAX_BYTES:
+            raise _too_long(file, line)
+    if any(_has_content(piece, 0, len(piece)) for piece in pending):
+        yield line, "".join(pending)
+
+
+def _too_long(file: str, line: int) -> MoltgenError:
+    return MoltgenError(Problem(
+        f"this document is more than the {MAX_BYTES} bytes moltgen reads from one document",
+        Location(file, line + 1)))
 
 
 def text_blocks(text: str) -> Iterator[str]:
@@ -387,14 +424,6 @@ def _has_content(text: str, start: int, end: int) -> bool:
         if not text.startswith("---", at) or not _MARKER_VALUE.match(text, at, end):
             return True
         position = _MARKER_VALUE.match(text, at, end).end()
-
-
-def _bounded(text: str, file: str, line: int) -> str:
-    if len(text) > MAX_BYTES:
-        raise MoltgenError(Problem(
-            f"a document of more than {MAX_BYTES} bytes; moltgen reads documents up to that",
-            Location(file, line + 1)))
-    return text
 
 
 _MARKER = re.compile(rb"^---(?:[ \t\r\n]|$)", re.M)

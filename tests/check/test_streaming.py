@@ -69,7 +69,7 @@ def test_a_file_is_bounded_per_document_not_as_a_whole(tmp_path, monkeypatch):
     path.write_text(documents[0] + "---\ndata:\n" + "".join(f"  k{i}: {'v' * 40}\n" for i in range(60)))
     with pytest.raises(MoltgenError) as caught:
         list(stream_file(path))
-    assert "a document of more than 2000 bytes" in str(caught.value)
+    assert "this document is more than the 2000 bytes" in str(caught.value)
     assert str(caught.value).startswith(f"{path}:5:")  # its `---` line, where it starts
 
 
