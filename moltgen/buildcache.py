@@ -19,6 +19,7 @@ building again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -233,7 +234,21 @@ def engine_identity(command: tuple[str, ...], extra: Iterable[str] = ()) -> str:
         parts.append("?")
     parts += sorted(f"{k}={v}" for k, v in os.environ.items()
                     if k.startswith("KUSTOMIZE") or k == "XDG_CONFIG_HOME")
+    parts.append(_own_code_digest())
     return "\0".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def _own_code_digest() -> str:
+    """moltgen's own part of a build (how it runs kustomize, the keyless KSOPS rewrite): a
+    new moltgen is a new key."""
+    digest = hashlib.sha256()
+    for name in ("kustomize.py", "ksops.py", "confine.py", "buildcache.py"):
+        try:
+            digest.update((Path(__file__).parent / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()
 
 
 class BuildCache:

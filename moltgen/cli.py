@@ -7,13 +7,15 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from moltgen.check.commands import register as register_check_commands
+from moltgen.cliconventions import HELP_OPTIONS, MoltgenGroup
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
@@ -23,16 +25,59 @@ from moltgen.secrets.commands import app as secrets_app
 
 app = typer.Typer(
     name="moltgen",
-    help="Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets "
-         "with SOPS, and lint what Argo CD or Flux will apply.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=MoltgenGroup,
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 app.add_typer(secrets_app, name="secrets")
 register_check_commands(app)
 
 SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
+AllowRemoteOption = Annotated[bool, typer.Option(
+    "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs "
+                           "(default: the repository only, no network).")]
+TimeoutOption = Annotated[float, typer.Option(
+    "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Print more: every file written.")]
+# Render lists the files it wrote when there are this few, and under -v always; a fleet's
+# render writes thousands, which no one reads (kustomize and helm stay quiet too).
+SHORT_FILE_LIST = 10
+
+
+class Verbosity:
+    """-q/-v given before the command (`moltgen -q render`) or after it (`moltgen render -q`)."""
+
+    level = 0
+
+    @classmethod
+    def of(cls, quiet: bool, verbose: bool) -> int:
+        if quiet and verbose:
+            raise MoltgenError(Problem("give --quiet or --verbose, not both", field="--quiet"))
+        return -1 if quiet else 1 if verbose else cls.level
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"moltgen {version('moltgen')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets
+    with SOPS, and lint what Argo CD or Flux will apply."""
+    Verbosity.level = Verbosity.of(quiet, verbose)
+    Progress.quiet = Verbosity.level < 0
 
 
 @app.command()
@@ -40,14 +85,25 @@ def render(
     spec: SpecOption = Path("moltgen.yaml"),
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
+    discard_secrets: Annotated[bool, typer.Option(
+        "--discard-secrets", help="Allow removing encrypted Secrets that still hold set values "
+                                  "(an environment or instance left the spec).")] = False,
+    lock_timeout: Annotated[Optional[float], typer.Option(
+        "--lock-timeout", min=0, help="Wait this many seconds for another moltgen writing the "
+                                      "project to finish (0: fail at once; default: "
+                                      "$MOLTGEN_LOCK_TIMEOUT, else 10).")] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
     from moltgen import pipeline
     from moltgen.spec import load_project
 
+    level = Verbosity.of(quiet, verbose)
     project = load_project(spec)
-    with Progress() as progress:
-        result = pipeline.render(project, check=check, progress=progress)
+    with Progress(enabled=level >= 0) as progress:
+        result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout,
+                                 discard_secrets=discard_secrets)
     for warning in result.warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:
@@ -58,14 +114,19 @@ def render(
             print(f"moltgen: the tree is out of date with {spec} ({result.changes.summary()}); "
                   "run `moltgen render`", file=sys.stderr)
             raise typer.Exit(1)
-        print(f"{spec}: the tree is up to date")
+        if level >= 0:
+            print(f"{spec}: the tree is up to date")
         return
-    for path in sorted(result.changes.added):
-        print(f"  added    {path}")
-    for path in sorted(result.changes.changed):
-        print(f"  changed  {path}")
-    for path in sorted(result.changes.removed):
-        print(f"  removed  {path}")
+    if level < 0:
+        return
+    changes = result.changes
+    if level > 0 or len(changes.added) + len(changes.changed) + len(changes.removed) <= SHORT_FILE_LIST:
+        for path in sorted(changes.added):
+            print(f"  added    {path}")
+        for path in sorted(changes.changed):
+            print(f"  changed  {path}")
+        for path in sorted(changes.removed):
+            print(f"  removed  {path}")
     environments = ", ".join(project.environments) or "none"
     print(f"rendered {spec}: base and {len(project.environments)} environment(s) ({environments}); "
           f"{result.changes.summary()}")
@@ -76,6 +137,8 @@ def build(
     env: Annotated[str, typer.Argument(help="The environment to build.")],
     instance: Annotated[Optional[str], typer.Option(help="Only this instance of a fleet.")] = None,
     spec: SpecOption = Path("moltgen.yaml"),
+    allow_remote: AllowRemoteOption = False,
+    timeout: TimeoutOption = 300,
 ) -> None:
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first).
 
@@ -86,7 +149,8 @@ def build(
     project = load_project(spec)
     directories = [project.root / d for d in project.build_dirs(env, instance)]
     with Progress() as progress, progress.step("kustomize build", len(directories)) as step:
-        built = kustomize.build_all(directories, step.advance)
+        built = kustomize.build_all(directories, step.advance, allow_remote=allow_remote,
+                                    deadline=kustomize.Deadline(timeout))
     sys.stdout.write(built)
 
 
@@ -95,8 +159,10 @@ def diff(
     left: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")],
     right: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")],
     spec: SpecOption = Path("moltgen.yaml"),
+    allow_remote: AllowRemoteOption = False,
+    timeout: TimeoutOption = 300,
 ) -> None:
-    """Show how two built overlays differ, object by object (Secret values masked)."""
+    """Show how two built overlays differ, object by object (Secret values masked); exit 1 if they differ."""
     from moltgen import kustomize
     from moltgen.diff import semantic_diff
     from moltgen.spec import load_project
@@ -104,13 +170,19 @@ def diff(
 
     project = load_project(spec)
     built = []
+    deadline = kustomize.Deadline(timeout)
     for label in (left, right):
         env, _, instance = label.partition("/")
         directory = project.build_dir(env, instance or None)
-        text = kustomize.build_all([project.root / d for d in project.build_dirs(env, instance or None)])
+        text = kustomize.build_all([project.root / d for d in project.build_dirs(env, instance or None)],
+                                   allow_remote=allow_remote, deadline=deadline)
         built.append([d.data for d in load_documents(text, f"{directory} (built)")])
     lines = semantic_diff(built[0], built[1], left, right)
-    print("\n".join(lines) if lines else f"{left} and {right} build the same objects")
+    if not lines:
+        print(f"{left} and {right} build the same objects")
+        return
+    print("\n".join(lines))
+    raise typer.Exit(1)  # as diff and kubectl diff do: 1 when there are differences
 
 
 @app.command()
@@ -131,10 +203,17 @@ def schema(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create moltgen.yaml.")] = Path("."),
-    name: Annotated[str, typer.Option(help="Name of the assistant (a DNS label).")] = "openclaw",
-    namespace: Annotated[str, typer.Option(help="Namespace (a DNS label).")] = "openclaw",
+    name: Annotated[Optional[str], typer.Option(help="Name of the assistant (a DNS label; default: openclaw, or the adopted one).")] = None,
+    namespace: Annotated[Optional[str], typer.Option(help="Namespace (a DNS label; default: openclaw, or the adopted one).")] = None,
+    from_path: Annotated[Optional[Path], typer.Option(
+        "--from", help="Adopt an existing deployment: the KubeSphere extension's Helm values, "
+                       "or a file or folder of its manifests.")] = None,
+    age_recipient: Annotated[list[str], typer.Option(
+        "--age-recipient", help="age public key the Secrets are encrypted to (repeatable); needed to adopt Secret values.")] = [],
+    env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
-    """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds."""
+    """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
+    from moltgen.secrets.age import is_recipient
     from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
     from moltgen.starter import starter_spec
     from moltgen.tree import LOCK_FILE, write_atomic
@@ -143,16 +222,58 @@ def init(
     if spec_path.exists():
         raise MoltgenError(Problem("already exists; init does not overwrite a spec",
                                    Location(str(spec_path))))
-    for option, value in (("--name", name), ("--namespace", namespace)):
+    for option, value in (("--name", name), ("--namespace", namespace), ("--env", env)):
         try:
-            check_dns_label(value)
+            check_dns_label(value or "openclaw")
         except ValueError as error:
             raise MoltgenError(Problem(str(error), field=option)) from None
-    write_atomic(spec_path, starter_spec(name, namespace).encode())
+    adoption = None
+    if from_path is not None:
+        from moltgen.adopt import adopt, adopted_spec
+
+        adoption = adopt(from_path)
+        text = adopted_spec(adoption, spec_path, name=name, namespace=namespace, env=env,
+                            recipients=list(age_recipient), source=str(from_path))
+    else:
+        for recipient in age_recipient:
+            if not is_recipient(recipient):
+                raise MoltgenError(Problem("is not an age recipient (age1 followed by 58 "
+                                           "characters)", field="--age-recipient"))
+        text = starter_spec(name or "openclaw", namespace or "openclaw", list(age_recipient))
+    write_atomic(spec_path, text.encode())
     write_atomic(directory / SCHEMA_FILE,
                  (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
     _ignore_in_git(directory / ".gitignore", LOCK_FILE)
-    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: moltgen render")
+    if adoption is not None:
+        _finish_adoption(spec_path, adoption, env)
+        return
+    # The next step as the user would type it from where they are: in the new project's folder.
+    here = directory.resolve() == Path.cwd().resolve()
+    step = "moltgen render" if here else f"cd {shlex.quote(str(directory))} && moltgen render"
+    then = "" if age_recipient else (", then `moltgen secrets keygen` and put the printed age1... "
+                                     "key under sops.ageRecipients")
+    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`{then}")
+
+
+def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
+    """Render the adopted spec and put the imported Secret values into the encrypted Secret
+    (through sops's stdin: never in the spec, never on disk in plaintext); report what was
+    not mapped."""
+    from moltgen import pipeline
+    from moltgen.secrets.store import set_secret
+    from moltgen.spec import load_project
+
+    project = load_project(spec_path)
+    for warning in pipeline.render(project).warnings:
+        print(f"moltgen: warning: {warning}", file=sys.stderr)
+    for key, value in adoption.secrets.items():
+        set_secret(load_project(spec_path), env, key, value)
+    for line in adoption.unmapped:
+        print(f"moltgen: not mapped: {line}", file=sys.stderr)
+    imported = f"; {len(adoption.secrets)} Secret value(s) encrypted into overlays/{env}" \
+        if adoption.secrets else ""
+    print(f"wrote {spec_path} and rendered it{imported}; {len(adoption.unmapped)} item(s) not "
+          "mapped (listed above); review the spec, then `moltgen check`")
 
 
 def _ignore_in_git(gitignore: Path, entry: str) -> None:

@@ -8,17 +8,65 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
+from moltgen import confine, ksops
 from moltgen.errors import Location, MoltgenError, Problem
 
-BUILD_TIMEOUT_SECONDS = 300
+BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
+
+
+class BudgetSpent(MoltgenError):
+    """The time budget ran out; never retried."""
+
+
+class Deadline:
+    """One time budget for every kustomize run of a command: chunks built side by side and
+    the per-directory retries of a failed chunk all draw on it, so it cannot multiply."""
+
+    def __init__(self, seconds: float = BUILD_TIMEOUT_SECONDS):
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self, directory: Path) -> float:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise self.spent(directory)
+        return left
+
+    def spent(self, directory: Path) -> BudgetSpent:
+        return BudgetSpent(Problem(f"kustomize build did not finish within the {self.seconds:g} s "
+                                    "budget (--timeout)", Location(str(directory))))
+
+
+# Defence in depth behind confine.py: even if an address slipped through the walk, git and
+# kustomize's HTTP client get no way out (a proxy nobody listens on, no git transport, no
+# prompt), and nothing from the user's git configuration.
+_OFFLINE_ENV = {
+    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+    "ALL_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9", "all_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "", "no_proxy": "",
+    "GIT_ALLOW_PROTOCOL": "none", "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "false",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def _child_env(env: dict[str, str] | None, allow_remote: bool) -> dict[str, str]:
+    base = dict(os.environ if env is None else env)
+    if allow_remote:
+        base.setdefault("GIT_TERMINAL_PROMPT", "0")  # a prompt would wait for the budget
+        return base
+    base = {k: v for k, v in base.items() if not k.startswith("GIT_")}
+    return {**base, **_OFFLINE_ENV}
 
 
 @lru_cache(maxsize=1)
@@ -42,40 +90,82 @@ def engine_command() -> tuple[str, ...]:
 
 
 def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
-          env: dict[str, str] | None = None) -> str:
-    """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message."""
+          env: dict[str, str] | None = None, allow_remote: bool = False,
+          deadline: Deadline | None = None) -> str:
+    """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message.
+    What the kustomization reaches is confined first (moltgen.confine); a KSOPS generator is
+    built keyless, its encrypted files as resources (moltgen.ksops)."""
     directory = Path(directory)
     if not (directory / "kustomization.yaml").is_file():
-        raise MoltgenError(Problem("no kustomization.yaml in this directory", Location(str(directory))))
-    command = [*engine_command(), *extra_args, str(directory)]
+        raise MoltgenError(Problem("no kustomization.yaml here: not rendered yet? run `moltgen render` "
+                                   "first", Location(str(directory))))
+    confine.check_kustomization(directory, allow_remote=allow_remote)
+    with ksops.keyless([directory]) as (buildable,):
+        return _run(directory, buildable, extra_args, _child_env(env, allow_remote),
+                    deadline or Deadline())
+
+
+def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...], env: dict[str, str],
+         deadline: Deadline) -> str:
+    command = [*engine_command(), *extra_args, str(buildable)]
+    timeout = deadline.remaining(directory)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, env=env,
-                                timeout=BUILD_TIMEOUT_SECONDS, check=False)
+        # Its own process group: on timeout the git or helm that kustomize started die with
+        # it, instead of holding the output pipes open after kustomize is gone.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env, start_new_session=True)
     except OSError as exc:
         raise MoltgenError(f"cannot run {command[0]}: {exc.strerror}") from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise MoltgenError(Problem(f"kustomize build took longer than {BUILD_TIMEOUT_SECONDS} s",
-                                   Location(str(directory)))) from None
-    if result.returncode != 0:
-        message = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
+        _kill_group(process)
+        raise deadline.spent(directory) from None
+    except BaseException:  # Ctrl-C: leave no kustomize or git behind
+        _kill_group(process)
+        raise
+    if process.returncode != 0:
+        message = " ".join(stderr.split()) or f"exit code {process.returncode}"
+        if buildable != directory:  # name the overlay, not its temporary keyless copy
+            message = message.replace(str(buildable), str(directory))
         raise MoltgenError(Problem(f"kustomize build failed: {message}", Location(str(directory))))
-    return result.stdout
+    return stdout
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.communicate()
 
 
 CHUNK = 32  # instances per kustomize run; see build_each
 
 
-def build_all(directories: list[Path], on_built: Callable[[], None] | None = None) -> str:
+def build_all(directories: list[Path], on_built: Callable[[], None] | None = None, *,
+              allow_remote: bool = False, deadline: Deadline | None = None) -> str:
     """Build many kustomization directories (a fleet's instances) into one stream: each
-    directory's output as `kustomize build` prints it, in the order given. Unchanged overlays
-    come from the build cache (moltgen.buildcache). `on_built` is called once per directory."""
+    directory's output as `kustomize build` prints it, in the order given. Every directory is
+    confined before any is built, and all runs share one `deadline`. Unchanged overlays come
+    from the build cache (moltgen.buildcache). `on_built` is called once per directory."""
     from moltgen.buildcache import build_cached, engine_identity
 
-    outputs = build_cached(directories, build_each, engine_identity(engine_command()), on_built)
+    deadline = deadline or Deadline()
+    for directory in directories:
+        confine.check_kustomization(directory, allow_remote=allow_remote)
+    env = _child_env(None, allow_remote)
+
+    def build_missing(missing: list[Path], advance: Callable[[], None]) -> list[str]:
+        return build_each(missing, advance, env=env, deadline=deadline)
+
+    identity = engine_identity(engine_command(), ("allow-remote" if allow_remote else "offline",))
+    outputs = build_cached(directories, build_missing, identity, on_built)
     return "---\n".join(text for text in outputs if text)
 
 
-def build_each(directories: list[Path], on_built: Callable[[], None] | None = None) -> list[str]:
+def build_each(directories: list[Path], on_built: Callable[[], None] | None = None, *,
+               env: dict[str, str] | None = None, deadline: Deadline | None = None) -> list[str]:
     """`kustomize build` of each directory, byte for byte, but far faster than one run each.
 
     kustomize's cost per directory depends on the company it is in: kubectl takes ~0.2 s of
@@ -85,16 +175,19 @@ def build_each(directories: list[Path], on_built: Callable[[], None] | None = No
     are built up to CHUNK at a time, as many runs at once as there are cores, through a
     temporary kustomization that lists them in FIFO order with a boundary object after each;
     each directory's objects are then put in the order its own build prints them (see
-    legacy_order). `on_built` is called once per directory.
+    legacy_order). `on_built` is called once per directory. The directories are confined
+    already (build_all).
     """
     if not directories:
         return []
+    env = env if env is not None else _child_env(None, False)
+    deadline = deadline or Deadline()
     cores = os.cpu_count() or 1
     size = max(1, min(CHUNK, -(-len(directories) // cores)))  # every core gets a chunk
     chunks = [directories[i:i + size] for i in range(0, len(directories), size)]
 
     def build_chunk(chunk: list[Path]) -> list[str]:
-        texts = [build(chunk[0])] if len(chunk) == 1 else _build_together(chunk)
+        texts = _build_together(chunk, env, deadline)
         if on_built is not None:
             for _ in chunk:
                 on_built()
@@ -104,14 +197,17 @@ def build_each(directories: list[Path], on_built: Callable[[], None] | None = No
         return [text for texts in pool.map(build_chunk, chunks) for text in texts]
 
 
-def _build_together(directories: list[Path]) -> list[str]:
+def _build_together(directories: list[Path], env: dict[str, str], deadline: Deadline) -> list[str]:
     token = secrets.token_hex(8)
     boundaries = [f"apiVersion: moltgen.dev/v1\nkind: BuildBoundary\nmetadata:\n"
                   f"  name: boundary-{token}-{i}\n" for i in range(len(directories))]
-    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary, \
+            ksops.keyless(directories) as buildable:
+        if len(directories) == 1:
+            return [_run(directories[0], buildable[0], (), env, deadline)]
         # kustomize refuses absolute paths in resources; a relative one may climb out.
         resources = []
-        for i, directory in enumerate(directories):
+        for i, directory in enumerate(buildable):
             resources.append(os.path.relpath(directory.resolve(), temporary))
             resources.append(f"boundary-{i}.yaml")
             (Path(temporary) / f"boundary-{i}.yaml").write_text(boundaries[i], encoding="utf-8")
@@ -120,16 +216,18 @@ def _build_together(directories: list[Path]) -> list[str]:
             "sortOptions:\n  order: fifo\nresources:\n"
             + "".join(f"- {json.dumps(r)}\n" for r in resources), encoding="utf-8")
         try:
-            text = build(temporary)
+            split = _split_at_boundaries(_run(Path(temporary), Path(temporary), (), env, deadline),
+                                         boundaries)
+        except BudgetSpent:
+            raise
         except MoltgenError:
-            text = None
-    if text is not None:
-        split = _split_at_boundaries(text, boundaries)
+            split = None
         if split is not None:
             return split
-    # kustomize's message names our temporary file, or a directory sets its own sortOptions:
-    # build each on its own, so an error names the directory that fails.
-    return [build(directory) for directory in directories]
+        # kustomize's message names our temporary file, or a directory sets its own
+        # sortOptions: build each on its own, so an error names the directory that fails.
+        return [_run(directory, copy, (), env, deadline)
+                for directory, copy in zip(directories, buildable)]
 
 
 def _split_at_boundaries(text: str, boundaries: list[str]) -> list[str] | None:

@@ -30,6 +30,7 @@ def tree(tmp_path: Path) -> Path:
     """Two overlays on one base, reading every kind of input kustomize can read: base
     resources, a patch, a generated ConfigMap's file, a Secret manifest, a component outside
     the overlay with its patch, and a file named only by a generator's configuration."""
+    (tmp_path / ".git").mkdir()  # the repository root: builds may read anything below it
     write(tmp_path / "base/kustomization.yaml", KUSTOMIZATION + "resources:\n- service.yaml\n")
     write(tmp_path / "base/service.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
           "spec:\n  ports:\n  - port: 80\n")

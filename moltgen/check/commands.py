@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 
 policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
 
@@ -31,9 +31,20 @@ def write_output(text: str, output: Optional[Path]) -> None:
         return
     directory = output.parent if str(output.parent) else Path(".")
     try:
+        if output.exists() and not output.is_file():
+            # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
+            # the device itself with a regular file.
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
         fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
+        # the user's shell would create: 0666 less the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, output)
     except OSError as exc:
         raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None
@@ -48,8 +59,10 @@ def check(
     kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
     schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
-    spec: Optional[Path] = typer.Option(None, "--spec", help="The spec, when no target is given (default: moltgen.yaml)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
+    timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together."),
     changed_since: Optional[str] = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
@@ -63,11 +76,12 @@ def check(
     if fail_on not in ("error", "warning"):
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
-                           tuple(schema_dir), strict=not no_strict, changed_since=changed_since)
+                           tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
+                           timeout=timeout, changed_since=changed_since)
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    write_output(render(result, fmt, catalog, color=color), output)
+    write_output(render(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
     if result.failed(Severity(fail_on)):
         raise typer.Exit(1)
 
@@ -101,19 +115,26 @@ def rules(
 def policy_export(
     fmt: str = typer.Option("vap", "--format", help="vap: ValidatingAdmissionPolicy + binding per rule."),
     env: str = typer.Option("", "--env", help="Environment the exported policies stand for (rules matched to environments)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o"),
-    policy: Optional[Path] = typer.Option(None, "--policy"),
+    scope: str = typer.Option("moltgen", "--scope", metavar="SCOPE", help="What the bindings match: moltgen (the objects moltgen renders, in the spec's namespaces), namespaces (everything in them) or cluster (all but the system and GitOps namespaces)."),
+    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Check the exported objects against this Kubernetes version's schemas (1.30 or later)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec whose namespaces the bindings match (default: moltgen.yaml when present)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
 ) -> None:
     """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
     from moltgen.check.catalog import load_catalog
     from moltgen.check.config import load_policy
-    from moltgen.check.vap import export_vap
+    from moltgen.check.vap import SCOPES, export_configured
     from moltgen.yamlio import dump_yaml_all
 
     if fmt != "vap":
         raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))
-    catalog = load_catalog(load_policy(policy).custom_rule_dirs)
-    documents, skipped = export_vap(catalog, env=env)
+    if scope not in SCOPES:
+        raise MoltgenError(Problem(f"unknown scope {scope!r} (use {', '.join(SCOPES)})", field="--scope"))
+    config = load_policy(policy)
+    catalog = load_catalog(config.custom_rule_dirs)
+    documents, skipped = export_configured(catalog, config, env=env, scope=scope,
+                                           spec=spec, kubernetes_version=kubernetes_version)
     write_output(dump_yaml_all(documents), output)
     for item in skipped:
         print(f"moltgen: not exported: {item.rule}: {item.reason}", file=sys.stderr)
@@ -122,7 +143,7 @@ def policy_export(
 @policy_app.command("test")
 def policy_test(
     rule: list[str] = typer.Option([], "--rule", help="Only these rules (repeatable)."),
-    policy: Optional[Path] = typer.Option(None, "--policy"),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to test (default: policies/policy.yaml when present)."),
 ) -> None:
     """Run every rule's pass and fail tests, custom rules included."""
     from moltgen.check.catalog import load_catalog
@@ -130,6 +151,10 @@ def policy_test(
     from moltgen.check.fixtures import run_rule_tests
 
     catalog = load_catalog(load_policy(policy).custom_rule_dirs)
+    for rule_id in rule:
+        if rule_id not in catalog.rules:
+            raise MoltgenError(Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, list(catalog.rules))}",
+                                       field="--rule"))
     outcomes = run_rule_tests(catalog, list(rule) or None)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.check.model import Severity
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.yamlio import load_file
 
 DEFAULT_POLICY = Path("policies") / "policy.yaml"
@@ -69,6 +69,13 @@ class PolicyConfig:
     waivers: list[Waiver] = field(default_factory=list)
     custom_rule_dirs: tuple[Path, ...] = ()
     source: str = ""
+    rule_locations: dict[str, Location] = field(default_factory=dict)  # rule id → where named
+
+    def unknown_rule_problems(self, known: list[str]) -> list[Problem]:
+        """A rule id in `rules:` or a waiver that no rule has: a typo that would silently
+        configure or waive nothing."""
+        return [Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, known)}", location)
+                for rule_id, location in self.rule_locations.items() if rule_id not in known]
 
 
 def load_policy(path: Path | None) -> PolicyConfig:
@@ -93,6 +100,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
     for key in set(data) - {"rules", "waivers", "customRules"}:
         bad((key,), "unknown key (expected rules, waivers, customRules)")
     settings: dict[str, RuleSettings] = {}
+    locations: dict[str, Location] = {}
     for rule_id, value in (data.get("rules") or {}).items():
         if not isinstance(value, dict) or set(value) - {"enabled", "severity", "params"}:
             bad(("rules", rule_id), "takes enabled, severity and params")
@@ -105,6 +113,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
                 bad(("rules", rule_id, "severity"), "must be error, warning or info")
         settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
                                               dict(value.get("params") or {}))
+        locations.setdefault(str(rule_id), doc.locate(("rules", rule_id), key=True))
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
         where = ("waivers", index)
@@ -125,6 +134,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
             bad(where + ("expires",), "must be a date, YYYY-MM-DD")
             continue
         location = doc.locate(where)
+        locations.setdefault(str(item.get("rule")), doc.locate((*where, "rule")))
         waivers.append(Waiver(
             rule=str(item.get("rule")), reason=str(item["reason"]).strip(), expires=expires,
             owner=str(item.get("owner") or ""), kind=str(item.get("kind") or ""),
@@ -139,7 +149,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
         dirs.append(directory)
     if problems:
         raise MoltgenError(problems)
-    return PolicyConfig(settings, waivers, tuple(dirs), str(path))
+    return PolicyConfig(settings, waivers, tuple(dirs), str(path), locations)
 
 
 def _date(value: Any) -> dt.date | None:

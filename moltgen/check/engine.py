@@ -20,7 +20,7 @@ from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
 from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, Severity, parse_path
-from moltgen.check.openclaw import openclaw_config
+from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec
 from moltgen.check.vap import cel_literal
@@ -41,7 +41,7 @@ class Prepared:
     _kind: str = ""
 
     @classmethod
-    def of(cls, manifest: Manifest) -> Prepared:
+    def of(cls, manifest: Manifest, image_tag: str | None = None) -> Prepared:
         data = manifest.data
         kind = str(data.get("kind") or "")
         is_secret = kind == "Secret"
@@ -49,7 +49,7 @@ class Prepared:
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
                    secret_facts(data) if is_secret else {},
-                   openclaw_config(data) if kind == "ConfigMap" else {}, None, kind)
+                   openclaw_config(data, image_tag) if kind == "ConfigMap" else {}, None, kind)
 
 
 @dataclass(slots=True)
@@ -120,39 +120,53 @@ class Engine:
         object is known.
         """
         index = _CompactIndex(self._cross_rules())
-        subjects: list[tuple[str, bytes, Manifest]] = []
+        # (namespace, checked whole later?, compressed data, the manifest without its data)
+        later: list[tuple[str, bool, bytes, Manifest]] = []
         findings: list[Finding] = []
         count = 0
+        # openclaw.json is judged by the schema of the release the target's image runs: the
+        # first Moltbot container's tag. A ConfigMap that comes before it is checked later.
+        image_tag: str | None = None
         for manifest in manifests:
             count += 1
-            item = Prepared.of(manifest)
-            blob = index.add(item)
-            found = list(self._schema_findings(item))
-            found.extend(self._rule_findings(item, None))
-            waivers, invalid = annotation_waivers(item.manifest)
-            found.extend(self._builtin("waiver-invalid", f) for f in invalid)
-            self._conclude(found, item, waivers, findings)
-            if index.is_subject(item):
-                if blob is None or item.view is not manifest.data:
-                    blob = _compress(manifest.data)
-                compact = getattr(manifest.locate, "compact", None)
-                if compact is not None:  # a locator may keep its text smaller (check.targets)
-                    compact()
-                subjects.append((item.manifest.ref.namespace, blob, Manifest(
-                    None, manifest.locate, manifest.target, manifest.env, manifest.origin)))  # type: ignore[arg-type]
+            if image_tag is None:
+                image_tag = moltbot_image_tag((manifest.data,))
+            if image_tag is None and manifest.data.get("kind") == "ConfigMap":
+                blob = index.add("ConfigMap", manifest.ref.namespace, manifest.data)
+                later.append((manifest.ref.namespace, True, blob or _compress(manifest.data),
+                              _shell(manifest)))
+            else:
+                item = Prepared.of(manifest, image_tag)
+                blob = index.add(item._kind, item.manifest.ref.namespace, item.view)
+                self._check_alone(item, findings)
+                if index.is_subject(item._kind):
+                    if blob is None or item.view is not manifest.data:
+                        blob = _compress(manifest.data)
+                    later.append((item.manifest.ref.namespace, False, blob, _shell(manifest)))
             if on_object is not None:
                 on_object()
         # Namespace by namespace: rules across objects mostly look within one, so the views
         # of its objects are decompressed once for all of its subjects.
-        subjects.sort(key=lambda subject: subject[0])
-        for _, blob, shell in subjects:
+        later.sort(key=lambda entry: entry[0])
+        for _, whole, blob, shell in later:
             shell.data = _decompress(blob)
-            item = Prepared.of(shell)
-            found = list(self._rule_findings(item, index))
-            if found:
-                self._conclude(found, item, annotation_waivers(shell)[0], findings)
+            item = Prepared.of(shell, image_tag)
+            if whole:
+                self._check_alone(item, findings)
+            if index.is_subject(item._kind):
+                found = list(self._rule_findings(item, index))
+                if found:
+                    self._conclude(found, item, annotation_waivers(shell)[0], findings)
             shell.data = None  # type: ignore[assignment]
         return CheckResult(objects=count, findings=findings)
+
+    def _check_alone(self, item: Prepared, findings: list[Finding]) -> None:
+        """Schema, the rules of one object and its waivers."""
+        found = list(self._schema_findings(item))
+        found.extend(self._rule_findings(item, None))
+        waivers, invalid = annotation_waivers(item.manifest)
+        found.extend(self._builtin("waiver-invalid", f) for f in invalid)
+        self._conclude(found, item, waivers, findings)
 
     def _conclude(self, found: list[Finding | None], item: Prepared, waivers: list[Any],
                   findings: list[Finding]) -> None:
@@ -305,19 +319,19 @@ class _CompactIndex:
         self.kinds: dict[str, None] = {}
         self._cache: OrderedDict[tuple[tuple[str, ...], str], list[Any]] = OrderedDict()
 
-    def add(self, item: Prepared) -> bytes | None:
-        """Keep the object's view if a rule may ask for it; the compressed view, or None."""
-        if not self.rules or (self.kinds_wanted is not None and item._kind not in self.kinds_wanted):
+    def add(self, kind: str, namespace: str, view: dict[str, Any]) -> bytes | None:
+        """Keep an object's view if a rule may ask for it; the compressed view, or None."""
+        if not self.rules or (self.kinds_wanted is not None and kind not in self.kinds_wanted):
             return None
-        blob = _compress(item.view)
-        self.by_kind[(item._kind, item.manifest.ref.namespace)].append(blob)
-        self.by_kind[(item._kind, "*")].append(blob)
-        self.kinds[item._kind] = None
+        blob = _compress(view)
+        self.by_kind[(kind, namespace)].append(blob)
+        self.by_kind[(kind, "*")].append(blob)
+        self.kinds[kind] = None
         return blob
 
-    def is_subject(self, item: Prepared) -> bool:
-        """Whether some rule across objects applies to this object's kind."""
-        return bool(self.rules) and (self.subject_kinds is None or item._kind in self.subject_kinds)
+    def is_subject(self, kind: str) -> bool:
+        """Whether some rule across objects applies to objects of this kind."""
+        return bool(self.rules) and (self.subject_kinds is None or kind in self.subject_kinds)
 
     def candidates(self, item: Prepared, rule: Rule) -> list[Any]:
         namespace = item.manifest.ref.namespace if rule.same_namespace else "*"
@@ -341,3 +355,13 @@ def _compress(data: Any) -> bytes:
 
 def _decompress(blob: bytes) -> Any:
     return pickle.loads(zlib.decompress(blob))
+
+
+def _shell(manifest: Manifest) -> Manifest:
+    """The manifest without its data, kept for a later pass (its data kept compressed); a
+    locator that can keep its text smaller does (check.targets)."""
+    compact = getattr(manifest.locate, "compact", None)
+    if compact is not None:
+        compact()
+    return Manifest(None, manifest.locate, manifest.target, manifest.env,  # type: ignore[arg-type]
+                    manifest.origin)

@@ -11,8 +11,9 @@ from moltgen.check.config import PolicyConfig, load_policy
 from moltgen.check.engine import Engine
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
-from moltgen.check.targets import load_targets
+from moltgen.check.targets import Reach, load_targets
 from moltgen.progress import SILENT, Progress
+from moltgen.errors import MoltgenError
 
 
 @dataclass(slots=True)
@@ -24,6 +25,8 @@ class CheckOptions:
     kubernetes_version: str | None = None
     schema_dirs: tuple[Path, ...] = ()
     strict: bool = True
+    allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
+    timeout: float | None = None  # seconds for all kustomize builds together
     changed_since: str | None = None  # git revision: check only the overlays changed since
 
 
@@ -31,12 +34,19 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
     policy: PolicyConfig = load_policy(options.policy)
     catalog = load_catalog(policy.custom_rule_dirs)
+    unknown = policy.unknown_rule_problems(list(catalog.rules))
+    if unknown:
+        raise MoltgenError(unknown)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
+    from moltgen.kustomize import BUILD_TIMEOUT_SECONDS, Deadline
+
+    deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
     changed = _changed_inputs(options, policy)
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
-                           progress=progress, changed=changed)
+                           progress=progress, reach=Reach(options.allow_remote, deadline),
+                           changed=changed)
     with progress.step("checking objects", sum(t.estimate for t in targets)) as step:
         for target in targets:
             result = engine.check(target.stream(), on_object=step.advance)

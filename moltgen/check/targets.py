@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from moltgen.check.model import FieldPath, Manifest
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
 
@@ -43,12 +43,21 @@ class TargetSet:
         return list(self.source())
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What building an overlay may reach: the network only with --allow-remote, and all of
+    its kustomize runs within one time budget (moltgen.kustomize.Deadline)."""
+
+    allow_remote: bool = False
+    deadline: Any = None
+
+
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
                  stdin: Any = None, progress: Progress = SILENT,
-                 changed: set[Path] | None = None) -> list[TargetSet]:
+                 reach: Reach = Reach(), changed: set[Path] | None = None) -> list[TargetSet]:
     """`changed`: only the overlays of the project any of these files is an input of."""
     if not targets:
-        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, changed)
+        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach, changed)
     env = envs[0] if envs else ""
     result = []
     for target in targets:
@@ -63,10 +72,10 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
             overlay_env = env or _env_of_overlay(path)
             if envs and overlay_env and overlay_env not in envs:
                 continue
-            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
+            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path),
+                                       reach=reach))
         elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
-            result.append(_from_files(target, files, env))
+            result.append(_from_directory(path, target, env))
         else:
             result.append(_from_files(target, [path], env))
     return result
@@ -115,6 +124,17 @@ def _read_stdin(stream: Any) -> str:
     except UnicodeDecodeError as exc:
         raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location("<stdin>"))) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    """The YAML files of a directory target; a symlink out of the repository is refused."""
+    from moltgen.confine import check_file, repository_root
+
+    root = repository_root(directory)
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+    for file in files:
+        check_file(file, root, _show(file))
+    return files
 
 
 def _is_kustomization(path: Path) -> bool:
@@ -175,13 +195,14 @@ class _DocumentLocator:
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
-                 built: str | None = None) -> TargetSet:
+                 built: str | None = None, reach: Reach = Reach()) -> TargetSet:
     """Build the overlay with kustomize (unless `built` is its output already); locate fields
     in the files that wrote them."""
     from moltgen import kustomize
     from moltgen.check.sourcemap import OverlaySourceMap
 
-    text = built if built is not None else kustomize.build(directory)
+    text = built if built is not None else kustomize.build(
+        directory, allow_remote=reach.allow_remote, deadline=reach.deadline)
     name = _show(directory)
     source_map = OverlaySourceMap(directory)
     fallback = Location(_show(directory / "kustomization.yaml"))
@@ -246,7 +267,7 @@ def _affected(builds: dict[str, list[Path]], changed: set[Path]) -> dict[str, li
     return {env: directories for env, directories in kept.items() if directories}
 
 
-def _project_overlays(spec: Path, envs: list[str], progress: Progress,
+def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Reach,
                       changed: set[Path] | None = None) -> list[TargetSet]:
     from moltgen import kustomize
     from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
@@ -257,8 +278,16 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
     project = load_project(spec)
     unknown = [e for e in envs if e not in project.environments]
     if unknown:
-        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r} (the spec defines "
-                                   f"{', '.join(project.environments)})", field="--env"))
+        hint = did_you_mean(unknown[0], list(project.environments)) or \
+            f" (the spec defines {', '.join(project.environments) or 'none'})"
+        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r}{hint}", field="--env"))
+    if not project.environments:
+        # No environment: the base is what gets deployed, so it is what gets checked.
+        base = Path(project.root) / "base"
+        if not (base / "kustomization.yaml").is_file():
+            raise MoltgenError(Problem("base/ is not rendered yet; run `moltgen render` first",
+                                       Location(str(base))))
+        return [load_overlay(base, "", project=project)]
     overlays = {}
     for env in project.environments:
         if envs and env not in envs:
@@ -273,8 +302,30 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
     if changed is not None:
         builds = _affected(builds, changed)
         overlays = {env: overlays[env] for env in builds}
+    deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
-        built = {env: kustomize.build_all(directories, step.advance)
+        built = {env: kustomize.build_all(directories, step.advance,
+                                          allow_remote=reach.allow_remote, deadline=deadline)
                  for env, directories in builds.items()}
-    return [load_overlay(directory, env, project=project, built=built[env])
-            for env, directory in overlays.items()]
+    overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
+                    for env, directory in overlays.items()]
+    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root), changed))
+
+
+def _gitops_objects(root: Path, changed: set[Path] | None = None) -> list[TargetSet]:
+    """What Argo CD or Flux is given to sync (gitops/), checked with the overlays: a bad
+    Application or Kustomization breaks delivery as surely as a bad Deployment. With
+    `changed`, only when a file below gitops/ changed."""
+    directory = root / "gitops"
+    if not directory.is_dir():
+        return []
+    if changed is not None and not any(directory.resolve() in path.parents for path in changed):
+        return []
+    return [_from_directory(directory, _show(directory), "")]
+
+
+def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
+    """The objects of every YAML file below `directory`; a kustomization.yaml is kustomize's
+    configuration (what `kubectl apply -k` reads), not an object to apply."""
+    files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
+    return _from_files(name, files, env)
