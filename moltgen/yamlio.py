@@ -12,7 +12,9 @@ node graph ourselves, which lets us:
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import re
+import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,6 +104,7 @@ class _Span:
     end: int
     line: int  # 0-based line and column of `start`
     column: int
+    first_line: int = 0  # lines of the file before `text` (a document streamed out of a file)
 
 
 @dataclass(slots=True)
@@ -135,7 +138,7 @@ class Document:
                 break
             key_node, node = found
         mark = (key_node if key and key_node is not None else node).start_mark
-        return Location(self.file, mark.line + line_shift + 1, mark.column + 1)
+        return Location(self.file, mark.line + line_shift + self.span.first_line + 1, mark.column + 1)
 
     def has(self, path: Path_) -> bool:
         node = self._root()[0]
@@ -145,6 +148,32 @@ class Document:
                 return False
             node = found[1]
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class CompactDocument:
+    """A document without its data and with its text compressed: what locating a value in an
+    object kept for later needs (a fifth of the text's size)."""
+
+    file: str
+    index: int
+    text: bytes  # zlib of the span's text
+    start: int
+    end: int
+    line: int
+    column: int
+    first_line: int
+
+    @classmethod
+    def of(cls, doc: Document) -> CompactDocument:
+        span = doc.span
+        return cls(doc.file, doc.index, zlib.compress(span.text.encode("utf-8", "surrogatepass"), 1),
+                   span.start, span.end, span.line, span.column, span.first_line)
+
+    def document(self) -> Document:
+        text = zlib.decompress(self.text).decode("utf-8", "surrogatepass")
+        return Document(None, self.file, self.index,
+                        _Span(text, self.start, self.end, self.line, self.column, self.first_line))
 
 
 @lru_cache(maxsize=16)  # findings are located object by object: a few recent ones suffice
@@ -191,8 +220,27 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Nod
     return None
 
 
-def load_documents(text: str, file: str) -> list[Document]:
-    """Every document in a YAML stream (empty documents dropped); MoltgenError when invalid."""
+def load_documents(text: str, file: str, *, first_line: int = 0,
+                   first_index: int = 0) -> list[Document]:
+    """Every document in a YAML stream (empty documents dropped); MoltgenError when invalid.
+    `first_line` and `first_index`: lines and documents of the file before `text`."""
+    try:
+        return _load_documents(text, file, first_line, first_index)
+    except MoltgenError as error:
+        if not first_line:
+            raise
+        raise MoltgenError(*[_shift(problem, first_line) for problem in error.problems]) from None
+
+
+def _shift(problem: Problem, lines: int) -> Problem:
+    where = problem.location
+    if where is None or where.line is None:
+        return problem
+    return Problem(problem.message, Location(where.file, where.line + lines, where.column),
+                   problem.field)
+
+
+def _load_documents(text: str, file: str, first_line: int, first_index: int) -> list[Document]:
     if len(text) > MAX_BYTES:
         raise MoltgenError(
             Problem(f"{len(text)} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
@@ -201,7 +249,7 @@ def load_documents(text: str, file: str) -> list[Document]:
     documents = []
     try:
         with _paused_gc():
-            for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+            for index, node in enumerate(yaml.compose_all(text, Loader=_Loader), first_index):
                 if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
                                     and node.value in ("", "~")):
                     continue  # an empty document between two `---`
@@ -209,7 +257,7 @@ def load_documents(text: str, file: str) -> list[Document]:
                 if text.find("*", start.index, end.index) >= 0:  # no `*`, no alias to expand
                     _check_expanded_size(node, file)
                 data = _Builder(file).build(node, 0)
-                span = _Span(text, start.index, end.index, start.line, start.column)
+                span = _Span(text, start.index, end.index, start.line, start.column, first_line)
                 documents.append(Document(data, file, index, span))
     except yaml.MarkedYAMLError as exc:
         raise MoltgenError(_syntax_problem(exc, text, file)) from None
@@ -229,24 +277,185 @@ def load_documents(text: str, file: str) -> list[Document]:
     return documents
 
 
-def load_file(path: str | Path, display: str | None = None) -> list[Document]:
-    """Read and parse a YAML file; `display` is the name used in messages."""
+# A file read document by document may be larger than MAX_BYTES (each document may not): what
+# is kept in memory is one document and what the check keeps of the others.
+MAX_STREAM_BYTES = 1024 * 1024 * 1024
+
+
+def stream_file(path: str | Path, display: str | None = None) -> Iterator[Document]:
+    """The documents of a YAML file one by one, parsed as they are read: memory stays that
+    of one document however long the file."""
     name = display or str(path)
+    with _open_text(path, name, MAX_STREAM_BYTES) as handle:
+        try:
+            yield from stream_documents(iter(lambda: handle.read(_BLOCK), ""), name)
+        except UnicodeDecodeError:
+            raise MoltgenError(Problem("not UTF-8 text", Location(name))) from None
+        except OSError as exc:
+            raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+
+
+def _open_text(path: str | Path, name: str, limit: int, newline: str | None = "") -> Any:
+    """The file opened as UTF-8 text, or MoltgenError naming it."""
     try:
         size = Path(path).stat().st_size
-        if size > MAX_BYTES:
+        if size > limit:
             raise MoltgenError(Problem(
-                f"{size} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
+                f"{size} bytes is more than the {limit} bytes moltgen reads from one file",
                 Location(name)))
-        text = Path(path).read_text(encoding="utf-8")
+        return open(path, encoding="utf-8", newline=newline)
     except FileNotFoundError:
         raise MoltgenError(Problem("no such file", Location(name))) from None
     except IsADirectoryError:
         raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
-    except UnicodeDecodeError as exc:
-        raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
     except OSError as exc:
         raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+
+
+_BLOCK = 1024 * 1024  # characters read at a time
+
+
+def stream_documents(blocks: Iterable[str], file: str) -> Iterator[Document]:
+    """The documents of a stream given as blocks of text, each document parsed on its own.
+
+    A line that starts with `---` or is `...` at column 0 always ends a document (YAML forbids
+    it inside any scalar), so cutting there is exact; a piece that still holds several
+    documents is parsed as the stream it is."""
+    index = 0
+    for first_line, text in _document_texts(blocks, file):
+        documents = load_documents(text, file, first_line=first_line, first_index=index)
+        index += max(1, len(documents))
+        yield from documents
+
+
+# A literal first keeps the search in C: a `^...` alternation tries every position in Python's re.
+_OPEN_MARK = re.compile(r"\n---(?=[ \t\r\n]|$)")
+_END_MARK = re.compile(r"\n\.\.\.[ \t]*(?=\r?\n|$)")
+
+
+def _marks(chunk: str) -> list[int]:
+    """Where the lines of `chunk` (which starts a line) that are document markers start."""
+    found = [m.start() + 1 for m in _OPEN_MARK.finditer(chunk)]
+    found += [m.start() + 1 for m in _END_MARK.finditer(chunk)]
+    first = _OPEN_MARK.match("\n" + chunk[:4]) or _END_MARK.match("\n" + chunk[:chunk.find("\n") + 1 or None])
+    if first:
+        found.append(0)
+    return sorted(found)
+_TEXT_CONTENT = re.compile(r"^[ \t]*[^#%\s]", re.M)
+_MARKER_VALUE = re.compile(r"---[ \t]*(?:#.*)?(?:\r?\n|$)")  # `---` opening nothing yet
+
+
+def _document_texts(blocks: Iterable[str], file: str) -> Iterator[tuple[int, str]]:
+    """(lines before it, text) of each document; `---` stays with the document it opens.
+
+    Linear in the input: each block is searched once, and a document is joined from its
+    pieces once, when its end is found."""
+    pending: list[str] = []  # the current document so far, in pieces of whole lines
+    size = line = 0  # its length; the lines before it
+    carry: list[str] = []  # the unfinished last line of the blocks before
+    carried = 0
+    for block in _then_none(blocks):
+        if block is None:
+            chunk = "".join(carry)
+        else:
+            cut = block.rfind("\n") + 1  # markers are whole lines
+            if not cut:  # a long line: joined once, when it ends
+                carry.append(block)
+                carried += len(block)
+                if carried + size > MAX_BYTES:
+                    raise _too_long(file, line)
+                continue
+            chunk = "".join(carry) + block[:cut] if carry else block[:cut]
+            carry, carried = ([block[cut:]], len(block) - cut) if cut < len(block) else ([], 0)
+        position = 0
+        for start in _marks(chunk):
+            if start == position and not pending and chunk.startswith("---", position):
+                continue  # the marker that opens the current document
+            pending.append(chunk[position:start])
+            position = start
+            is_end = chunk.startswith("...", position)
+            if is_end:  # the end marker belongs to no document
+                end = chunk.find("\n", position)
+                position = len(chunk) if end < 0 else end + 1
+            if any(_has_content(piece, 0, len(piece)) for piece in pending):
+                text = "".join(pending)
+                yield line, text
+                line += text.count("\n")
+                pending, size = [], 0
+            if is_end:
+                line += sum(piece.count("\n") for piece in pending)
+                line += chunk.count("\n", start, position)
+                pending, size = [], 0
+        rest = chunk[position:]
+        if rest:
+            pending.append(rest)
+            size += len(rest)
+        if size > MAX_BYTES:
+            raise _too_long(file, line)
+    if any(_has_content(piece, 0, len(piece)) for piece in pending):
+        yield line, "".join(pending)
+
+
+def _too_long(file: str, line: int) -> MoltgenError:
+    return MoltgenError(Problem(
+        f"this document is more than the {MAX_BYTES} bytes moltgen reads from one document",
+        Location(file, line + 1)))
+
+
+def text_blocks(text: str) -> Iterator[str]:
+    """A text in memory as the blocks stream_documents reads."""
+    for start in range(0, len(text), _BLOCK):
+        yield text[start:start + _BLOCK]
+
+
+def _then_none(blocks: Iterable[str]) -> Iterator[str | None]:
+    yield from blocks
+    yield None
+
+
+def _has_content(text: str, start: int, end: int) -> bool:
+    """Anything but comments, blank lines, directives and a bare `---` line."""
+    position = start
+    while True:
+        found = _TEXT_CONTENT.search(text, position, end)
+        if found is None:
+            return False
+        at = found.end() - 1
+        if not text.startswith("---", at) or not _MARKER_VALUE.match(text, at, end):
+            return True
+        position = _MARKER_VALUE.match(text, at, end).end()
+
+
+_MARKER = re.compile(rb"^---(?:[ \t\r\n]|$)", re.M)
+_CONTENT = re.compile(rb"^[ \t]*[^#%\s]", re.M)
+
+
+def count_documents(data: bytes | Any) -> int:
+    """How many documents a stream holds, counting `---` lines without parsing (for progress;
+    a document holding only comments counts too). `data`: bytes or a memory map."""
+    markers = [m.start() for m in _MARKER.finditer(data)]
+    if not markers:
+        return 1 if _CONTENT.search(data) else 0
+    count = len(markers)
+    if _CONTENT.search(data, 0, markers[0]):
+        count += 1
+    tail = data[markers[-1]:].split(b"\n", 1)
+    if len(tail) < 2 or not _CONTENT.search(tail[1]):
+        if not tail[0][3:].split(b"#", 1)[0].strip():
+            count -= 1  # a trailing `---` opens nothing
+    return count
+
+
+def load_file(path: str | Path, display: str | None = None) -> list[Document]:
+    """Read and parse a YAML file; `display` is the name used in messages."""
+    name = display or str(path)
+    with _open_text(path, name, MAX_BYTES, newline=None) as handle:
+        try:
+            text = handle.read()
+        except UnicodeDecodeError as exc:
+            raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
+        except OSError as exc:
+            raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
     return load_documents(text, name)
 
 

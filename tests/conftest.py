@@ -16,3 +16,9 @@ def project_dir(tmp_path: Path):
         (tmp_path / "moltgen.yaml").write_text(text)
         return tmp_path
     return make
+
+
+@pytest.fixture(autouse=True)
+def _own_build_cache(tmp_path_factory, monkeypatch):
+    """Every test builds into an empty build cache of its own, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))

@@ -63,6 +63,7 @@ def check(
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
     timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together."),
+    changed_since: Optional[str] = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -76,7 +77,7 @@ def check(
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
                            tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
-                           timeout=timeout)
+                           timeout=timeout, changed_since=changed_since)
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")

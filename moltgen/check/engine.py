@@ -9,7 +9,9 @@ objects see only the kinds they ask for, indexed by namespace.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import pickle
+import zlib
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Iterable
@@ -110,31 +112,87 @@ class Engine:
             self._by_kind[kind] = found
         return found
 
-    def check(self, manifests: list[Manifest],
+    def check(self, manifests: Iterable[Manifest],
               on_object: Callable[[], None] | None = None) -> CheckResult:
-        """Check manifests of one target (an overlay, a file...): cross-object rules see these.
-        `on_object` is called after each object (progress)."""
-        validated = [self._validate(m) for m in manifests]
-        # openclaw.json is judged by the schema of the release the target's image runs
-        image_tag = moltbot_image_tag(m.data for m in manifests)
-        prepared = [Prepared.of(m, invalid, image_tag) for m, (_, invalid) in zip(manifests, validated)]
-        index = _Index(prepared)
+        """Check the manifests of one target (an overlay, a file...): rules across objects see
+        these. `on_object` is called after each object (progress).
+
+        Objects are checked as they come and then dropped, so memory does not grow with their
+        size: schema and single-object rules first, one object at a time. What rules across
+        objects read of the other objects (the redacted views of the kinds they ask for) is
+        kept compressed in a _CompactIndex, and so is the data of each object such a rule
+        applies to (its subject); the subjects are evaluated in a second pass, once every
+        object is known.
+        """
+        index = _CompactIndex(self._cross_rules())
+        # (namespace, checked whole later?, compressed data, wrong-type paths, the manifest
+        # without its data)
+        later: list[tuple[str, bool, bytes, list[FieldPath], Manifest]] = []
         findings: list[Finding] = []
-        first: dict[tuple[str, str, str], Prepared] = {}
-        for item, (schema_findings, _) in zip(prepared, validated):
-            found: list[Finding | None] = list(schema_findings)
-            found.append(self._duplicate(item, first))
-            found.extend(self._rule_findings(item, index))
-            waivers, invalid = annotation_waivers(item.manifest)
-            found.extend(self._builtin("waiver-invalid", f) for f in invalid)
-            found = [f for f in found if f is not None]
-            apply_waivers(found, self.policy.waivers + waivers, item.manifest.env, self.now.date())
-            for finding in found:
-                self._place(finding, item.manifest)
-            findings.extend(found)
+        first: dict[tuple[str, str, str], str] = {}  # where each kind/namespace/name was first
+        count = 0
+        # openclaw.json is judged by the schema of the release the target's image runs: the
+        # first Moltbot container's tag. A ConfigMap that comes before it is checked later.
+        image_tag: str | None = None
+        for manifest in manifests:
+            count += 1
+            if image_tag is None:
+                image_tag = moltbot_image_tag((manifest.data,))
+            duplicate = self._duplicate(manifest, first)
+            if image_tag is None and manifest.data.get("kind") == "ConfigMap":
+                index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
+                later.append((manifest.ref.namespace, True, _compress(manifest.data), [],
+                              _shell(manifest)))
+                if duplicate is not None:
+                    self._conclude([duplicate], manifest, [], findings)
+            else:
+                schema_findings, invalid = self._validate(manifest)
+                item = Prepared.of(manifest, invalid, image_tag)
+                blob = index.add(item._kind, manifest.ref.namespace, item.view)
+                self._check_alone(item, [*schema_findings, duplicate], findings)
+                if index.is_subject(item._kind):
+                    if blob is None or item.view is not manifest.data:
+                        blob = _compress(manifest.data)
+                    later.append((manifest.ref.namespace, False, blob, invalid, _shell(manifest)))
             if on_object is not None:
                 on_object()
-        return CheckResult(objects=len(manifests), findings=findings)
+        # Namespace by namespace: rules across objects mostly look within one, so the views
+        # of its objects are decompressed once for all of its subjects.
+        later.sort(key=lambda entry: entry[0])
+        for _, whole, blob, invalid, shell in later:
+            shell.data = _decompress(blob)
+            if whole:
+                schema_findings, invalid = self._validate(shell)
+                item = Prepared.of(shell, invalid, image_tag)
+                self._check_alone(item, schema_findings, findings)
+            else:
+                item = Prepared.of(shell, invalid, image_tag)
+            if index.is_subject(item._kind):
+                found = list(self._rule_findings(item, index))
+                if found:
+                    self._conclude(found, shell, annotation_waivers(shell)[0], findings)
+            shell.data = None  # type: ignore[assignment]
+        return CheckResult(objects=count, findings=findings)
+
+    def _check_alone(self, item: Prepared, found: list[Finding | None],
+                     findings: list[Finding]) -> None:
+        """The rules of one object, after `found` (its schema findings), and its waivers."""
+        found = [*found, *self._rule_findings(item, None)]
+        waivers, invalid = annotation_waivers(item.manifest)
+        found.extend(self._builtin("waiver-invalid", f) for f in invalid)
+        self._conclude(found, item.manifest, waivers, findings)
+
+    def _conclude(self, found: list[Finding | None], manifest: Manifest, waivers: list[Any],
+                  findings: list[Finding]) -> None:
+        """Waive, locate and keep the findings of one object."""
+        kept = [f for f in found if f is not None]
+        apply_waivers(kept, self.policy.waivers + waivers, manifest.env, self.now.date())
+        for finding in kept:
+            self._place(finding, manifest)
+        findings.extend(kept)
+
+    def _cross_rules(self) -> list[EffectiveRule]:
+        return [r for r in self.rules.values() if not r.rule.builtin and r.rule.scope == "objects"]
 
     def unreadable(self, problems: list[Problem], env: str) -> list[Finding]:
         """A file that does not parse is one `parse` finding at the line that broke it."""
@@ -148,16 +206,17 @@ class Engine:
         apply_waivers(findings, self.policy.waivers, env, self.now.date())
         return findings
 
-    def _duplicate(self, item: Prepared, first: dict[tuple[str, str, str], Prepared]) -> Finding | None:
+    def _duplicate(self, manifest: Manifest, first: dict[tuple[str, str, str], str]) -> Finding | None:
         """The second object of a kind, namespace and name in one target replaces the first when
         applied (`kubectl apply`), or fails the sync (Argo CD, Flux): one of them is a mistake."""
-        ref = item.manifest.ref
+        ref = manifest.ref
         if not (ref.kind and ref.name):
             return None
-        earlier = first.setdefault((ref.kind, ref.namespace, ref.name), item)
-        if earlier is item:
+        key = (ref.kind, ref.namespace, ref.name)
+        where = first.get(key)
+        if where is None:
+            first[key] = str(manifest.locate(("metadata", "name")))
             return None
-        where = earlier.manifest.locate(("metadata", "name"))
         return self._builtin("duplicate-object", Finding(
             "duplicate-object", Severity.ERROR,
             f"{ref} is defined twice in this target (first at {where}); the later one replaces it",
@@ -194,14 +253,17 @@ class Engine:
         return finding
 
     # -- CEL rules ----------------------------------------------------------------------------
-    def _rule_findings(self, item: Prepared, index: _Index) -> Iterable[Finding]:
+    def _rule_findings(self, item: Prepared, index: _CompactIndex | None) -> Iterable[Finding]:
+        """Without an index the rules of one object; with it, the rules across objects."""
         env = item.manifest.env
         container_activations: list[Any] | None = None
         for effective in self._rules_for(item._kind):
             rule = effective.rule
             if rule.environments and env not in rule.environments:
                 continue
-            objects = index.candidates(item, rule) if rule.scope == "objects" else None
+            if (rule.scope == "objects") != (index is not None):
+                continue
+            objects = index.candidates(item, rule) if index is not None else None
             base = self._activation(item, objects)
             if rule.when:
                 verdict = effective.program("when").run(base)
@@ -319,28 +381,73 @@ def _key_of(element: Any) -> str:
     return ""
 
 
-class _Index:
-    """Objects of one target by kind and namespace, for rules with scope: objects."""
+class _CompactIndex:
+    """What rules across objects read of the other objects of a target, kept small.
 
-    def __init__(self, prepared: list[Prepared]):
-        # (kind, namespace) -> views, namespace "*" for every namespace; built once, so a rule
-        # across objects costs what its namespace holds, not what the target holds.
-        self.by_kind: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        self.namespaces: dict[int, str] = {}
-        for item in prepared:
-            namespace = item.manifest.ref.namespace
-            self.namespaces[id(item)] = namespace
-            self.by_kind[(item._kind, namespace)].append(item.view)
-            self.by_kind[(item._kind, "*")].append(item.view)
-        self.kinds = tuple(dict.fromkeys(kind for kind, _ in self.by_kind))
-        self._cache: dict[tuple[tuple[str, ...], str], list[Any]] = {}
+    The redacted view of each object of a kind some rule asks for (`objects.kinds`), pickled
+    and compressed (a tenth of its size as Python objects), by kind and namespace; a rule
+    across objects costs what its namespace holds, not what the target holds. Views are
+    decompressed per (kinds, namespace) as rules ask, the most recent few kept.
+    """
+
+    CACHED = 64  # (kinds, namespace) lists kept decompressed
+
+    def __init__(self, rules: list[EffectiveRule]):
+        self.rules = rules
+        kinds = [r.rule.object_kinds for r in rules]
+        self.kinds_wanted: frozenset[str] | None = (
+            None if any(not k for k in kinds) else frozenset(k for ks in kinds for k in ks))
+        subjects = [r.rule.kinds for r in rules]
+        self.subject_kinds: frozenset[str] | None = (
+            None if any(not k for k in subjects) else frozenset(k for ks in subjects for k in ks))
+        # (kind, namespace) -> compressed views, namespace "*" for every namespace
+        self.by_kind: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+        self.kinds: dict[str, None] = {}
+        self._cache: OrderedDict[tuple[tuple[str, ...], str], list[Any]] = OrderedDict()
+
+    def add(self, kind: str, namespace: str, view: dict[str, Any]) -> bytes | None:
+        """Keep an object's view if a rule may ask for it; the compressed view, or None."""
+        if not self.rules or (self.kinds_wanted is not None and kind not in self.kinds_wanted):
+            return None
+        blob = _compress(view)
+        self.by_kind[(kind, namespace)].append(blob)
+        self.by_kind[(kind, "*")].append(blob)
+        self.kinds[kind] = None
+        return blob
+
+    def is_subject(self, kind: str) -> bool:
+        """Whether some rule across objects applies to objects of this kind."""
+        return bool(self.rules) and (self.subject_kinds is None or kind in self.subject_kinds)
 
     def candidates(self, item: Prepared, rule: Rule) -> list[Any]:
-        namespace = self.namespaces[id(item)] if rule.same_namespace else "*"
+        namespace = item.manifest.ref.namespace if rule.same_namespace else "*"
         key = (rule.object_kinds, namespace)
         found = self._cache.get(key)
         if found is None:
-            kinds = rule.object_kinds or self.kinds
-            found = [view for kind in kinds for view in self.by_kind.get((kind, namespace), ())]
+            kinds = rule.object_kinds or tuple(self.kinds)
+            found = [_decompress(blob)
+                     for kind in kinds for blob in self.by_kind.get((kind, namespace), ())]
             self._cache[key] = found
+            if len(self._cache) > self.CACHED:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return found
+
+
+def _compress(data: Any) -> bytes:
+    return zlib.compress(pickle.dumps(data, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _decompress(blob: bytes) -> Any:
+    return pickle.loads(zlib.decompress(blob))
+
+
+def _shell(manifest: Manifest) -> Manifest:
+    """The manifest without its data, kept for a later pass (its data kept compressed); a
+    locator that can keep its text smaller does (check.targets)."""
+    compact = getattr(manifest.locate, "compact", None)
+    if compact is not None:
+        compact()
+    return Manifest(None, manifest.locate, manifest.target, manifest.env,  # type: ignore[arg-type]
+                    manifest.origin)

@@ -27,6 +27,7 @@ class CheckOptions:
     strict: bool = True
     allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
     timeout: float | None = None  # seconds for all kustomize builds together
+    changed_since: str | None = None  # git revision: check only the overlays changed since
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
@@ -42,12 +43,37 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     from moltgen.kustomize import BUILD_TIMEOUT_SECONDS, Deadline
 
     deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
+    changed = _changed_inputs(options, policy)
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
-                           progress=progress, reach=Reach(options.allow_remote, deadline))
-    with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
+                           progress=progress, reach=Reach(options.allow_remote, deadline),
+                           changed=changed)
+    with progress.step("checking objects", sum(t.estimate for t in targets)) as step:
         for target in targets:
+            result = engine.check(target.stream(), on_object=step.advance)
+            # files that did not parse are known once the stream has been read
             total.findings.extend(engine.unreadable(target.unreadable, target.env))
-            result = engine.check(target.manifests, on_object=step.advance)
             total.objects += result.objects
             total.findings.extend(result.findings)
     return total, catalog
+
+
+def _changed_inputs(options: CheckOptions, policy: PolicyConfig) -> set[Path] | None:
+    """The files changed since --changed-since; None (check everything) without the option, or
+    when the policy or a custom rule changed, since that can change any overlay's findings."""
+    if options.changed_since is None:
+        return None
+    from moltgen.changes import changed_paths
+    from moltgen.errors import MoltgenError, Problem
+
+    if options.targets:
+        raise MoltgenError(Problem("checks the project's overlays: give no TARGET with it",
+                                   field="--changed-since"))
+    spec = (options.spec or Path("moltgen.yaml")).resolve()
+    changed = changed_paths(options.changed_since, spec.parent)
+    from moltgen.check.config import DEFAULT_POLICY
+
+    policy_inputs = [Path(p).resolve() for p in (options.policy, policy.source, DEFAULT_POLICY) if p]
+    rule_dirs = [Path(d).resolve() for d in policy.custom_rule_dirs]
+    if any(path in policy_inputs or any(d in path.parents for d in rule_dirs) for path in changed):
+        return None
+    return changed

@@ -4,7 +4,10 @@ file and line that wrote each of its fields."""
 
 from __future__ import annotations
 
+import mmap
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -12,7 +15,7 @@ from typing import Any, Callable
 from moltgen.check.model import FieldPath, Manifest
 from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
-from moltgen.yamlio import Document, load_documents, load_file
+from moltgen.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
 
 # A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -21,12 +24,26 @@ _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomizatio
 
 @dataclass(slots=True)
 class TargetSet:
-    """The objects of one target; rules across objects see exactly these."""
+    """The objects of one target; rules across objects see exactly these.
+
+    They are read as they are checked, not kept: `stream()` parses them one by one, so a
+    target of any size costs the memory of one object plus what rules across objects keep
+    (check.engine)."""
 
     name: str
     env: str
-    manifests: list[Manifest]
-    unreadable: list[Problem] = field(default_factory=list)  # files that did not parse
+    source: Callable[[], Iterator[Manifest]]
+    estimate: int = 0  # how many objects, as far as counting `---` lines tells (progress)
+    # files that did not parse, each one problem; filled as the stream is read
+    unreadable: list[Problem] = field(default_factory=list)
+
+    def stream(self) -> Iterator[Manifest]:
+        return self.source()
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        """Every object at once (tests, small inputs)."""
+        return list(self.source())
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +57,16 @@ class Reach:
 
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
                  stdin: Any = None, progress: Progress = SILENT,
-                 reach: Reach = Reach()) -> list[TargetSet]:
+                 reach: Reach = Reach(), changed: set[Path] | None = None) -> list[TargetSet]:
+    """`changed`: only the overlays of the project any of these files is an input of."""
     if not targets:
-        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach)
+        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach, changed)
     env = envs[0] if envs else ""
     result = []
     for target in targets:
         if target == "-":
             text = _read_stdin(stdin or sys.stdin)
-            result.append(_from_files("-", [lambda: load_documents(text, "<stdin>")], env))
+            result.append(_from_text("-", text, "<stdin>", env))
             continue
         path = Path(target)
         if not path.exists():
@@ -62,26 +80,49 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
         elif path.is_dir():
             result.append(_from_directory(path, target, env))
         else:
-            result.append(_from_files(target, [_reader(path)], env))
+            result.append(_from_files(target, [path], env))
     return result
 
 
-def _reader(file: Path) -> Callable[[], list[Document]]:
-    return lambda: load_file(file, _show(file))
-
-
-def _from_files(name: str, readers: list[Callable[[], list[Document]]], env: str) -> TargetSet:
-    """The objects of every file that parses; a file that does not is one problem, and the
-    others are still checked."""
-    documents, unreadable = [], []
-    for read in readers:
-        try:
-            documents.extend(read())
-        except MoltgenError as error:
-            unreadable.extend(error.problems)
-    target = _from_documents(name, documents, env)
-    target.unreadable = unreadable
+def _from_files(name: str, files: list[Path], env: str) -> TargetSet:
+    """The objects of every file, streamed; a file that does not parse is one problem (the
+    objects before the break are still checked), and the other files are still read."""
+    def source() -> Iterator[Manifest]:
+        for file in files:
+            try:
+                for doc in stream_file(file, _show(file)):
+                    yield from _manifests_of(doc, name, env)
+            except MoltgenError as error:
+                target.unreadable.extend(error.problems)
+    target = TargetSet(name, env, source, sum(_count_in_file(file) for file in files))
     return target
+
+
+def _from_text(name: str, text: str, file: str, env: str) -> TargetSet:
+    def source() -> Iterator[Manifest]:
+        try:
+            for doc in stream_documents(text_blocks(text), file):
+                yield from _manifests_of(doc, name, env)
+        except MoltgenError as error:
+            target.unreadable.extend(error.problems)
+    target = TargetSet(name, env, source, count_documents(text.encode("utf-8", "surrogateescape")))
+    return target
+
+
+def _manifests_of(doc: Document, name: str, env: str) -> Iterator[Manifest]:
+    for prefix, data in _flatten(doc.data, ()):
+        yield Manifest(data, _document_locator(doc, prefix), name, env)
+
+
+def _count_in_file(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return 0
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return count_documents(data)
+    except (OSError, ValueError):
+        return 0  # reading it will say what is wrong
 
 
 def _read_stdin(stream: Any) -> str:
@@ -121,11 +162,11 @@ def _show(path: Path) -> str:
 
 
 def _from_documents(name: str, documents: list[Document], env: str) -> TargetSet:
-    manifests = []
-    for doc in documents:
-        for prefix, data in _flatten(doc.data, ()):
-            manifests.append(Manifest(data, _document_locator(doc, prefix), name, env))
-    return TargetSet(name, env, manifests)
+    """A target of documents parsed already (rule tests, small inputs)."""
+    def source() -> Iterator[Manifest]:
+        for doc in documents:
+            yield from _manifests_of(doc, name, env)
+    return TargetSet(name, env, source, len(documents))
 
 
 def _flatten(data: Any, prefix: FieldPath) -> list[tuple[FieldPath, dict[str, Any]]]:
@@ -141,7 +182,29 @@ def _flatten(data: Any, prefix: FieldPath) -> list[tuple[FieldPath, dict[str, An
 
 
 def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath], Location]:
-    return lambda path: doc.locate(prefix + tuple(path), key=True)
+    return _DocumentLocator(doc, prefix)
+
+
+class _DocumentLocator:
+    """Where the values of one object of a YAML document are. It keeps the document's place
+    in the text, not its data (that is the manifest's), and `compact()` compresses that text:
+    an object the check keeps for later costs a fraction of its text, not its parse."""
+
+    __slots__ = ("where", "prefix")
+
+    def __init__(self, doc: Document, prefix: FieldPath):
+        self.where: Document | CompactDocument = Document(None, doc.file, doc.index, doc.span)
+        self.prefix = prefix
+
+    def __call__(self, path: FieldPath) -> Location:
+        where = self.where
+        if isinstance(where, CompactDocument):
+            where = where.document()
+        return where.locate(self.prefix + tuple(path), key=True)
+
+    def compact(self) -> None:
+        if isinstance(self.where, Document):
+            self.where = CompactDocument.of(self.where)
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
@@ -154,17 +217,16 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
     text = built if built is not None else kustomize.build(
         directory, allow_remote=reach.allow_remote, deadline=reach.deadline)
     name = _show(directory)
-    documents = load_documents(text, f"{name} (kustomize build)")
     source_map = OverlaySourceMap(directory)
     fallback = Location(_show(directory / "kustomization.yaml"))
     origin_of = _origin_function() if project is not None else None
-    manifests = []
-    for doc in documents:
-        for prefix, data in _flatten(doc.data, ()):
-            manifests.append(Manifest(
-                data, _overlay_locator(source_map, data, fallback), name, env,
-                _origin_locator(origin_of, project, env, data) if origin_of else None))
-    return TargetSet(name, env, manifests)
+
+    def source() -> Iterator[Manifest]:
+        for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
+            for _, data in _flatten(doc.data, ()):
+                yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
+                               _origin_locator(origin_of, project, env, data) if origin_of else None)
+    return TargetSet(name, env, source, count_documents(text.encode("utf-8", "surrogateescape")))
 
 
 def _overlay_locator(source_map: Any, data: dict[str, Any], fallback: Location) -> Callable[[FieldPath], Location]:
@@ -207,8 +269,19 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _project_overlays(spec: Path, envs: list[str], progress: Progress,
-                      reach: Reach) -> list[TargetSet]:
+def _affected(builds: dict[str, list[Path]], changed: set[Path]) -> dict[str, list[Path]]:
+    """The overlays whose build reads any changed file (a changed base counts for every
+    overlay built on it); environments left with none are dropped."""
+    from moltgen.buildcache import InputScanner
+
+    scanner = InputScanner()
+    kept = {env: [d for d in directories if scanner.inputs(d).affected_by(changed)]
+            for env, directories in builds.items()}
+    return {env: directories for env, directories in kept.items() if directories}
+
+
+def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Reach,
+                      changed: set[Path] | None = None) -> list[TargetSet]:
     from moltgen import kustomize
     from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
 
@@ -239,6 +312,9 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
         overlays[env] = directory
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
+    if changed is not None:
+        builds = _affected(builds, changed)
+        overlays = {env: overlays[env] for env in builds}
     deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
         built = {env: kustomize.build_all(directories, step.advance,
@@ -246,14 +322,17 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
                  for env, directories in builds.items()}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]
-    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root)))
+    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root), changed))
 
 
-def _gitops_objects(root: Path) -> list[TargetSet]:
+def _gitops_objects(root: Path, changed: set[Path] | None = None) -> list[TargetSet]:
     """What Argo CD or Flux is given to sync (gitops/), checked with the overlays: a bad
-    Application or Kustomization breaks delivery as surely as a bad Deployment."""
+    Application or Kustomization breaks delivery as surely as a bad Deployment. With
+    `changed`, only when a file below gitops/ changed."""
     directory = root / "gitops"
     if not directory.is_dir():
+        return []
+    if changed is not None and not any(directory.resolve() in path.parents for path in changed):
         return []
     return [_from_directory(directory, _show(directory), "")]
 
@@ -262,4 +341,4 @@ def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
     """The objects of every YAML or JSON file below `directory`; a kustomization.yaml is
     kustomize's configuration (what `kubectl apply -k` reads), not an object to apply."""
     files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
-    return _from_files(name, [_reader(file) for file in files], env)
+    return _from_files(name, files, env)

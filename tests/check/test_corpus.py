@@ -38,8 +38,8 @@ def findings():
         engine = Engine(load_catalog(), schemas=SchemaSet("1.33"), now=NOW)
         found = []
         for target in load_targets(files, []):  # each file its own target, as `check FILE`
-            found += engine.unreadable(target.unreadable, target.env)
-            found += engine.check(target.manifests).findings
+            found += engine.check(target.stream()).findings
+            found += engine.unreadable(target.unreadable, target.env)  # known once read
     finally:
         os.chdir(cwd)
     return found

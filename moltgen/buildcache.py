@@ -1,0 +1,329 @@
+"""Build results cached by the content of everything a build reads.
+
+A `kustomize build` of one overlay is a function of the files its kustomization graph reads
+and of the engine that builds it, nothing else: no network (remote resources and Helm charts
+are never cached) and no exec plugins (moltgen does not enable them). So an entry is keyed by a
+SHA-256 over the engine's identity and every such file: every file under each kustomization
+directory of the graph (its own files, its bases and components, recursively, whether or not
+the kustomization names them), and every file any string of a kustomization or of a plugin
+configuration names, wherever it is. Hashing more than kustomize reads is cheap; hashing less
+would let a change (or a hostile pull request) reuse a result it does not match.
+
+Entries live in the user's cache directory ($XDG_CACHE_HOME/moltgen/builds, else
+~/.cache/moltgen/builds), never in the repository; MOLTGEN_NO_CACHE=1 turns the cache off.
+An entry is written to a temporary file and renamed into place, so concurrent runs never see a
+torn entry, and it carries the hash of its own content, so a damaged entry is rebuilt, never
+trusted. The cache is best effort: an unreadable or unwritable cache directory only means
+building again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from moltgen.errors import MoltgenError
+
+FORMAT = b"moltgen-build-cache 1"
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Fields whose entries kustomize loads as resources: one that is not a local path is remote.
+_RESOURCE_FIELDS = ("resources", "bases", "components")
+# Fields that make a build depend on something outside the files (a chart pulled by helm).
+_UNCACHEABLE_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+# Plugin configurations: files these name are read by the plugin, so their strings count too.
+_PLUGIN_FIELDS = ("generators", "transformers", "validators")
+MAX_FILES = 20_000  # files hashed for one overlay; beyond that the overlay is not cached
+_MAX_REFERENCE = 4096  # a longer string is no path
+
+
+def cache_directory() -> Path | None:
+    """Where entries live, or None when caching is off."""
+    if os.environ.get("MOLTGEN_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "moltgen" / "builds"
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What one overlay's build reads: the key of its cache entry and the paths it depends on."""
+
+    digest: str | None  # None: not cacheable (a remote resource, a Helm chart, too many files)
+    files: frozenset[str]  # resolved paths of the files hashed, and of named paths now missing
+    directories: frozenset[str]  # directories hashed whole: anything changing inside counts
+
+    def affected_by(self, changed: Iterable[Path]) -> bool:
+        """Whether any of these paths (resolved, existing or deleted) is an input."""
+        for path in changed:
+            text = str(path)
+            if text in self.files:
+                return True
+            if any(parent in self.directories for parent in map(str, path.parents)):
+                return True
+        return False
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+class InputScanner:
+    """Finds and hashes the inputs of kustomization directories; each file is read once per
+    scanner, so the base shared by a fleet's 500 overlays is hashed once."""
+
+    def __init__(self, engine_identity: str = ""):
+        self.engine_identity = engine_identity
+        self._file_digests: dict[str, str] = {}
+
+    def inputs(self, directory: Path) -> Inputs:
+        root = directory.resolve()
+        files: dict[str, str] = {}  # resolved path -> digest ("" when missing)
+        directories: set[str] = set()
+        try:
+            self._walk_kustomization(root, files, directories, set())
+            if len(files) > MAX_FILES:
+                raise _Uncacheable
+        except _Uncacheable:
+            return Inputs(None, frozenset(files), frozenset(directories))
+        digest = hashlib.sha256(FORMAT + b"\0" + self.engine_identity.encode() + b"\0")
+        for path in sorted(files):
+            # Paths relative to the overlay: a checkout moved elsewhere keeps its entries.
+            digest.update(os.path.relpath(path, root).encode("utf-8", "surrogateescape"))
+            digest.update(b"\0" + files[path].encode() + b"\n")
+        return Inputs(digest.hexdigest(), frozenset(files), frozenset(directories))
+
+    def _walk_kustomization(self, directory: Path, files: dict[str, str], directories: set[str],
+                            seen: set[Path]) -> None:
+        if directory in seen:
+            return
+        seen.add(directory)
+        self._hash_tree(directory, files, directories)
+        kustomization = next((directory / name for name in KUSTOMIZATION_NAMES
+                              if (directory / name).is_file()), None)
+        if kustomization is None:
+            raise _Uncacheable
+        data = _load_yaml(kustomization)
+        if not isinstance(data, dict) or any(field in data for field in _UNCACHEABLE_FIELDS):
+            raise _Uncacheable
+        for field in _RESOURCE_FIELDS:
+            for entry in data.get(field) or ():
+                if not isinstance(entry, str) or not (directory / entry).exists():
+                    raise _Uncacheable  # a URL or git reference: the network decides
+        plugin_configs = [entry for field in _PLUGIN_FIELDS for entry in data.get(field) or ()]
+        self._follow(_strings(data), directory, files, directories, seen)
+        for config in plugin_configs:  # a file of plugin configuration names files too
+            path = directory / config if isinstance(config, str) else None
+            if path is not None and path.is_file():
+                self._follow(_strings(_load_yaml(path)), directory, files, directories, seen)
+
+    def _follow(self, strings: Iterable[str], directory: Path, files: dict[str, str],
+                directories: set[str], seen: set[Path]) -> None:
+        """Every string that names a path is an input: a kustomization directory is walked,
+        any other directory hashed whole, a file hashed. Inline plugin configurations (a
+        string holding YAML) are searched the same way."""
+        for text in strings:
+            if "\n" in text:
+                try:
+                    self._follow(_strings(_parse_yaml(text)), directory, files, directories, seen)
+                except _Uncacheable:
+                    pass  # not YAML: a literal value
+                continue
+            if not text or len(text) > _MAX_REFERENCE or "\0" in text or "://" in text:
+                continue
+            joined = os.path.normpath(os.path.join(directory, text))
+            try:  # one stat for the many strings that name nothing, resolve for the rest
+                is_dir = stat.S_ISDIR(os.stat(joined).st_mode)
+            except (OSError, ValueError):
+                if os.path.isdir(os.path.dirname(joined)):
+                    files.setdefault(joined, "")  # named but missing: its appearance counts
+                continue
+            path = Path(os.path.realpath(joined))
+            if is_dir and any((path / name).is_file() for name in KUSTOMIZATION_NAMES):
+                self._walk_kustomization(path, files, directories, seen)
+            elif is_dir:
+                self._hash_tree(path, files, directories)
+            else:
+                files[str(path)] = self._file_digest(path)
+
+    def _hash_tree(self, directory: Path, files: dict[str, str], directories: set[str]) -> None:
+        """Every file under `directory` (resolved), following symbolic links as kustomize does."""
+        if str(directory) in directories:
+            return
+        directories.add(str(directory))
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            raise _Uncacheable from None
+        for entry in entries:
+            if entry.name == ".git":
+                continue  # kustomize never reads it, and it changes with every commit
+            if entry.is_symlink():
+                target = Path(os.path.realpath(entry.path))
+                if target.is_dir():
+                    self._hash_tree(target, files, directories)
+                else:
+                    files[str(target)] = self._file_digest(target)
+            elif entry.is_dir():
+                self._hash_tree(Path(entry.path), files, directories)
+            else:
+                files[entry.path] = self._file_digest(Path(entry.path))
+            if len(files) > MAX_FILES:
+                raise _Uncacheable
+
+    def _file_digest(self, path: Path) -> str:
+        key = str(path)
+        found = self._file_digests.get(key)
+        if found is None:
+            try:
+                with open(path, "rb") as handle:
+                    found = hashlib.file_digest(handle, "sha256").hexdigest()
+            except OSError:
+                raise _Uncacheable from None  # kustomize will say what is wrong with it
+            self._file_digests[key] = found
+        return found
+
+
+def _strings(data: object) -> Iterable[str]:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _parse_yaml(text: str) -> object:
+    from moltgen.yamlio import load_documents
+
+    try:
+        documents = load_documents(text, "<kustomization>")
+    except MoltgenError:
+        raise _Uncacheable from None
+    return [doc.data for doc in documents]
+
+
+def _load_yaml(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise _Uncacheable from None
+    documents = _parse_yaml(text)
+    assert isinstance(documents, list)
+    return documents[0] if len(documents) == 1 else documents
+
+
+def engine_identity(command: tuple[str, ...], extra: Iterable[str] = ()) -> str:
+    """The engine as part of every key: its command, the binary's size and modification time
+    (a new kubectl or kustomize is a new key), and the environment variables kustomize reads."""
+    parts = list(command) + list(extra)
+    try:
+        binary = Path(command[0]).resolve()
+        stat = binary.stat()
+        parts += [str(binary), str(stat.st_size), str(stat.st_mtime_ns)]
+    except (OSError, IndexError):
+        parts.append("?")
+    parts += sorted(f"{k}={v}" for k, v in os.environ.items()
+                    if k.startswith("KUSTOMIZE") or k == "XDG_CONFIG_HOME")
+    parts.append(_own_code_digest())
+    return "\0".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def _own_code_digest() -> str:
+    """moltgen's own part of a build (how it runs kustomize, the keyless KSOPS rewrite): a
+    new moltgen is a new key."""
+    digest = hashlib.sha256()
+    for name in ("kustomize.py", "ksops.py", "confine.py", "buildcache.py"):
+        try:
+            digest.update((Path(__file__).parent / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()
+
+
+class BuildCache:
+    """Entries of built output by input digest, in `directory` (None: no cache)."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+
+    def _path(self, digest: str) -> Path:
+        assert self.directory is not None
+        return self.directory / digest[:2] / digest
+
+    def get(self, digest: str | None) -> str | None:
+        if self.directory is None or digest is None:
+            return None
+        path = self._path(digest)
+        try:
+            content = path.read_bytes()
+        except OSError:
+            return None
+        header, _, body = content.partition(b"\n")
+        if header != FORMAT + b" " + hashlib.sha256(body).hexdigest().encode():
+            try:  # damaged or foreign: rebuilt and replaced, never trusted
+                path.unlink()
+            except OSError:
+                pass
+            return None
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:  # pragma: no cover - the hash matched what we wrote
+            return None
+
+    def put(self, digest: str | None, text: str) -> None:
+        if self.directory is None or digest is None:
+            return
+        body = text.encode("utf-8")
+        content = FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+        path = self._path(digest)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(content)
+                os.replace(temporary, path)  # atomic: readers see the old entry or this one
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass  # best effort: the next run builds again
+
+
+BuildEach = Callable[[list[Path], Callable[[], None]], list[str]]
+
+
+def build_cached(directories: list[Path], build_each: BuildEach, identity: str,
+                 on_built: Callable[[], None] | None = None,
+                 cache: BuildCache | None = None) -> list[str]:
+    """The built output of each directory: from the cache where its inputs are unchanged, the
+    rest built by `build_each` (one output per directory, in order; it calls its second
+    argument once per directory built) and stored. `on_built` is called once per directory."""
+    advance = on_built or (lambda: None)
+    cache = cache if cache is not None else BuildCache(cache_directory())
+    if cache.directory is None:
+        return build_each(directories, advance)
+    scanner = InputScanner(identity)
+    digests = [scanner.inputs(directory).digest for directory in directories]
+    outputs: list[str | None] = [cache.get(digest) for digest in digests]
+    for found in outputs:
+        if found is not None:
+            advance()
+    missing = [i for i, found in enumerate(outputs) if found is None]
+    if missing:
+        built = build_each([directories[i] for i in missing], advance)
+        for i, text in zip(missing, built):
+            outputs[i] = text
+            cache.put(digests[i], text)
+    return [text or "" for text in outputs]
