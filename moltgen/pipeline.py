@@ -1,15 +1,21 @@
 """Render a project to disk: the one sequence that `moltgen render` and the secrets commands
-share (encrypted Secrets first, then the pure render, then an atomic write under a lock)."""
+share (encrypted Secrets first, then the pure render, then the whole tree replaced at once,
+under a lock)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from moltgen.progress import SILENT, Progress
 from moltgen.render import render_tree
+from moltgen.secrets import sops
 from moltgen.secrets.render import SOPS_CONFIG_FILE, plan_secret_files, sops_config
 from moltgen.spec import Project
-from moltgen.tree import TreeChanges, apply_changes, plan_changes, render_lock
+from moltgen.tree import MANIFEST_FILE, TreeChanges, manifest_content, plan_changes, recover, writing
+
+# Changes to encrypted Secrets made before the render, in the same transaction: path → bytes.
+SecretEdit = Callable[[], dict[str, bytes]]
 
 
 @dataclass
@@ -23,19 +29,29 @@ class RenderResult:
         return bool(self.changes or self.pending)
 
 
-def render(project: Project, *, check: bool = False, progress: Progress = SILENT) -> RenderResult:
-    """Write the generated tree, or with check=True only compute what would change."""
+def render(project: Project, *, check: bool = False, progress: Progress = SILENT,
+           edit: SecretEdit | None = None) -> RenderResult:
+    """Write the generated tree, or with check=True only compute what would change.
+
+    `edit` (the secrets commands) runs first, under the same lock: the Secret files it returns
+    are rendered as if they were on disk, and land together with the rest of the tree (the
+    Deployment's checksum follows its Secret), or not at all."""
     if check:
+        recover(project.root)  # a render killed after its commit is completed first
         return _plan(project, encrypt=False, progress=progress)
-    with render_lock(project.root):
-        result = _plan(project, encrypt=True, progress=progress)
-        apply_changes(project.root, result.changes, progress)
+    with writing(project.root) as staging, sops.scratch_in(staging.scratch()):
+        edited = edit() if edit else {}
+        result = _plan(project, encrypt=True, progress=progress, edited=edited)
+        staging.commit(result.changes, progress)
     return result
 
 
-def _plan(project: Project, *, encrypt: bool, progress: Progress) -> RenderResult:
-    secrets = plan_secret_files(project, encrypt=encrypt, progress=progress)
+def _plan(project: Project, *, encrypt: bool, progress: Progress,
+          edited: dict[str, bytes] | None = None) -> RenderResult:
+    secrets = plan_secret_files(project, encrypt=encrypt, progress=progress, edited=edited)
     tree = render_tree(project, secrets.files)
     if any(target.spec.sops.age_recipients for target in project.targets):
         tree[SOPS_CONFIG_FILE] = sops_config(project)
-    return RenderResult(plan_changes(project.root, tree), secrets.pending, secrets.warnings)
+    tree[MANIFEST_FILE] = manifest_content(tree, project.spec_name)
+    changes = plan_changes(project.root, tree)
+    return RenderResult(changes, secrets.pending, [*secrets.warnings, *changes.warnings])

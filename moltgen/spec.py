@@ -544,7 +544,8 @@ def load_project(path: str | Path = "moltgen.yaml") -> Project:
     """Load and validate a spec file; MoltgenError with one located problem per mistake."""
     spec_path = Path(path)
     display = str(path)
-    documents = load_file(spec_path, display)
+    # A link planted as moltgen.yaml must not make render read (and quote) a file elsewhere.
+    documents = load_file(spec_path, display, confine_to=spec_path.parent)
     if not documents:
         raise MoltgenError(Problem("the spec is empty; `moltgen init` writes a starter spec",
                                    Location(display, 1, 1)))

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.files import read_regular_file
 
 try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
     _BaseLoader: Any = yaml.CSafeLoader
@@ -229,24 +230,21 @@ def load_documents(text: str, file: str) -> list[Document]:
     return documents
 
 
-def load_file(path: str | Path, display: str | None = None) -> list[Document]:
-    """Read and parse a YAML file; `display` is the name used in messages."""
+def load_file(path: str | Path, display: str | None = None, *,
+              confine_to: Path | None = None) -> list[Document]:
+    """Read and parse a YAML file; `display` is the name used in messages. Only a regular file
+    of at most MAX_BYTES is read; with `confine_to`, a symbolic link is followed only to a file
+    inside that directory (else any link is followed: a path the user named)."""
     name = display or str(path)
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_BYTES:
-            raise MoltgenError(Problem(
-                f"{size} bytes is more than the {MAX_BYTES} bytes moltgen reads from one file",
-                Location(name)))
-        text = Path(path).read_text(encoding="utf-8")
+        data = read_regular_file(Path(path), name, max_bytes=MAX_BYTES, confine_to=confine_to,
+                                 follow_links=confine_to is None)
     except FileNotFoundError:
         raise MoltgenError(Problem("no such file", Location(name))) from None
-    except IsADirectoryError:
-        raise MoltgenError(Problem("is a directory, not a YAML file", Location(name))) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
-    except OSError as exc:
-        raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
     return load_documents(text, name)
 
 
