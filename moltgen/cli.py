@@ -34,6 +34,11 @@ app.add_typer(secrets_app, name="secrets")
 register_check_commands(app)
 
 SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
+AllowRemoteOption = Annotated[bool, typer.Option(
+    "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs "
+                           "(default: the repository only, no network).")]
+TimeoutOption = Annotated[float, typer.Option(
+    "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together.")]
 
 
 @app.command()
@@ -77,6 +82,8 @@ def build(
     env: Annotated[str, typer.Argument(help="The environment to build.")],
     instance: Annotated[Optional[str], typer.Option(help="Only this instance of a fleet.")] = None,
     spec: SpecOption = Path("moltgen.yaml"),
+    allow_remote: AllowRemoteOption = False,
+    timeout: TimeoutOption = 300,
 ) -> None:
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first).
 
@@ -89,7 +96,8 @@ def build(
     recover(project.root)  # a killed render's tree is completed before it is read
     directories = [project.root / d for d in project.build_dirs(env, instance)]
     with Progress() as progress, progress.step("kustomize build", len(directories)) as step:
-        built = kustomize.build_all(directories, step.advance)
+        built = kustomize.build_all(directories, step.advance, allow_remote=allow_remote,
+                                    deadline=kustomize.Deadline(timeout))
     sys.stdout.write(built)
 
 
@@ -98,6 +106,8 @@ def diff(
     left: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")],
     right: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")],
     spec: SpecOption = Path("moltgen.yaml"),
+    allow_remote: AllowRemoteOption = False,
+    timeout: TimeoutOption = 300,
 ) -> None:
     """Show how two built overlays differ, object by object (Secret values masked)."""
     from moltgen import kustomize
@@ -109,10 +119,12 @@ def diff(
     project = load_project(spec)
     recover(project.root)
     built = []
+    deadline = kustomize.Deadline(timeout)
     for label in (left, right):
         env, _, instance = label.partition("/")
         directory = project.build_dir(env, instance or None)
-        text = kustomize.build_all([project.root / d for d in project.build_dirs(env, instance or None)])
+        text = kustomize.build_all([project.root / d for d in project.build_dirs(env, instance or None)],
+                                   allow_remote=allow_remote, deadline=deadline)
         built.append([d.data for d in load_documents(text, f"{directory} (built)")])
     lines = semantic_diff(built[0], built[1], left, right)
     print("\n".join(lines) if lines else f"{left} and {right} build the same objects")

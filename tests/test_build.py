@@ -207,12 +207,18 @@ def test_a_fleet_build_that_fails_names_the_instance_overlay(tmp_path, monkeypat
     (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
     assert run_moltgen("render", cwd=tmp_path).code == 0
     bob = tmp_path / "overlays" / "prod" / "bob"
-    next((bob / "patches").iterdir()).unlink()  # a patch its kustomization lists
+    patch = next((bob / "patches").iterdir())  # a patch its kustomization lists
+    patch.write_text("kind: Deployment\nmetadata: [unclosed\n")  # kustomize's own error
     monkeypatch.setattr(kustomize, "CHUNK", 2)  # alice and bob together, team-x alone
     directories = [tmp_path / "overlays" / "prod" / n for n in ("alice", "bob", "team-x")]
     with pytest.raises(MoltgenError) as caught:
         kustomize.build_all(directories)
     assert str(caught.value).startswith(f"{bob}: kustomize build failed:")
+    patch.unlink()  # a missing file is found before kustomize runs, at the line naming it
+    with pytest.raises(MoltgenError) as caught:
+        kustomize.build_all(directories)
+    assert str(caught.value).startswith(f"{bob / 'kustomization.yaml'}:")
+    assert str(caught.value).endswith(": no such file or directory")
 
 
 def test_adding_an_instance_touches_only_its_files_and_the_lists(tmp_path):

@@ -31,6 +31,12 @@ def write_output(text: str, output: Optional[Path]) -> None:
         return
     directory = output.parent if str(output.parent) else Path(".")
     try:
+        if output.exists() and not output.is_file():
+            # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
+            # the device itself with a regular file.
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
         fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -50,6 +56,8 @@ def check(
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
+    timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -62,7 +70,8 @@ def check(
     if fail_on not in ("error", "warning"):
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
-                           tuple(schema_dir), strict=not no_strict)
+                           tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
+                           timeout=timeout)
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -11,7 +11,7 @@ from moltgen.check.config import PolicyConfig, load_policy
 from moltgen.check.engine import Engine
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
-from moltgen.check.targets import load_targets
+from moltgen.check.targets import Reach, load_targets
 from moltgen.progress import SILENT, Progress
 
 
@@ -24,6 +24,8 @@ class CheckOptions:
     kubernetes_version: str | None = None
     schema_dirs: tuple[Path, ...] = ()
     strict: bool = True
+    allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
+    timeout: float | None = None  # seconds for all kustomize builds together
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
@@ -33,8 +35,11 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
+    from moltgen.kustomize import BUILD_TIMEOUT_SECONDS, Deadline
+
+    deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
-                           progress=progress)
+                           progress=progress, reach=Reach(options.allow_remote, deadline))
     with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
         for target in targets:
             result = engine.check(target.manifests, on_object=step.advance)

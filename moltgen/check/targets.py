@@ -27,10 +27,20 @@ class TargetSet:
     manifests: list[Manifest]
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What building an overlay may reach: the network only with --allow-remote, and all of
+    its kustomize runs within one time budget (moltgen.kustomize.Deadline)."""
+
+    allow_remote: bool = False
+    deadline: Any = None
+
+
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
-                 stdin: Any = None, progress: Progress = SILENT) -> list[TargetSet]:
+                 stdin: Any = None, progress: Progress = SILENT,
+                 reach: Reach = Reach()) -> list[TargetSet]:
     if not targets:
-        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress)
+        return _project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach)
     env = envs[0] if envs else ""
     result = []
     for target in targets:
@@ -45,11 +55,10 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
             overlay_env = env or _env_of_overlay(path)
             if envs and overlay_env and overlay_env not in envs:
                 continue
-            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path)))
+            result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path),
+                                       reach=reach))
         elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
-            documents = [doc for file in files for doc in load_file(file, _show(file))]
-            result.append(_from_documents(target, documents, env))
+            result.append(_from_directory(path, target, env))
         else:
             result.append(_from_documents(target, load_file(path, _show(path)), env))
     return result
@@ -67,6 +76,17 @@ def _read_stdin(stream: Any) -> str:
     except UnicodeDecodeError as exc:
         raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location("<stdin>"))) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    """The YAML files of a directory target; a symlink out of the repository is refused."""
+    from moltgen.confine import check_file, repository_root
+
+    root = repository_root(directory)
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+    for file in files:
+        check_file(file, root, _show(file))
+    return files
 
 
 def _is_kustomization(path: Path) -> bool:
@@ -105,13 +125,14 @@ def _document_locator(doc: Document, prefix: FieldPath) -> Callable[[FieldPath],
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
-                 built: str | None = None) -> TargetSet:
+                 built: str | None = None, reach: Reach = Reach()) -> TargetSet:
     """Build the overlay with kustomize (unless `built` is its output already); locate fields
     in the files that wrote them."""
     from moltgen import kustomize
     from moltgen.check.sourcemap import OverlaySourceMap
 
-    text = built if built is not None else kustomize.build(directory)
+    text = built if built is not None else kustomize.build(
+        directory, allow_remote=reach.allow_remote, deadline=reach.deadline)
     name = _show(directory)
     documents = load_documents(text, f"{name} (kustomize build)")
     source_map = OverlaySourceMap(directory)
@@ -166,7 +187,8 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[TargetSet]:
+def _project_overlays(spec: Path, envs: list[str], progress: Progress,
+                      reach: Reach) -> list[TargetSet]:
     from moltgen import kustomize
     from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
 
@@ -192,8 +214,27 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress) -> list[T
         overlays[env] = directory
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
+    deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
-        built = {env: kustomize.build_all(directories, step.advance)
+        built = {env: kustomize.build_all(directories, step.advance,
+                                          allow_remote=reach.allow_remote, deadline=deadline)
                  for env, directories in builds.items()}
-    return [load_overlay(directory, env, project=project, built=built[env])
-            for env, directory in overlays.items()]
+    overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
+                    for env, directory in overlays.items()]
+    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root)))
+
+
+def _gitops_objects(root: Path) -> list[TargetSet]:
+    """What Argo CD or Flux is given to sync (gitops/), checked with the overlays: a bad
+    Application or Kustomization breaks delivery as surely as a bad Deployment."""
+    directory = root / "gitops"
+    if not directory.is_dir():
+        return []
+    return [_from_directory(directory, _show(directory), "")]
+
+
+def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
+    """The objects of every YAML file below `directory`; a kustomization.yaml is kustomize's
+    configuration (what `kubectl apply -k` reads), not an object to apply."""
+    files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
+    return _from_documents(name, [doc for file in files for doc in load_file(file, _show(file))], env)
