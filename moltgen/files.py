@@ -16,9 +16,9 @@ from moltgen.errors import Location, MoltgenError, Problem
 
 
 def os_error(exc: OSError, display: str, doing: str) -> MoltgenError:
-    """An OSError as a located one-line problem: the file, what failed and the errno text."""
-    name = errno.errorcode.get(exc.errno or 0, "")
-    reason = f"{exc.strerror or exc} ({name})" if name else str(exc.strerror or exc)
+    """An OSError as a located one-line problem: the file, what failed and the errno text
+    (never the exception's own text, which could quote more)."""
+    reason = exc.strerror or errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
     return MoltgenError(Problem(f"cannot {doing}: {reason}", Location(display)))
 
 

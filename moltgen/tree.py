@@ -257,6 +257,7 @@ class Staging:
         if not writes and not changes.removed:
             return
         refuse_links(self.root, [*writes, *changes.removed])
+        self._refuse_unwritable([*writes, *changes.removed])
         files = self.directory / "files"
         _mkdir(files, STAGING_DIR)
         staged = {path: f"{number}" for number, path in enumerate(sorted(writes))}
@@ -279,6 +280,39 @@ class Staging:
         os.replace(temporary, self.directory / JOURNAL_FILE)  # the commit point
         _fsync_directory(self.directory)
         _apply_journal(self.root, journal)
+
+
+    def _refuse_unwritable(self, paths: list[str]) -> None:
+        """Before anything is committed: every directory to write in (or the nearest one that
+        exists) can be written, on the file system of the staging area (a rename cannot cross
+        file systems). Otherwise a read-only overlay would fail the render half-way, after
+        base/ was already replaced."""
+        staging_device = os.stat(self.directory).st_dev
+        problems = {}
+        for path in paths:
+            directory = (self.root / path).parent
+            while not directory.exists():
+                directory = directory.parent
+            shown = directory.relative_to(self.root).as_posix() if directory != self.root else "."
+            if shown in problems:
+                continue
+            if not os.access(directory, os.W_OK):
+                problems[shown] = os_error(_write_error(directory), shown, "write").problems[0]
+            elif os.stat(directory).st_dev != staging_device:
+                problems[shown] = Problem(f"is on another file system than {STAGING_DIR}, so "
+                                          "render cannot replace its files atomically; nothing "
+                                          "was written", Location(shown))
+        if problems:
+            raise MoltgenError(list(problems.values()))
+
+
+def _write_error(directory: Path) -> OSError:
+    """Why `directory` cannot be written (read-only file system, permission), from trying."""
+    try:
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as exc:
+        return exc
+    return OSError(errno.EACCES, os.strerror(errno.EACCES))
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Run `moltgen ARGS` in this process and SIGKILL it at its N-th operation on the project.
 
-    python render_killer.py N ARGS...
+    python render_killer.py N ARGS...          SIGKILL at the N-th operation
+    python render_killer.py PHASE:K:SIG ARGS...  signal SIG (KILL, TERM) at the K-th of PHASE
 
 An operation is what can change the project on disk, seen through Python's audit hooks (PEP
 578), so nothing in moltgen is altered: a file opened for writing, a rename, a removal, a
@@ -21,7 +22,10 @@ import threading
 
 ROOT = os.getcwd()
 STAGING = os.path.join(ROOT, ".moltgen", "staging")
-KILL_AT = int(sys.argv[1])
+KILL_AT, PHASE, SIGNAL = int(sys.argv[1]) if sys.argv[1].lstrip("-").isdigit() else -1, None, signal.SIGKILL
+if ":" in sys.argv[1]:
+    PHASE, _count, _name = sys.argv[1].split(":")
+    KILL_AT, SIGNAL = int(_count), getattr(signal, f"SIG{_name}")
 operations: list[tuple[str, str]] = []
 _lock = threading.Lock()
 
@@ -79,10 +83,10 @@ def _hook(event: str, args: tuple) -> None:
     if operation is None:
         return
     with _lock:
-        index = len(operations)
+        index = len(operations) if PHASE is None else sum(p == PHASE for p, _ in operations)
         operations.append(operation)
-    if index == KILL_AT:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if index == KILL_AT and (PHASE is None or operation[0] == PHASE):
+        os.kill(os.getpid(), SIGNAL)
 
 
 def _report() -> None:
