@@ -30,7 +30,7 @@ class RenderResult:
 
 
 def render(project: Project, *, check: bool = False, progress: Progress = SILENT,
-           edit: SecretEdit | None = None) -> RenderResult:
+           lock_timeout: float | None = None, edit: SecretEdit | None = None) -> RenderResult:
     """Write the generated tree, or with check=True only compute what would change.
 
     `edit` (the secrets commands) runs first, under the same lock: the Secret files it returns
@@ -39,7 +39,7 @@ def render(project: Project, *, check: bool = False, progress: Progress = SILENT
     if check:
         recover(project.root)  # a render killed after its commit is completed first
         return _plan(project, encrypt=False, progress=progress)
-    with writing(project.root) as staging, sops.scratch_in(staging.scratch()):
+    with writing(project.root, lock_timeout) as staging, sops.scratch_in(staging.scratch()):
         edited = edit() if edit else {}
         result = _plan(project, encrypt=True, progress=progress, edited=edited)
         staging.commit(result.changes, progress)

@@ -30,6 +30,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.files import os_error, read_regular_file
-from moltgen.progress import SILENT, Progress
+from moltgen.progress import SILENT, Progress, seconds_from_env
 
 Tree = dict[str, bytes]  # path relative to the project root → content
 
@@ -316,10 +317,10 @@ def _write_error(directory: Path) -> OSError:
 
 
 @contextmanager
-def writing(root: Path) -> Iterator[Staging]:
+def writing(root: Path, lock_timeout: float | None = None) -> Iterator[Staging]:
     """Hold the project's lock, complete or discard what a killed command left, and give a
     fresh staging area, removed when done (whether the command succeeded or not)."""
-    with render_lock(root):
+    with render_lock(root, lock_timeout):
         _recover_locked(root)
         refuse_links(root, [f"{STAGING_DIR}/{JOURNAL_FILE}"])
         _mkdir(root / STATE_DIR, STATE_DIR)
@@ -450,11 +451,21 @@ def _remove_empty_parents(directory: Path, root: Path) -> None:
         directory = directory.parent
 
 
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; like terraform's -lock-timeout, a second render waits
+_LOCK_POLL = 0.1
+
+
+def lock_timeout_default() -> float:
+    """--lock-timeout's default: MOLTGEN_LOCK_TIMEOUT when set (CI may want 0), else 10 s."""
+    return seconds_from_env("MOLTGEN_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
+
+
 @contextmanager
-def render_lock(root: Path) -> Iterator[None]:
-    """One writing command at a time per project; a second one fails at once with a clear
-    message. The lock file is opened without following a link (a planted link would otherwise
-    create its target)."""
+def render_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
+    """One writing command at a time per project; a second one waits up to `timeout` seconds
+    for the first, then fails with a clear message. The lock file is opened without following
+    a link (a planted link would otherwise create its target)."""
+    timeout = lock_timeout_default() if timeout is None else timeout
     lock = root / LOCK_FILE
     try:
         descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -464,11 +475,17 @@ def render_lock(root: Path) -> Iterator[None]:
                                        "link: remove it", Location(str(lock)))) from None
         raise os_error(exc, str(lock), "open the lock file") from None
     with os.fdopen(descriptor, "r+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MoltgenError(Problem("another moltgen command is writing this project; "
-                                       "wait for it to finish", Location(str(lock)))) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise MoltgenError(Problem(
+                        f"another moltgen command is writing this project (waited {timeout:g} s); "
+                        "wait for it to finish or raise --lock-timeout", Location(str(lock)))) from None
+                time.sleep(_LOCK_POLL)
         try:
             yield
         finally:
