@@ -459,3 +459,34 @@ def test_files_named_like_temporary_files_or_carrying_the_header_are_the_users(t
     left = snapshot(root)
     assert {path: left[path] for path in users} == users
     assert not any(path.startswith("overlays/prod") for path in left)
+
+
+@pytest.mark.parametrize("command", [["render", "--check"], ["build", "dev", "--instance", "alice"],
+                                     ["check"], ["secrets", "get", "dev", "gatewayToken",
+                                                 "--instance", "alice"]])
+def test_a_render_killed_while_moving_files_into_place_is_completed_by_the_next_command(
+        tmp_path, age_env, command):
+    """Killed after its commit, with some files of the new tree in place and some not: whatever
+    command comes next completes it before reading anything, so it never sees the mix."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / SPEC_FILE).write_text(spec_text(Variant(), age_env))
+    assert run_moltgen("render", cwd=root).code == 0
+    (root / SPEC_FILE).write_text(spec_text(replace(Variant(), prod_memory="4Gi", tag="2026.7.2"),
+                                            age_env))
+    old = generated_tree(root)
+    killed = subprocess.run([sys.executable, str(KILLER), "apply:8:KILL", "render"], cwd=root,
+                            capture_output=True, timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (root / STAGING_DIR / "journal.json").exists()
+    mixed = generated_tree(root)
+    assert [path for path in old if mixed[path] != old[path]]  # some files are new, some old
+    assert b"2Gi" in mixed["overlays/prod/carol/patches/deployment-bot.yaml"]
+    result = run_moltgen(*command, cwd=root)
+    assert result.code in (0, 1), result.stderr  # check may find something to say
+    assert not (root / STAGING_DIR).exists()
+    tree = generated_tree(root)
+    consistent(tree)
+    assert b"4Gi" in tree["overlays/prod/alice/patches/deployment-bot.yaml"]
+    assert all(b"2026.7.1" not in content for path, content in tree.items() if not is_secret(path))
+    assert not pipeline.render(load_project(root / SPEC_FILE), check=True).drift

@@ -217,8 +217,11 @@ def _store() -> Any:
 
 def _load(spec: Path) -> Any:
     from moltgen.spec import load_project  # the spec module imports pydantic: load on use
+    from moltgen.tree import recover
 
-    return load_project(spec)
+    project = load_project(spec)
+    recover(project.root)  # a render killed after its commit is completed before any Secret is read
+    return project
 
 
 def _render(project: Any, edit: Any) -> list[str]:
