@@ -31,7 +31,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -196,7 +196,7 @@ def plan_changes(root: Path, tree: Tree) -> TreeChanges:
     return changes
 
 
-def refuse_links(root: Path, paths: Iterator[str] | Tree | list[str]) -> None:
+def refuse_links(root: Path, paths: Iterable[str]) -> None:
     """MoltgenError when writing any of `paths` would go through a symbolic link (a managed
     directory, an overlay, the state directory): render writes inside the project only."""
     problems = {}

@@ -23,7 +23,7 @@ try:  # typer before 0.2x used click itself; later ones vendor it
 except ImportError:
     from typer._click import exceptions as click  # type: ignore[no-redef]
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import MoltgenError, Problem
 from moltgen.secrets import age
 
 MAX_VALUE_BYTES = 1024 * 1024  # a whole Kubernetes Secret is at most 1 MiB
