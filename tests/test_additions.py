@@ -147,7 +147,7 @@ def test_an_environment_addition_reaches_every_instance_of_a_fleet(project):
     ("{key: a, operator: Exists, efect: NoSchedule}",
      "moltgen.yaml:5:34: pod.tolerations.0.efect: unknown field 'efect'"),
     ("{key: a, operator: Exists, tolerationSeconds: soon}",
-     "moltgen.yaml:5:34: pod.tolerations.0.tolerationSeconds: \"soon\" is not of types"),
+     "moltgen.yaml:5:34: pod.tolerations.0.tolerationSeconds: expected integer, got string"),
 ])
 def test_a_pod_setting_is_checked_against_the_kubernetes_schema_at_load(tmp_path, toleration, message):
     (tmp_path / "moltgen.yaml").write_text(

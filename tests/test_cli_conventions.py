@@ -54,10 +54,10 @@ def test_version_and_h():
 
 
 @pytest.mark.parametrize("args, message", [
-    (("rendr",), "moltgen: no such command rendr (did you mean render?); see 'moltgen --help'"),
-    (("check", "--formt", "json"), "moltgen: check: no such option --formt (did you mean --format?); see 'moltgen check --help'"),
+    (("rendr",), "moltgen: no such command (did you mean render?); see 'moltgen --help'"),
+    (("check", "--formt", "json"), "moltgen: check: no such option (did you mean --format?); see 'moltgen check --help'"),
     (("nosuch",), "moltgen: no such command (commands: check, rules, render, build, diff, schema, init, secrets, policy); see 'moltgen --help'"),
-    (("schema", "--outptu", "x"), "moltgen: schema: no such option --outptu (did you mean --output?); see 'moltgen schema --help'"),
+    (("schema", "--outptu", "x"), "moltgen: schema: no such option (did you mean --output?); see 'moltgen schema --help'"),
     (("build",), "moltgen: build: missing argument ENV; see 'moltgen build --help'"),
     (("render", "--lock-timeout", "sk-ant-secret"), "moltgen: render: invalid value for --lock-timeout; see 'moltgen render --help'"),
     (("diff", "dev", "prod", "sk-ant-secret"), "moltgen: diff: unexpected extra argument; see 'moltgen diff --help'"),
@@ -118,3 +118,12 @@ def test_diff_exits_1_on_differences_and_0_when_the_same(tmp_path):
     assert differ.code == 1 and "metadata.namespace: 'bots-dev' -> 'bots'" in differ.stdout
     same = run_moltgen("diff", "prod", "prod", cwd=tmp_path)
     assert same.code == 0 and same.stdout == "prod and prod build the same objects\n"
+
+
+def test_quiet_before_any_command_silences_its_progress(tmp_path):
+    from test_progress import config_maps
+    (tmp_path / "many.yaml").write_text(config_maps(50))
+    shown = {"CI": "true", "MOLTGEN_PROGRESS_AFTER": "0"}
+    assert "checking objects" in run_moltgen("check", "many.yaml", cwd=tmp_path, env=shown).stderr
+    quiet = run_moltgen("-q", "check", "many.yaml", cwd=tmp_path, env=shown)
+    assert quiet.code == 0 and quiet.stderr == ""

@@ -19,7 +19,7 @@ from moltgen.yamlio import Document, load_file
 
 BUILTIN_DIR = Path(__file__).parent / "rules"
 KIND_GROUPS = {"workloads": WORKLOAD_KINDS}
-_KEYS = {"id", "severity", "summary", "description", "match", "scope", "forEach", "when",
+_KEYS = {"id", "severity", "summary", "description", "match", "scope", "forEach", "each", "when",
          "expression", "message", "messageExpression", "field", "fieldExpression", "objects",
          "params", "tests", "builtin", "enabled"}
 _TEST_KEYS = {"name", "expect", "env", "count", "object", "objects", "params"}
@@ -53,6 +53,7 @@ class Rule:
     environments: tuple[str, ...] = ()  # empty: every environment
     scope: str = "object"  # "object" | "objects" (sees the other objects of the same target)
     for_each: str = ""  # "" | "container"
+    each: str = ""  # CEL list: one verdict per element, bound as `item` (a Secret's keys...)
     when: str = ""
     expression: str = ""
     message: str = ""
@@ -73,15 +74,19 @@ class Rule:
         return not self.environments or env in self.environments
 
     def program(self, name: str) -> celenv.Program | None:
-        source = {"when": self.when, "expression": self.expression,
-                  "messageExpression": self.message_expression,
-                  "fieldExpression": self.field_expression}[name]
+        source = self.sources()[name]
         return celenv.compile_expression(source) if source else None
+
+    def sources(self) -> dict[str, str]:
+        """Every CEL expression of the rule, by its key in the rule file."""
+        return {"each": self.each, "when": self.when, "expression": self.expression,
+                "messageExpression": self.message_expression,
+                "fieldExpression": self.field_expression}
 
     @property
     def uses(self) -> set[str]:
         """Variables the rule's CEL reads (a syntactic over-approximation, for export)."""
-        text = " ".join((self.when, self.expression, self.message_expression, self.field_expression))
+        text = " ".join(self.sources().values())
         return {name for name in celenv.VARIABLES if _mentions(text, name)}
 
 
@@ -194,7 +199,7 @@ def _parse_rule(doc: Document, path: Path, custom: bool) -> Rule:
     if objects.get("namespace", "same") not in ("same", "any"):
         bad(("objects", "namespace"), "must be same or any")
     expressions = {}
-    for key in ("when", "expression", "messageExpression", "fieldExpression"):
+    for key in ("each", "when", "expression", "messageExpression", "fieldExpression"):
         value = data.get(key, "")
         if not isinstance(value, str):
             bad((key,), "must be a CEL expression (a string)")
@@ -232,7 +237,7 @@ def _parse_rule(doc: Document, path: Path, custom: bool) -> Rule:
     return Rule(
         id=rule_id, severity=severity, summary=data["summary"].strip(),
         description=data["description"].strip(), source=_display(path), kinds=kinds,
-        environments=environments, scope=scope, for_each=for_each,
+        environments=environments, scope=scope, for_each=for_each, each=expressions.get("each", ""),
         when=expressions.get("when", ""), expression=expressions.get("expression", ""),
         message=str(data.get("message", "")).strip(),
         message_expression=expressions.get("messageExpression", ""),

@@ -8,6 +8,8 @@ waivers:                    # reason is required; expires and owner are strongly
   - rule: run-as-non-root
     kind: Deployment        # kind, name, namespace, env: any subset, omitted = any
     name: legacy-tool
+    keys: [legacy]          # optional: only findings about these Secret keys, containers or items
+    field: spec.template.spec.containers   # optional: only findings at or under this field
     reason: vendor image runs as root until upstream fixes it
     expires: 2026-12-31
     owner: platform-team
@@ -22,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen.check.model import Severity
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.check.model import FieldPath, Severity, format_path, parse_path
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.yamlio import load_file
 
 DEFAULT_POLICY = Path("policies") / "policy.yaml"
@@ -47,16 +49,23 @@ class Waiver:
     namespace: str = ""
     env: str = ""
     source: str = ""  # "policies/policy.yaml:12" or "annotation moltgen.dev/waive.<rule>"
+    keys: tuple[str, ...] = ()  # only findings about these keys (Finding.key); () = any
+    field_path: FieldPath = ()  # only findings at or under this field (`field:`); () = any
 
-    def covers(self, rule: str, kind: str, name: str, namespace: str, env: str) -> bool:
+    def covers(self, rule: str, kind: str, name: str, namespace: str, env: str, *,
+               key: str = "", path: FieldPath = ()) -> bool:
         return (self.rule == rule and self.kind in ("", kind) and self.name in ("", name)
-                and self.namespace in ("", namespace) and self.env in ("", env))
+                and self.namespace in ("", namespace) and self.env in ("", env)
+                and (not self.keys or key in self.keys)
+                and tuple(path[:len(self.field_path)]) == self.field_path)
 
     def expired(self, today: dt.date) -> bool:
         return self.expires is not None and today > self.expires
 
     def describe(self) -> str:
-        extra = [f"expires {self.expires.isoformat()}"] if self.expires else []
+        extra = [f"keys {', '.join(self.keys)}"] if self.keys else []
+        extra += [f"field {format_path(self.field_path)}"] if self.field_path else []
+        extra += [f"expires {self.expires.isoformat()}"] if self.expires else []
         if self.owner:
             extra.append(f"owner {self.owner}")
         suffix = f" ({', '.join(extra)})" if extra else ""
@@ -69,6 +78,13 @@ class PolicyConfig:
     waivers: list[Waiver] = field(default_factory=list)
     custom_rule_dirs: tuple[Path, ...] = ()
     source: str = ""
+    rule_locations: dict[str, Location] = field(default_factory=dict)  # rule id → where named
+
+    def unknown_rule_problems(self, known: list[str]) -> list[Problem]:
+        """A rule id in `rules:` or a waiver that no rule has: a typo that would silently
+        configure or waive nothing."""
+        return [Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, known)}", location)
+                for rule_id, location in self.rule_locations.items() if rule_id not in known]
 
 
 def load_policy(path: Path | None) -> PolicyConfig:
@@ -94,6 +110,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
     for key in set(data) - {"rules", "waivers", "customRules"}:
         bad((key,), "unknown key (expected rules, waivers, customRules)")
     settings: dict[str, RuleSettings] = {}
+    locations: dict[str, Location] = {}
     for rule_id, value in (data.get("rules") or {}).items():
         if not isinstance(value, dict) or set(value) - {"enabled", "severity", "params"}:
             bad(("rules", rule_id), "takes enabled, severity and params")
@@ -106,13 +123,15 @@ def load_policy(path: Path | None) -> PolicyConfig:
                 bad(("rules", rule_id, "severity"), "must be error, warning or info")
         settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
                                               dict(value.get("params") or {}))
+        locations.setdefault(str(rule_id), doc.locate(("rules", rule_id), key=True))
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
         where = ("waivers", index)
         if not isinstance(item, dict):
             bad(where, "a waiver is a mapping with rule and reason")
             continue
-        unknown = set(item) - {"rule", "reason", "expires", "owner", "kind", "name", "namespace", "env"}
+        unknown = set(item) - {"rule", "reason", "expires", "owner", "kind", "name", "namespace", "env",
+                               "keys", "field"}
         if unknown:
             bad(where, f"unknown waiver keys: {', '.join(sorted(unknown))}")
         if not str(item.get("rule") or "").strip():
@@ -125,12 +144,23 @@ def load_policy(path: Path | None) -> PolicyConfig:
         except ValueError:
             bad(where + ("expires",), "must be a date, YYYY-MM-DD")
             continue
+        keys = item.get("keys") or []
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+            bad(where + ("keys",), "must be a list of key names")
+            continue
+        try:
+            field_path = parse_path(str(item["field"])) if item.get("field") else ()
+        except ValueError:
+            bad(where + ("field",), "not a field path like stringData.gatewayToken or spec.template")
+            continue
         location = doc.locate(where)
+        locations.setdefault(str(item.get("rule")), doc.locate((*where, "rule")))
         waivers.append(Waiver(
             rule=str(item.get("rule")), reason=str(item["reason"]).strip(), expires=expires,
             owner=str(item.get("owner") or ""), kind=str(item.get("kind") or ""),
             name=str(item.get("name") or ""), namespace=str(item.get("namespace") or ""),
             env=str(item.get("env") or ""), source=f"{location.file}:{location.line}",
+            keys=tuple(keys), field_path=field_path,
         ))
     dirs = []
     for index, entry in enumerate(data.get("customRules") or []):
@@ -140,7 +170,7 @@ def load_policy(path: Path | None) -> PolicyConfig:
         dirs.append(directory)
     if problems:
         raise MoltgenError(problems)
-    return PolicyConfig(settings, waivers, tuple(dirs), str(path))
+    return PolicyConfig(settings, waivers, tuple(dirs), str(path), locations)
 
 
 def _date(value: Any) -> dt.date | None:

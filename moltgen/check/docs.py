@@ -29,6 +29,8 @@ def rules_markdown(catalog: Catalog) -> str:
         if rule.params:
             lines.append("Parameters (defaults): " + ", ".join(f"`{k}: {v!r}`" for k, v in rule.params.items()) + ".")
             lines.append("")
+        if rule.each:
+            lines += [f"One verdict per element `item` of `{rule.each}`.", ""]
         if rule.expression:
             lines += ["```cel", rule.expression, "```", ""]
         reason = not_exportable(rule)

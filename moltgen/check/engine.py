@@ -11,18 +11,21 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable
 
 from moltgen.check import celenv
+from moltgen.check.apis import identity_problem
 from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
-from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, Severity, parse_path
+from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, ObjectRef, Severity, parse_path
 from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
 from moltgen.check.schema import SchemaSet
-from moltgen.check.views import containers, pod_spec
+from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers
+from moltgen.errors import Problem
 
 
 @dataclass(slots=True)
@@ -39,14 +42,18 @@ class Prepared:
     _kind: str = ""
 
     @classmethod
-    def of(cls, manifest: Manifest, image_tag: str | None = None) -> Prepared:
-        data = manifest.data
-        kind = str(data.get("kind") or "")
+    def of(cls, manifest: Manifest, invalid: list[FieldPath] | None = None,
+           image_tag: str | None = None) -> Prepared:
+        """`invalid`: paths whose values have the wrong type (from the schema), left unjudged;
+        `image_tag`: the Moltbot release whose config schema judges openclaw.json."""
+        data = rule_view(manifest.data, invalid or ())
+        kind = data["kind"]
         is_secret = kind == "Secret"
         found = pod_spec(data)
+        # Secret facts come from the object as written: a null value is an empty one.
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
-                   secret_facts(data) if is_secret else {},
+                   secret_facts(manifest.data) if is_secret else {},
                    openclaw_config(data, image_tag) if kind == "ConfigMap" else {}, None, kind)
 
 
@@ -63,9 +70,7 @@ class EffectiveRule:
     def program(self, name: str) -> celenv.Program:
         found = self._programs.get(name)
         if found is None:
-            source = {"when": self.rule.when, "expression": self.rule.expression,
-                      "messageExpression": self.rule.message_expression,
-                      "fieldExpression": self.rule.field_expression}[name]
+            source = self.rule.sources()[name]
             if "params" in self.rule.uses:
                 source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
             found = self._programs[name] = celenv.compile_expression(source)
@@ -109,13 +114,16 @@ class Engine:
               on_object: Callable[[], None] | None = None) -> CheckResult:
         """Check manifests of one target (an overlay, a file...): cross-object rules see these.
         `on_object` is called after each object (progress)."""
+        validated = [self._validate(m) for m in manifests]
         # openclaw.json is judged by the schema of the release the target's image runs
         image_tag = moltbot_image_tag(m.data for m in manifests)
-        prepared = [Prepared.of(m, image_tag) for m in manifests]
+        prepared = [Prepared.of(m, invalid, image_tag) for m, (_, invalid) in zip(manifests, validated)]
         index = _Index(prepared)
         findings: list[Finding] = []
-        for item in prepared:
-            found = list(self._schema_findings(item))
+        first: dict[tuple[str, str, str], Prepared] = {}
+        for item, (schema_findings, _) in zip(prepared, validated):
+            found: list[Finding | None] = list(schema_findings)
+            found.append(self._duplicate(item, first))
             found.extend(self._rule_findings(item, index))
             waivers, invalid = annotation_waivers(item.manifest)
             found.extend(self._builtin("waiver-invalid", f) for f in invalid)
@@ -128,21 +136,54 @@ class Engine:
                 on_object()
         return CheckResult(objects=len(manifests), findings=findings)
 
-    # -- schema -------------------------------------------------------------------------------
-    def _schema_findings(self, item: Prepared) -> Iterable[Finding | None]:
-        if self.schemas is None:
-            return
+    def unreadable(self, problems: list[Problem], env: str) -> list[Finding]:
+        """A file that does not parse is one `parse` finding at the line that broke it."""
+        findings = []
+        for problem in problems:
+            finding = self._builtin("parse", Finding("parse", Severity.ERROR, problem.message,
+                                                     ObjectRef("", "", "", ""), ()))
+            if finding is not None:
+                finding.location = problem.location
+                findings.append(finding)
+        apply_waivers(findings, self.policy.waivers, env, self.now.date())
+        return findings
+
+    def _duplicate(self, item: Prepared, first: dict[tuple[str, str, str], Prepared]) -> Finding | None:
+        """The second object of a kind, namespace and name in one target replaces the first when
+        applied (`kubectl apply`), or fails the sync (Argo CD, Flux): one of them is a mistake."""
         ref = item.manifest.ref
-        outcome = self.schemas.validate(item.manifest.data)
+        if not (ref.kind and ref.name):
+            return None
+        earlier = first.setdefault((ref.kind, ref.namespace, ref.name), item)
+        if earlier is item:
+            return None
+        where = earlier.manifest.locate(("metadata", "name"))
+        return self._builtin("duplicate-object", Finding(
+            "duplicate-object", Severity.ERROR,
+            f"{ref} is defined twice in this target (first at {where}); the later one replaces it",
+            ref, ("metadata", "name")))
+
+    # -- schema -------------------------------------------------------------------------------
+    def _validate(self, manifest: Manifest) -> tuple[list[Finding | None], list[FieldPath]]:
+        """Schema findings, and the paths of values of the wrong type (rules skip those)."""
+        if self.schemas is None:
+            return [], []
+        ref = manifest.ref
+        problem = identity_problem(manifest.data)
+        if problem is not None:
+            return [self._builtin("schema", Finding("schema", Severity.ERROR, problem, ref, ()))], []
+        outcome = self.schemas.validate(manifest.data)
         if outcome is None:
-            yield self._builtin("schema-missing", Finding(
+            problem = self.schemas.unserved(ref.api_version, ref.kind)
+            if problem is not None:
+                return [self._builtin("schema", Finding("schema", Severity.ERROR, problem, ref, ("kind",)))], []
+            return [self._builtin("schema-missing", Finding(
                 "schema-missing", Severity.WARNING,
                 f"no schema for {ref.kind} {ref.api_version or '(no apiVersion)'} in Kubernetes "
-                f"{self.schemas.version}; add one with --schema-dir", ref, ()))
-            return
-        for error in outcome:
-            yield self._builtin("schema", Finding("schema", Severity.ERROR, error.message, ref,
-                                                  error.path))
+                f"{self.schemas.version}; add one with --schema-dir", ref, ()))], []
+        findings = [self._builtin("schema", Finding("schema", Severity.ERROR, error.message, ref,
+                                                    error.path)) for error in outcome]
+        return findings, [error.path for error in outcome if error.wrong_type]
 
     def _builtin(self, rule_id: str, finding: Finding) -> Finding | None:
         effective = self.rules.get(rule_id)
@@ -176,15 +217,25 @@ class Engine:
                         container_activations = [self._container_activation(item, c, None)
                                                  for _, c in item.containers]
                     activations = container_activations
-                for (path, _), activation in zip(item.containers, activations):
-                    yield from self._evaluate(item, effective, activation, path)
+                for (path, container), activation in zip(item.containers, activations):
+                    rebind = partial(self._container_activation, item, container, objects)
+                    yield from self._evaluate(item, effective, activation, path, rebind,
+                                              container["name"])
             else:
-                yield from self._evaluate(item, effective, base, ())
+                rebind = partial(self._item_activation, item, objects)
+                yield from self._evaluate(item, effective, base, (), rebind)
 
-    def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None) -> Any:
+    def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None,
+                              element: Any = None) -> Any:
         return celenv.activation(item.view, objects=objects, container=container,
                                  pod_spec=item.pod_spec, env=item.manifest.env,
-                                 secret=item.secret, openclaw=item.openclaw, now=self.now)
+                                 secret=item.secret, openclaw=item.openclaw, now=self.now,
+                                 item=element)
+
+    def _item_activation(self, item: Prepared, objects: list[Any] | None, element: Any) -> Any:
+        return celenv.activation(item.view, objects=objects, pod_spec=item.pod_spec,
+                                 env=item.manifest.env, secret=item.secret,
+                                 openclaw=item.openclaw, now=self.now, item=element)
 
     def _activation(self, item: Prepared, objects: list[Any] | None) -> Any:
         """One activation per object, shared by its rules; rules across objects get their own."""
@@ -198,7 +249,26 @@ class Engine:
         return activation
 
     def _evaluate(self, item: Prepared, effective: EffectiveRule, activation: Any,
-                  base_path: FieldPath) -> Iterable[Finding]:
+                  base_path: FieldPath, rebind: Callable[[Any], Any], key: str = "") -> Iterable[Finding]:
+        """The rule's verdict; a rule with `each` gives one per element, bound as `item`."""
+        if not effective.rule.each:
+            yield from self._verdict(item, effective, activation, base_path, key)
+            return
+        elements = effective.program("each").run(activation)
+        if not isinstance(elements, list):
+            error = elements if isinstance(elements, celenv.EvalError) else celenv.EvalError(
+                f"each returned {type(elements).__name__}, not a list")
+            yield self._error_finding(item, effective, base_path, error)
+            return
+        judged: list[Any] = []
+        for element in elements:
+            if element in judged:  # a Secret referenced twice is one missing Secret
+                continue
+            judged.append(element)
+            yield from self._verdict(item, effective, rebind(element), base_path, _key_of(element) or key)
+
+    def _verdict(self, item: Prepared, effective: EffectiveRule, activation: Any,
+                 base_path: FieldPath, key: str) -> Iterable[Finding]:
         rule = effective.rule
         verdict = effective.program("expression").run(activation)
         if verdict is True:
@@ -223,7 +293,7 @@ class Engine:
                     path = base_path + parse_path(text)
                 except ValueError:
                     pass
-        yield Finding(rule.id, effective.severity, message, item.manifest.ref, path)
+        yield Finding(rule.id, effective.severity, message, item.manifest.ref, path, key=key)
 
     def _error_finding(self, item: Prepared, effective: EffectiveRule, path: FieldPath,
                        error: celenv.EvalError) -> Finding:
@@ -238,6 +308,15 @@ class Engine:
                 finding.origin = manifest.origin(finding.path)
             except Exception:  # noqa: BLE001 - a missing origin must not hide a finding
                 finding.origin = None
+
+
+def _key_of(element: Any) -> str:
+    """What a waiver's `keys` names an element by: a Secret key, or the `name` of a list item."""
+    if isinstance(element, str):
+        return element
+    if isinstance(element, dict) and isinstance(element.get("name"), str):
+        return element["name"]
+    return ""
 
 
 class _Index:

@@ -7,6 +7,7 @@ values from the object rules see.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from moltgen.secrets.facts import secret_facts as keyless_facts
@@ -23,7 +24,7 @@ def secret_facts(data: dict[str, Any], file: str = "") -> dict[str, Any]:
         "keys": sorted(facts.keys),
         "emptyKeys": sorted(facts.empty_keys),
         "plaintextKeys": sorted(facts.plaintext_keys),  # neither empty nor sops ciphertext
-        "lastModified": facts.last_modified or "",
+        "lastModified": _timestamp(facts.last_modified),
         "ageRecipients": list(facts.recipients),
     }
 
@@ -36,3 +37,14 @@ def redact_secret(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(values, dict):
             redacted[section] = {k: ("" if v in (None, "") else REDACTED) for k, v in values.items()}
     return redacted
+
+
+def _timestamp(value: Any) -> str:
+    """sops `lastmodified` when it is an RFC 3339 time; "" (unknown) for anything else."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return value

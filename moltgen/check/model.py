@@ -36,8 +36,10 @@ class ObjectRef:
                    str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
 
     def __str__(self) -> str:
+        if not (self.kind or self.name or self.namespace):
+            return "no object"  # a file that did not parse
         namespace = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {namespace}{self.name}"
+        return f"{self.kind or '(no kind)'} {namespace}{self.name or '(no name)'}"
 
     def as_json(self) -> dict[str, str]:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace,
@@ -74,6 +76,7 @@ class Finding:
     origin: Location | None = None
     waived: bool = False
     waiver: str = ""  # why it is waived, or why a waiver no longer applies
+    key: str = ""  # the Secret key, container or list item it is about (waivers' `keys`)
 
     @property
     def counts_as(self) -> Severity | None:

@@ -13,6 +13,7 @@ from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import Reach, load_targets
 from moltgen.progress import SILENT, Progress
+from moltgen.errors import MoltgenError
 
 
 @dataclass(slots=True)
@@ -32,6 +33,9 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
     policy: PolicyConfig = load_policy(options.policy)
     catalog = load_catalog(policy.custom_rule_dirs)
+    unknown = policy.unknown_rule_problems(list(catalog.rules))
+    if unknown:
+        raise MoltgenError(unknown)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
@@ -42,6 +46,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
                            progress=progress, reach=Reach(options.allow_remote, deadline))
     with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
         for target in targets:
+            total.findings.extend(engine.unreadable(target.unreadable, target.env))
             result = engine.check(target.manifests, on_object=step.advance)
             total.objects += result.objects
             total.findings.extend(result.findings)

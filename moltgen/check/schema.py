@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from moltgen.check.apis import ServedKinds
 from moltgen.check.model import FieldPath, format_path
 from moltgen.errors import MoltgenError, Problem
 
@@ -30,6 +31,7 @@ _DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 class SchemaError:
     path: FieldPath
     message: str
+    wrong_type: bool = False  # the value is not of the type the schema wants (rules skip it)
 
 
 def _upstream_root() -> Path:
@@ -80,6 +82,13 @@ class SchemaSet:
         self.dirs = (*schema_dirs, SHIPPED_DIR)
         self._validators: dict[tuple[str, str], Any] = {}
         self._registry: Any = None
+        self._served: ServedKinds | None = None
+
+    def unserved(self, api_version: str, kind: str) -> str | None:
+        """Why this Kubernetes version would refuse an object with no schema (apis.ServedKinds)."""
+        if self._served is None:  # read only when an object has no schema
+            self._served = ServedKinds(_read_json(self._upstream_dir() / "_definitions.json"))
+        return self._served.problem(api_version, kind)
 
     def validate(self, data: dict[str, Any]) -> list[SchemaError] | None:
         """Schema errors of one object; None when no schema is known for its kind."""
@@ -190,25 +199,71 @@ def _read_json(path: Path) -> Any:
         raise MoltgenError(Problem(f"unreadable schema: {exc}", field=str(path))) from None
 
 
-_SENSITIVE = frozenset({"env", "args", "command"})
+# Kinds of error where the value is of the wrong type (int-or-string fields are a oneOf/anyOf).
+_WRONG_TYPE = frozenset({"Type", "OneOfNotValid", "OneOfMultipleValid", "AnyOf"})
 
 
 def _describe(error: Any, kind: str) -> SchemaError:
+    """The error as a path and what was expected. jsonschema's own messages quote the offending
+    value, which may be a Secret value, an API key in `env` or an object's whole content: a
+    message here names paths, types and allowed values, never what the object holds."""
     path: FieldPath = tuple(error.instance_path)
     name = type(error.kind).__name__
+    where = format_path(path) or "the object"
     if name == "AdditionalProperties":
-        unexpected = list(getattr(error.kind, "unexpected", []) or [])
+        unexpected = [str(u) for u in getattr(error.kind, "unexpected", []) or []]
         if len(unexpected) == 1:
-            return SchemaError(path + (str(unexpected[0]),), f"unknown field {unexpected[0]!r}")
+            return SchemaError(path + (unexpected[0],), f"unknown field {unexpected[0]!r}")
         return SchemaError(path, f"unknown fields {', '.join(map(repr, unexpected))}")
     if name == "Required":
         missing = getattr(error.kind, "property", None)
         if isinstance(missing, str):
             return SchemaError(path, f"missing required field {missing!r}")
-    if (kind == "Secret" and path[:1] in (("data",), ("stringData",))) or _SENSITIVE.intersection(path):
-        # jsonschema messages quote the offending value; a Secret value, or what a container
-        # is given in its environment or arguments (API keys end up there), is never printed.
-        where = format_path(path)
-        return SchemaError(path, f"{where}: invalid value ({name})" if where else f"invalid value ({name})")
-    where = format_path(path)
-    return SchemaError(path, f"{where}: {error.message}" if where else str(error.message))
+    return SchemaError(path, f"{where}: {_expected(error, name)}", name in _WRONG_TYPE)
+
+
+def _expected(error: Any, name: str) -> str:
+    kind, instance = error.kind, error.instance
+    got = _type_name(instance)
+    if name == "Type":
+        types = [t for t in _as_list(getattr(kind, "types", ())) if t != "null"]
+        return f"expected {' or '.join(types) or 'another type'}, got {got}"
+    if name in ("OneOfNotValid", "OneOfMultipleValid", "AnyOf"):
+        return f"{got} is not an allowed type here"
+    if name == "Enum":
+        options = _as_list(getattr(kind, "options", ()))
+        shown = ", ".join(repr(o) for o in options[:10] if isinstance(o, (str, int, float, bool)))
+        return f"must be one of {shown}" if shown else "not an allowed value"
+    if name == "Pattern":
+        return f"does not match the pattern {getattr(kind, 'pattern', '')!r}"
+    if name in ("Minimum", "ExclusiveMinimum", "Maximum", "ExclusiveMaximum", "MinLength",
+                "MaxLength", "MinItems", "MaxItems", "MinProperties", "MaxProperties"):
+        words = {"Minimum": "must be at least", "ExclusiveMinimum": "must be greater than",
+                 "Maximum": "must be at most", "ExclusiveMaximum": "must be less than",
+                 "MinLength": "must have at least {} characters",
+                 "MaxLength": "must have at most {} characters",
+                 "MinItems": "must have at least {} items", "MaxItems": "must have at most {} items",
+                 "MinProperties": "must have at least {} keys",
+                 "MaxProperties": "must have at most {} keys"}[name]
+        limit = getattr(kind, "limit", "")
+        return words.format(limit) if "{}" in words else f"{words} {limit}"
+    if name == "Format":
+        return f"not a valid {getattr(kind, 'format', 'value')}"
+    return f"invalid {got} ({name})"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value] if value not in (None, "") else []
+
+
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+               (list, "array"), (dict, "object"))
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return next((name for python, name in _JSON_TYPES if isinstance(value, python)),
+                type(value).__name__)

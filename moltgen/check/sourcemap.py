@@ -3,8 +3,9 @@ resource file that declares it, else the generator entry that made it.
 
 Generic for simple overlays: kustomization.yaml `resources` (files and directories, recursively),
 `patches` (strategic merge and JSON 6902, file or inline), `patchesStrategicMerge`,
-`patchesJson6902`, `configMapGenerator`/`secretGenerator`, `namePrefix`/`nameSuffix` and
-`namespace`. Objects are matched by kind, name and the namespace their branch of kustomizations
+`patchesJson6902`, `configMapGenerator`/`secretGenerator`, `namePrefix`/`nameSuffix`,
+`namespace`, and the `images` transformer (a tag or digest an overlay sets is located at its
+`images:` entry, not at the base's container). Objects are matched by kind, name and the namespace their branch of kustomizations
 gives them (an environment of a fleet includes every instance's overlay, each in its own
 namespace, all over the same base); generators add a hash suffix; list items are matched by their merge key (`name`, ...), so a patch
 that lists one container of three still points at the right lines.
@@ -51,6 +52,8 @@ class OverlaySourceMap:
         self._display_root = display
         self.entries: list[_Entry] = []
         self._pending_patches: list[tuple[str, str, _Source, str, str, str | None]] = []
+        # `images:` entries, outermost kustomization first (its transformer runs last and wins)
+        self._images: list[tuple[dict[str, Any], Document, FieldPath]] = []
         self._documents: dict[Path, list[Document]] = {}  # a base shared by branches: parsed once
         self._visit(overlay, "", "", None, ())
         for kind, name, source, prefix, suffix, namespace in self._pending_patches:
@@ -87,6 +90,9 @@ class OverlaySourceMap:
         # The outer overlay's namespace transformer runs last, so the outermost one wins.
         namespace = namespace if namespace is not None else (
             str(data["namespace"]) if data.get("namespace") else None)
+        for index, image in enumerate(data.get("images") or []):
+            if isinstance(image, dict) and isinstance(image.get("name"), str):
+                self._images.append((image, kdoc, ("images", index)))
         for key in ("resources", "bases", "components"):
             for item in data.get(key) or []:
                 if not isinstance(item, str) or "://" in item or item.startswith("github.com/"):
@@ -182,6 +188,9 @@ class OverlaySourceMap:
         return candidates[-1] if candidates else None
 
     def locate(self, obj: dict[str, Any], path: FieldPath) -> Location | None:
+        image = self._locate_image(obj, path)
+        if image is not None:
+            return image
         entry = self.entry_for(obj)
         if entry is None:
             return None
@@ -201,6 +210,42 @@ class OverlaySourceMap:
         if best is not None:
             return best[1]
         return entry.generator
+
+
+    def _locate_image(self, obj: dict[str, Any], path: FieldPath) -> Location | None:
+        """The `images:` entry that set a container's image, when an overlay's transformer did."""
+        if not self._images or len(path) < 3 or path[-1] != "image" or "ontainers" not in str(path[-3]):
+            return None
+        node: Any = obj
+        for part in path:
+            node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+        if not isinstance(node, str):
+            return None
+        repository, tag, digest = _split_image(node)
+        for image, doc, where in self._images:
+            if repository not in (image.get("newName"), image["name"]):
+                continue
+            for key, value in (("digest", digest), ("newTag", tag), ("newName", repository)):
+                if image.get(key) is not None and str(image[key]) == value:
+                    return doc.locate(where + (key,), key=True)
+        return None
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, list):
+        return isinstance(part, int) and 0 <= part < len(node)
+    return part in node
+
+
+def _split_image(reference: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of an image reference; a registry port is not a tag."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+    else:
+        tag = ""
+    return name, tag, digest
 
 
 def _namespace_of(obj: dict[str, Any]) -> str | None:

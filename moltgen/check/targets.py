@@ -5,16 +5,17 @@ file and line that wrote each of its fields."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from moltgen.check.model import FieldPath, Manifest
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import Document, load_documents, load_file
 
-_YAML_SUFFIXES = (".yaml", ".yml")
+# A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -25,6 +26,7 @@ class TargetSet:
     name: str
     env: str
     manifests: list[Manifest]
+    unreadable: list[Problem] = field(default_factory=list)  # files that did not parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
     for target in targets:
         if target == "-":
             text = _read_stdin(stdin or sys.stdin)
-            result.append(_from_documents("-", load_documents(text, "<stdin>"), env))
+            result.append(_from_files("-", [lambda: load_documents(text, "<stdin>")], env))
             continue
         path = Path(target)
         if not path.exists():
@@ -60,8 +62,26 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
         elif path.is_dir():
             result.append(_from_directory(path, target, env))
         else:
-            result.append(_from_documents(target, load_file(path, _show(path)), env))
+            result.append(_from_files(target, [_reader(path)], env))
     return result
+
+
+def _reader(file: Path) -> Callable[[], list[Document]]:
+    return lambda: load_file(file, _show(file))
+
+
+def _from_files(name: str, readers: list[Callable[[], list[Document]]], env: str) -> TargetSet:
+    """The objects of every file that parses; a file that does not is one problem, and the
+    others are still checked."""
+    documents, unreadable = [], []
+    for read in readers:
+        try:
+            documents.extend(read())
+        except MoltgenError as error:
+            unreadable.extend(error.problems)
+    target = _from_documents(name, documents, env)
+    target.unreadable = unreadable
+    return target
 
 
 def _read_stdin(stream: Any) -> str:
@@ -79,11 +99,11 @@ def _read_stdin(stream: Any) -> str:
 
 
 def _yaml_files(directory: Path) -> list[Path]:
-    """The YAML files of a directory target; a symlink out of the repository is refused."""
+    """The YAML and JSON files of a directory target; a symlink out of the repository is refused."""
     from moltgen.confine import check_file, repository_root
 
     root = repository_root(directory)
-    files = sorted(p for p in directory.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
+    files = sorted(p for p in directory.rglob("*") if p.suffix in _MANIFEST_SUFFIXES and p.is_file())
     for file in files:
         check_file(file, root, _show(file))
     return files
@@ -201,8 +221,16 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
     recover(project.root)  # a render killed mid-write is completed before the tree is read
     unknown = [e for e in envs if e not in project.environments]
     if unknown:
-        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r} (the spec defines "
-                                   f"{', '.join(project.environments)})", field="--env"))
+        hint = did_you_mean(unknown[0], list(project.environments)) or \
+            f" (the spec defines {', '.join(project.environments) or 'none'})"
+        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r}{hint}", field="--env"))
+    if not project.environments:
+        # No environment: the base is what gets deployed, so it is what gets checked.
+        base = Path(project.root) / "base"
+        if not (base / "kustomization.yaml").is_file():
+            raise MoltgenError(Problem("base/ is not rendered yet; run `moltgen render` first",
+                                       Location(str(base))))
+        return [load_overlay(base, "", project=project)]
     overlays = {}
     for env in project.environments:
         if envs and env not in envs:
@@ -234,7 +262,7 @@ def _gitops_objects(root: Path) -> list[TargetSet]:
 
 
 def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
-    """The objects of every YAML file below `directory`; a kustomization.yaml is kustomize's
-    configuration (what `kubectl apply -k` reads), not an object to apply."""
+    """The objects of every YAML or JSON file below `directory`; a kustomization.yaml is
+    kustomize's configuration (what `kubectl apply -k` reads), not an object to apply."""
     files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
-    return _from_documents(name, [doc for file in files for doc in load_file(file, _show(file))], env)
+    return _from_files(name, [_reader(file) for file in files], env)

@@ -61,7 +61,8 @@ def apply_waivers(findings: list[Finding], waivers: list[Waiver], env: str, toda
     for finding in findings:
         ref = finding.object
         for waiver in waivers:
-            if not waiver.covers(finding.rule, ref.kind, ref.name, ref.namespace, env):
+            if not waiver.covers(finding.rule, ref.kind, ref.name, ref.namespace, env,
+                                 key=finding.key, path=finding.path):
                 continue
             if waiver.expired(today):
                 finding.waiver = f"waiver expired on {waiver.expires}: {waiver.describe()} [{waiver.source}]"

@@ -112,3 +112,28 @@ def test_stdin_that_is_not_utf8_is_a_clear_error_whatever_the_locale():
     [piped] = load_targets(["-"], [], stdin=crlf)
     assert [m.data["metadata"]["name"] for m in piped.manifests] == ["a", "b", "c"]
     assert piped.manifests[2].locate(("metadata", "name")).line == 14
+
+
+def test_an_image_tag_set_by_an_overlay_images_entry_points_at_that_entry(tmp_path, monkeypatch):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "kustomization.yaml").write_text("resources: [deployment.yaml]\n")
+    (base / "deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: gw, namespace: n}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n"
+        "        - {name: gateway, image: 'ghcr.io/openclaw/openclaw:2026.7.1'}\n"
+        "        - {name: sidecar, image: 'registry.local:5000/tools:1.0'}\n")
+    overlay = tmp_path / "overlays" / "prod"
+    overlay.mkdir(parents=True)
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [../../base]\nimages:\n  - name: busybox\n    newTag: '1.36'\n"
+        "  - name: ghcr.io/openclaw/openclaw\n    newTag: latest\n")
+    monkeypatch.chdir(tmp_path)
+    [target] = load_targets(["overlays/prod"], [])
+    [deployment] = target.manifests
+    containers = ("spec", "template", "spec", "containers")
+    tag = deployment.locate(containers + (0, "image"))
+    assert (tag.file, tag.line) == ("overlays/prod/kustomization.yaml", 6)  # the newTag line
+    # an image no `images:` entry touches still points at the base
+    sidecar = deployment.locate(containers + (1, "image"))
+    assert (sidecar.file, sidecar.line) == ("base/deployment.yaml", 9)

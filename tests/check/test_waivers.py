@@ -67,3 +67,41 @@ def test_policy_waiver_needs_a_reason(tmp_path):
     path.write_text("waivers:\n  - rule: image-tag-latest\n")
     with pytest.raises(MoltgenError, match="needs a reason"):
         load_policy(path)
+
+
+SECRET = """apiVersion: v1
+kind: Secret
+metadata: {name: clawdbot, namespace: n}
+stringData: {gatewayToken: "", anthropicApiKey: "", openaiApiKey: ""}
+"""
+
+
+def test_a_waiver_scoped_to_keys_waives_only_those_keys(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("waivers:\n  - rule: secret-empty-value\n    keys: [anthropicApiKey, openaiApiKey]\n"
+                    "    reason: set by the operator\n")
+    result = check_text(SECRET, only=["secret-empty-value"], policy=load_policy(path))
+    assert sorted((f.key, f.waived) for f in result.findings) == [
+        ("anthropicApiKey", True), ("gatewayToken", False), ("openaiApiKey", True)]
+    assert [f.path for f in result.findings if not f.waived] == [("stringData", "gatewayToken")]
+
+
+def test_a_waiver_scoped_to_a_field_waives_findings_at_or_under_it(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text('waivers:\n  - rule: secret-empty-value\n    field: stringData["gatewayToken"]\n'
+                    "    reason: generated at deploy time\n")
+    result = check_text(SECRET, only=["secret-empty-value"], policy=load_policy(path))
+    assert [f.key for f in result.findings if f.waived] == ["gatewayToken"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("waivers:\n  - rule: secret-empty-value\n    keys: gatewayToken\n    reason: r\n")
+    with pytest.raises(MoltgenError, match="list of key names"):
+        load_policy(bad)
+
+
+def test_a_container_rule_waiver_can_name_the_container(tmp_path):
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+           "    - {name: app, image: 'busybox:latest'}\n    - {name: legacy, image: 'busybox:latest'}\n")
+    path = tmp_path / "policy.yaml"
+    path.write_text("waivers:\n  - rule: image-tag-latest\n    keys: [legacy]\n    reason: vendor image\n")
+    result = check_text(pod, only=["image-tag-latest"], policy=load_policy(path))
+    assert sorted((f.key, f.waived) for f in result.findings) == [("app", False), ("legacy", True)]

@@ -10,13 +10,16 @@ _ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ�
 
 
 def _cell(text: str) -> str:
+    """Text in a table cell: GitHub renders HTML in markdown, so `<digest>` would vanish."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def render(result: CheckResult, catalog: Catalog) -> str:
     lines = ["## moltgen check", "",
              summary_line(result.objects, result.count(Severity.ERROR),
-                          result.count(Severity.WARNING), result.waived), ""]
+                          result.count(Severity.WARNING), result.waived,
+                          result.count(Severity.INFO)), ""]
     if result.findings:
         lines += ["| | Rule | Object | Where | Message |", "|---|---|---|---|---|"]
         for f in sorted(result.findings, key=sort_key):

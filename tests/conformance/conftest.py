@@ -1,0 +1,148 @@
+"""Fixtures of the conformance tier: OpenClaw installed once (cached outside the repository),
+this repository's spec and two fleets rendered into temporary copies whose Secrets are encrypted
+to an age key generated for the test run, and every overlay built as its controller builds it."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import pytest
+from pyrage import x25519
+
+from moltgen import kustomize
+from moltgen.openclaw.install import Runtime, cache_root, install
+from moltgen.openclaw.schema import release_for_tag, shipped_releases
+from moltgen.secrets.sops import sops_binary
+from moltgen.spec import CHANNEL_KEYS, PROVIDER_KEYS, load_project
+from moltgen.yamlio import dump_yaml, load_documents
+from support import REPO, run_moltgen
+from test_delivery import install_ksops_plugin, sops_decrypt
+
+PINNED = release_for_tag(load_project(REPO / "moltgen.yaml").base.image.tag)
+RELEASES = tuple(dict.fromkeys((PINNED, shipped_releases()[-1])))
+INSTANCES = ("alice", "bob", "carol")
+CHANNEL_PLUGINS = ("@openclaw/discord",)  # not in the package (docs/openclaw.md)
+
+
+@pytest.fixture(scope="session")
+def runtimes() -> dict[str, Runtime]:
+    return {release: install(release) for release in RELEASES}
+
+
+def plugin_state(runtime: Runtime) -> Path:
+    """A state directory holding the channel plugins the gateway installs at its first start
+    (cached beside the release: a pod's state volume keeps them from one start to the next)."""
+    state = cache_root() / f"{runtime.release}.state"
+    with open(cache_root() / f".{runtime.release}.state.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # The boots' state database names the plugin by its path here, and the gateway
+        # refuses plugin files that have other hard links: reuse only an intact template.
+        if (state / ".complete").is_file() and not any(
+                path.is_file() and path.stat().st_nlink > 1 for path in state.rglob("*")):
+            return state / ".openclaw"
+        shutil.rmtree(state, ignore_errors=True)
+        home = state
+        home.mkdir(parents=True)
+        env = {"OPENCLAW_STATE_DIR": str(home / ".openclaw")}
+        for plugin in CHANNEL_PLUGINS:
+            result = runtime.run("plugins", "install", plugin, home=home, timeout=900,
+                                 extra_env=env)
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        (home / ".openclaw" / "openclaw.json").unlink(missing_ok=True)  # the pod's config is the ConfigMap
+        (state / ".complete").write_text("")
+    return state / ".openclaw"
+
+
+@pytest.fixture(scope="session")
+def age_key(tmp_path_factory):
+    identity = x25519.Identity.generate()
+    key_file = tmp_path_factory.mktemp("age") / "keys.txt"
+    key_file.write_text(f"{identity}\n")
+    key_file.chmod(0o600)
+    saved = os.environ.get("SOPS_AGE_KEY_FILE")
+    os.environ["SOPS_AGE_KEY_FILE"] = str(key_file)
+    sops_binary.cache_clear()
+    yield str(identity.to_public())
+    if saved is None:
+        os.environ.pop("SOPS_AGE_KEY_FILE", None)
+    else:
+        os.environ["SOPS_AGE_KEY_FILE"] = saved
+
+
+def fake_value(key: str) -> str:
+    """A value for a provider key or bot token: random, so it can be searched for in output."""
+    return f"test-{key}-{secrets.token_hex(12)}"
+
+
+def render_copy(root: Path, spec_text: str, recipient: str) -> Path:
+    """This repository's spec re-rendered in `root`, every Secret encrypted to `recipient`."""
+    root.mkdir(parents=True)
+    spec_text = re.sub(r"age1[0-9a-z]{58}", recipient, spec_text)
+    (root / "moltgen.yaml").write_text(spec_text)
+    assert run_moltgen("render", cwd=root).code == 0
+    project = load_project(root / "moltgen.yaml")
+    for target in project.targets:
+        for key in target.spec.secret_keys():
+            if key.generated:
+                continue
+            instance = ["--instance", target.instance.name] if target.instance else []
+            result = run_moltgen("secrets", "set", target.environment, key.name, *instance,
+                                 cwd=root, stdin=fake_value(key.name) + "\n")
+            assert result.code == 0, result.stderr
+    return root
+
+
+def build_flux(overlay: Path) -> list[dict]:
+    """What Flux's kustomize-controller applies: the build, its Secret decrypted."""
+    objects = [d.data for d in load_documents(kustomize.build(overlay), "build")]
+    return [sops_decrypt(o, ignore_mac=True) if o["kind"] == "Secret" and "sops" in o else o
+            for o in objects]
+
+
+def build_argocd(overlay: Path, xdg: Path) -> list[dict]:
+    """What Argo CD's repo server renders: the build through the KSOPS generator (a test
+    double calling the real sops; see tests/test_delivery.py)."""
+    generator_file = overlay / "secret-generator.yaml"
+    generator = load_documents(generator_file.read_text(), "generator")[0].data
+    generator["metadata"].pop("annotations", None)  # the legacy exec-plugin loader's form
+    generator_file.write_text(dump_yaml(generator))
+    built = kustomize.build(overlay, extra_args=("--enable-alpha-plugins",),
+                            env={**os.environ, "XDG_CONFIG_HOME": str(xdg)})
+    return [d.data for d in load_documents(built, "build")]
+
+
+FLEET = """
+gitops: {{engine: {engine}, repoUrl: https://git.example.com/platform/bots.git}}
+instances:
+  - {{name: alice, owner: alice}}
+  - {{name: bob, owner: bob}}
+  - {{name: carol, owner: carol}}
+"""
+
+
+@pytest.fixture(scope="session")
+def overlays(tmp_path_factory, age_key) -> dict[str, list[dict]]:
+    """label -> built objects: every environment of this repository's spec, and every
+    instance of a 3-instance fleet delivered by Argo CD and by Flux (prod)."""
+    work = tmp_path_factory.mktemp("conformance")
+    spec_text = (REPO / "moltgen.yaml").read_text()
+    built: dict[str, list[dict]] = {}
+    repo = render_copy(work / "repo", spec_text, age_key)
+    for env in load_project(repo / "moltgen.yaml").environments:
+        built[f"repo/{env}"] = build_flux(repo / "overlays" / env)
+    fleet_spec = re.sub(r"\n  dev:\n((    |      ).*\n)+", "\n", spec_text)
+    assert "dev:" not in fleet_spec.split("environments:")[1]
+    xdg = work / "xdg"
+    install_ksops_plugin(xdg)
+    for engine in ("argocd", "flux"):
+        root = render_copy(work / engine, fleet_spec + FLEET.format(engine=engine), age_key)
+        for instance in INSTANCES:
+            overlay = root / "overlays" / "prod" / instance
+            built[f"{engine}/prod/{instance}"] = (build_argocd(overlay, xdg) if engine == "argocd"
+                                                  else build_flux(overlay))
+    return built

@@ -1,0 +1,230 @@
+"""Run the real OpenClaw gateway as a built overlay's Deployment would run it.
+
+The pod is reproduced from the built objects, not from the spec: the gateway container's
+command and args (mapped onto the installed package: the image's WORKDIR is the package, so
+`node dist/index.js` runs there), its env (values, and secretKeyRefs read from the decrypted
+Secret), its volumes (the ConfigMap's files written where the pod mounts them, emptyDirs and the
+state volume as fresh directories) and its port. Paths inside the pod are mapped into a
+directory per boot; `/tmp/openclaw`, where the gateway writes its log (the pod's `/tmp` is an
+emptyDir), is a private bind mount.
+
+A gateway that binds all interfaces (`--bind lan`, as in the pod) runs in a network namespace
+of its own (`unshare --net --mount`, as root), where only its loopback exists; the probes run in
+the same namespace (`nsenter`). Where namespaces are not allowed, it binds 127.0.0.1 on a free
+port instead (NAMESPACES says which). Every process runs in its own process group and is
+stopped, with the group, when the boot ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moltgen.openclaw.install import Runtime
+
+CLIENT = Path(__file__).parent / "client.mjs"
+
+
+def _namespaces_work() -> bool:
+    try:
+        result = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", "ip link set lo up"],
+                                capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+NAMESPACES = _namespaces_work()
+
+
+@dataclass
+class PodView:
+    """What a boot needs from the built objects of one overlay."""
+
+    label: str
+    container: dict[str, Any]
+    volumes: list[dict[str, Any]]
+    config_maps: dict[str, dict[str, str]]
+    secret: dict[str, str]  # decrypted stringData
+    probes: dict[str, str]  # startup/liveness/readiness -> httpGet path
+    allowed_origins: list[str]
+    ingress_origin: str | None
+
+    @classmethod
+    def of(cls, label: str, objects: list[dict[str, Any]]) -> PodView:
+        deployment = next(o for o in objects if o["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        container = next(c for c in pod["containers"] if c["name"] == "gateway")
+        secret = next(o for o in objects if o["kind"] == "Secret")
+        values = dict(secret.get("stringData") or {})
+        config_maps = {o["metadata"]["name"]: dict(o.get("data") or {})
+                       for o in objects if o["kind"] == "ConfigMap"}
+        probes = {name.removesuffix("Probe"): container[name]["httpGet"]["path"]
+                  for name in ("startupProbe", "livenessProbe", "readinessProbe")
+                  if "httpGet" in container.get(name, {})}
+        ingress = next((o for o in objects if o["kind"] == "Ingress"), None)
+        origin = None
+        if ingress:
+            host = ingress["spec"]["rules"][0]["host"]
+            origin = f"{'https' if ingress['spec'].get('tls') else 'http'}://{host}"
+        config_text = next(iter(next(iter(config_maps.values())).values()))
+        config = json.loads("\n".join(line for line in config_text.splitlines()
+                                      if not line.startswith("//")))
+        return cls(label, container, pod.get("volumes", []), config_maps, values, probes,
+                   config["gateway"]["controlUi"].get("allowedOrigins", []), origin)
+
+
+@dataclass
+class Boot:
+    """One gateway process, started in `root`; `log` is what it printed."""
+
+    view: PodView
+    runtime: Runtime
+    root: Path
+    state_template: Path | None = None
+    process: subprocess.Popen | None = None
+    port: int = 0
+    started: float = 0.0
+    ready_after: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "gateway.log"
+
+    def log(self) -> str:
+        text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        tmp_logs = self.root / "tmp" / "openclaw"
+        if tmp_logs.is_dir():
+            for path in sorted(tmp_logs.glob("*.log")):
+                text += "\n" + path.read_text(errors="replace")
+        return text
+
+    def _path(self, pod_path: str) -> Path:
+        return self.root / "pod" / pod_path.lstrip("/")
+
+    def _mounts(self) -> dict[str, str]:
+        """Pod paths of the container's volume mounts -> their directory in this boot."""
+        volumes = {v["name"]: v for v in self.view.volumes}
+        mounts = {}
+        for mount in self.view.container.get("volumeMounts", []):
+            target = self._path(mount["mountPath"])
+            volume = volumes[mount["name"]]
+            if mount["mountPath"] == "/tmp":
+                target = self.root / "tmp"  # its openclaw/ is bind-mounted on /tmp/openclaw
+            target.mkdir(parents=True, exist_ok=True)
+            if "configMap" in volume:
+                data = self.view.config_maps[volume["configMap"]["name"]]
+                items = volume["configMap"].get("items") or [{"key": k, "path": k} for k in data]
+                for item in items:
+                    (target / item["path"]).write_text(data[item["key"]])
+            elif "persistentVolumeClaim" in volume and self.state_template is not None:
+                # the state volume after the gateway's first start: the channel plugins it
+                # installed from the npm registry are there (docs/openclaw.md)
+                # copied, not hard-linked: the gateway refuses a plugin whose files have links
+                # elsewhere ("failed plugin directory boundary checks")
+                shutil.copytree(self.state_template, target, dirs_exist_ok=True, symlinks=True)
+            mounts[mount["mountPath"]] = str(target)
+        return mounts
+
+    def _env(self, mounts: dict[str, str]) -> dict[str, str]:
+        env = {"PATH": f"{self.runtime.bin_dir}:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        for item in self.view.container.get("env", []):
+            if "value" in item:
+                value = str(item["value"])
+            else:
+                ref = item["valueFrom"]["secretKeyRef"]
+                value = self.view.secret.get(ref["key"], "")
+            for pod_path, local in sorted(mounts.items(), key=lambda m: -len(m[0])):
+                if value == pod_path or value.startswith(pod_path + "/"):
+                    value = local + value[len(pod_path):]
+                    break
+            else:
+                if value.startswith("/home/"):  # HOME: the image's home, not a volume
+                    value = str(self._path(value))
+                    Path(value).mkdir(parents=True, exist_ok=True)
+            env[item["name"]] = value
+        return env
+
+    def _argv(self) -> list[str]:
+        command = list(self.view.container.get("command") or [])
+        args = list(self.view.container.get("args") or [])
+        assert command[:2] == ["node", "dist/index.js"], command  # the image's entry point
+        argv = [str(self.runtime.node), str(self.runtime.entry), *command[2:], *args]
+        self.port = int(argv[argv.index("--port") + 1])
+        if not NAMESPACES:
+            self.notes.append("no network namespace here: bound 127.0.0.1 on a free port")
+            argv[argv.index("--bind") + 1] = "loopback"
+            self.port = _free_port()
+            argv[argv.index("--port") + 1] = str(self.port)
+        return argv
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(exist_ok=True)
+        mounts = self._mounts()
+        env = self._env(mounts)
+        argv = self._argv()
+        if NAMESPACES:
+            Path("/tmp/openclaw").mkdir(exist_ok=True)  # the mount point
+            logs = self.root / "tmp" / "openclaw"
+            logs.mkdir(parents=True, exist_ok=True)
+            setup = f'mount --bind "{logs}" /tmp/openclaw && ip link set lo up && exec "$@"'
+            argv = ["unshare", "--net", "--mount", "--propagation", "private",
+                    "sh", "-c", setup, "sh", *argv]
+        self.started = time.monotonic()
+        with open(self.log_file, "wb") as out:
+            self.process = subprocess.Popen(argv, cwd=self.runtime.package, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+
+    def wait_for(self, pattern: str, timeout: float) -> bool:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if regex.search(self.log()):
+                return True
+            if self.process is not None and self.process.poll() is not None:
+                return bool(regex.search(self.log()))
+            time.sleep(1)
+        return False
+
+    def client(self, plan: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+        """Run client.mjs next to the gateway (in its network namespace)."""
+        plan = {"packageDir": str(self.runtime.package), "port": self.port, **plan}
+        argv = [str(self.runtime.node), str(CLIENT), json.dumps(plan)]
+        if NAMESPACES:
+            argv = ["nsenter", "--target", str(self.process.pid), "--net", *argv]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
