@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -145,8 +146,10 @@ def build(
     In a fleet, an environment's build is its instances' builds one after the other."""
     from moltgen import kustomize
     from moltgen.spec import load_project
+    from moltgen.tree import recover
 
     project = load_project(spec)
+    recover(project.root)  # a killed render's tree is completed before it is read
     directories = [project.root / d for d in project.build_dirs(env, instance)]
     with Progress() as progress, progress.step("kustomize build", len(directories)) as step:
         built = kustomize.build_all(directories, step.advance, allow_remote=allow_remote,
@@ -166,9 +169,11 @@ def diff(
     from moltgen import kustomize
     from moltgen.diff import semantic_diff
     from moltgen.spec import load_project
+    from moltgen.tree import recover
     from moltgen.yamlio import load_documents
 
     project = load_project(spec)
+    recover(project.root)
     built = []
     deadline = kustomize.Deadline(timeout)
     for label in (left, right):
@@ -297,6 +302,9 @@ def main() -> None:
     # collector would rescan the loaded manifests again and again as they grow (a third of
     # the time of a 10,000-object check), while almost nothing here forms a reference cycle.
     gc.disable()
+    # SIGTERM (a CI runner cancelling, `timeout`) unwinds like Ctrl-C: sops children are
+    # killed, scratch folders and the staging area removed, the lock released.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         app()  # standalone: typer reports usage errors itself (exit 2) and exits
     except MoltgenError as error:
@@ -313,3 +321,8 @@ def main() -> None:
         print(f"moltgen: internal error ({type(error).__name__}); rerun with MOLTGEN_DEBUG=1 "
               "for details", file=sys.stderr)
         sys.exit(2)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM does not cut the cleanup short
+    raise KeyboardInterrupt

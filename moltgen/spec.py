@@ -31,6 +31,8 @@ INSTANCE_LABEL = "moltgen.dev/instance"
 OWNER_LABEL = "moltgen.dev/owner"
 MODELINE = f"# yaml-language-server: $schema=./{SCHEMA_FILE}"
 
+# Always used with fullmatch: with match, `$` also matches before a final newline, and "dev\n"
+# passed as a DNS label (creating overlays/dev\n).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")  # registry host:port allowed
@@ -41,14 +43,14 @@ _AGE_RECIPIENT = re.compile(r"^age1[0-9a-z]{58}$")
 
 
 def check_dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', "
                          "starting and ending with a letter or digit, at most 63 characters)")
     return value
 
 
 def _hostname(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid host name")
     return value
 
@@ -74,7 +76,7 @@ def _cidr(value: str) -> str:
 
 
 def _label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
         raise ValueError(f"{value!r} is not a Kubernetes label value (letters, digits, '-', '_', "
                          "'.', at most 63 characters)")
     return value
@@ -119,21 +121,21 @@ class Image(Model):
     @field_validator("repository")
     @classmethod
     def _repository(cls, value: str) -> str:
-        if not _IMAGE_REPOSITORY.match(value):
+        if not _IMAGE_REPOSITORY.fullmatch(value):
             raise ValueError(f"{value!r} is not an image repository (like ghcr.io/openclaw/openclaw)")
         return value
 
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str | None) -> str | None:
-        if value is not None and not _IMAGE_TAG.match(value):
+        if value is not None and not _IMAGE_TAG.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid image tag")
         return value
 
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str | None) -> str | None:
-        if value is not None and not _DIGEST.match(value):
+        if value is not None and not _DIGEST.fullmatch(value):
             raise ValueError(f"{value!r} is not a sha256 digest (sha256: and 64 hex digits)")
         return value
 
@@ -284,7 +286,7 @@ class Sops(Model):
     @classmethod
     def _recipients(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not _AGE_RECIPIENT.match(value):
+            if not _AGE_RECIPIENT.fullmatch(value):
                 raise ValueError(f"{value!r} is not an age recipient (age1 followed by 58 characters)")
         return values
 
@@ -346,9 +348,9 @@ _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P
 
 def check_repository_url(value: str, engine: str) -> str:
     """`value` if `engine` can pull it; ValueError saying which form to write otherwise."""
-    if _URL.match(value):
+    if _URL.fullmatch(value):
         return value
-    scp = _SCP_LIKE.match(value)
+    scp = _SCP_LIKE.fullmatch(value)
     if scp and engine != "flux":
         return value
     if scp:
@@ -680,7 +682,9 @@ def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) 
     one located problem per mistake."""
     spec_path = Path(path)
     display = str(path)
-    documents = load_documents(text, display) if text is not None else load_file(spec_path, display)
+    # A link planted as moltgen.yaml must not make render read (and quote) a file elsewhere.
+    documents = (load_documents(text, display) if text is not None
+                 else load_file(spec_path, display, confine_to=spec_path.parent))
     if not documents:
         raise MoltgenError(Problem("the spec is empty; `moltgen init` writes a starter spec",
                                    Location(display, 1, 1)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import re
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.files import read_regular_file
 
 try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
     _BaseLoader: Any = yaml.CSafeLoader
@@ -298,7 +300,13 @@ def stream_file(path: str | Path, display: str | None = None) -> Iterator[Docume
 def _open_text(path: str | Path, name: str, limit: int, newline: str | None = "") -> Any:
     """The file opened as UTF-8 text, or MoltgenError naming it."""
     try:
-        size = Path(path).stat().st_size
+        info = Path(path).stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise MoltgenError(Problem("is not a regular file (a device or a pipe?); refused",
+                                       Location(name)))
+        size = info.st_size
         if size > limit:
             raise MoltgenError(Problem(
                 f"{size} bytes is more than the {limit} bytes moltgen reads from one file",
@@ -446,16 +454,22 @@ def count_documents(data: bytes | Any) -> int:
     return count
 
 
-def load_file(path: str | Path, display: str | None = None) -> list[Document]:
-    """Read and parse a YAML file; `display` is the name used in messages."""
+def load_file(path: str | Path, display: str | None = None, *,
+              confine_to: Path | None = None) -> list[Document]:
+    """Read and parse a YAML file; `display` is the name used in messages. Only a regular file
+    of at most MAX_BYTES is read; with `confine_to`, a symbolic link is followed only to a file
+    inside that directory (else any link is followed: a path the user named)."""
     name = display or str(path)
-    with _open_text(path, name, MAX_BYTES, newline=None) as handle:
-        try:
-            text = handle.read()
-        except UnicodeDecodeError as exc:
-            raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
-        except OSError as exc:
-            raise MoltgenError(Problem(f"cannot read: {exc.strerror}", Location(name))) from None
+    try:
+        data = read_regular_file(Path(path), name, max_bytes=MAX_BYTES, confine_to=confine_to,
+                                 follow_links=confine_to is None)
+    except FileNotFoundError:
+        raise MoltgenError(Problem("no such file", Location(name))) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MoltgenError(Problem(f"not UTF-8 text (byte {exc.start})", Location(name))) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
     return load_documents(text, name)
 
 

@@ -42,3 +42,21 @@ environments:
     namespace: team-a-dev
   prod: {}
 """
+
+
+SOPS_VARIABLES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",
+                  "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "SOPS_CONFIG",
+                  "MOLTGEN_SOPS")
+
+
+def isolate_sops(monkeypatch, home: Path) -> Path:
+    """No key sops could find by itself: a fresh HOME and config dir, no SOPS_* variables."""
+    from moltgen.secrets.sops import sops_binary
+
+    home.mkdir(exist_ok=True)
+    for variable in SOPS_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    sops_binary.cache_clear()
+    return home

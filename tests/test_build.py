@@ -232,7 +232,8 @@ def test_adding_an_instance_touches_only_its_files_and_the_lists(tmp_path):
     changed = {p for p in before if p in after and before[p] != after[p]}
     added = set(after) - set(before)
     assert set(before) - set(after) == set()
-    assert changed == {"moltgen.yaml", "overlays/dev/kustomization.yaml", "overlays/prod/kustomization.yaml"}
+    assert changed == {"moltgen.yaml", "overlays/dev/kustomization.yaml", "overlays/prod/kustomization.yaml",
+                       ".moltgen/manifest"}
     assert added and all(p.startswith(("overlays/dev/dave/", "overlays/prod/dave/")) for p in added)
 
 

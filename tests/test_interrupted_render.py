@@ -1,33 +1,31 @@
-"""A render killed at any moment (SIGKILL: no handler runs, nothing is cleaned up) leaves every
-file either as it was or as the new render makes it, never half-written, and the next render
-converges; two renders of one project never interleave.
+"""A render killed at any moment (SIGKILL: no handler runs, nothing is cleaned up) leaves a
+tree that the next command finds whole, either the old tree or the new one, never a mix; the
+Deployment's checksum always matches its Secret; nothing holding ciphertext is left outside the
+project's staging area, which the next command removes; two renders never interleave.
 
 The killed renders are real `python -m moltgen render` processes on a small fleet with age
 recipients, so sops runs and Secrets are created, edited and removed. The spec changes between
-most trials (an instance added or removed, a memory limit, a provider toggled, the image tag), so
-kills land in renders with files to add, change and remove. Each render is first run to
-completion on a copy of the project (in this process: the same pipeline as the command), which
-gives the expected tree, the render's duration and the length of its write phase. Then the
-project itself is rendered and killed, either after a delay drawn across the measured duration,
-or after a delay drawn across the write phase, counted from the render's first change to the
-tree (seen with Linux inotify). The draws are seeded, so the sequence of specs and delays is
-reproducible; the moments they hit depend on the machine. Linux only (inotify, /proc).
+trials (an instance added or removed, a memory limit, a provider toggled, the image tag), so
+renders add, change and remove files. Where to kill is not left to timing: the render runs with
+a Python audit hook (tests/render_killer.py) that counts its file operations inside the project
+(opening a file to write, a rename, a removal, a directory made or removed) and the sops it
+starts, and SIGKILLs its own process at the N-th. A first run on a copy of the project counts
+them and gives the expected tree; then N is drawn, half the time among the operations of the
+write phase (staging the files, committing the journal, moving them into place). The draws are
+seeded, so the sequence of specs and kill points is reproducible. Linux only (/proc).
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
+import json
 import os
 import random
 import re
-import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -38,26 +36,23 @@ import pytest
 import yaml
 
 from moltgen import pipeline
+from moltgen.render import secret_checksum
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
 from moltgen.spec import load_project
-from moltgen.tree import LOCK_FILE, MANAGED_DIRS, render_lock
+from moltgen.tree import LOCK_FILE, MANIFEST_FILE, STAGING_DIR, render_lock
 from support import run_moltgen, snapshot
 
 SEED = 20260611
 CHAINS = 2  # independent projects, killed in parallel (the test mostly waits on processes)
-TRIALS = 50  # killed renders in total, at least
-MAX_TRIALS = 80  # more run only while too few kills have landed among the writes
-MIN_MID_WRITE = 5  # kills that must leave a mix of old and new files, or the test means little
+TRIALS = 24  # killed renders in total
 POOL = ("alice", "bob", "carol", "dave", "erin")
+KILLER = Path(__file__).with_name("render_killer.py")
 
 SPEC_FILE = "moltgen.yaml"
 NOT_GENERATED = {SPEC_FILE, LOCK_FILE}
 SECRET_FILE = "secret.enc.yaml"
-# (quoted when YAML would read it as a number: all digits, say)
-CHECKSUM = re.compile(rb"(moltgen\.dev/secret-checksum: )'?[0-9a-f]+'?")
-# write_atomic's temporary file: tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") beside it.
-TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+CHECKSUM = re.compile(rb"moltgen\.dev/secret-checksum: '?([0-9a-f]+)'?")
 SOPS_VARIABLES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",
                   "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "SOPS_CONFIG",
                   "MOLTGEN_SOPS", "MOLTGEN_DEBUG")
@@ -131,120 +126,58 @@ def age_env(tmp_path, monkeypatch) -> str:
 
 
 def generated_tree(root: Path) -> dict[str, bytes]:
-    """Every file in the project except the spec and the lock file."""
-    return {path: content for path, content in snapshot(root).items() if path not in NOT_GENERATED}
-
-
-def normalized(content: bytes) -> bytes:
-    # A Deployment carries a checksum of its Secret's ciphertext, which is random per encryption.
-    return CHECKSUM.sub(rb"\1<checksum>", content)
+    """Every file of the project except the spec, the lock file and the staging area."""
+    return {path: content for path, content in snapshot(root).items()
+            if path not in NOT_GENERATED and not path.startswith(STAGING_DIR + "/")}
 
 
 def is_secret(path: str) -> bool:
     return path.endswith("/" + SECRET_FILE)
 
 
-def temporary_target(path: str) -> str | None:
-    """The file a temporary file of write_atomic was for, or None if `path` is not one."""
-    directory, _, name = path.rpartition("/")
-    match = TEMPORARY.match(name)
-    if not match:
-        return None
-    return f"{directory}/{match.group('name')}" if directory else match.group("name")
+def consistent(tree: dict[str, bytes]) -> None:
+    """Each overlay's Deployment carries the checksum of the Secret beside it, as on disk, and
+    the manifest lists every file with its digest."""
+    for path, content in tree.items():
+        if is_secret(path):
+            overlay = path.rpartition("/")[0]
+            patch = tree[f"{overlay}/patches/deployment-bot.yaml"]
+            assert CHECKSUM.search(patch).group(1).decode() == secret_checksum(content), path
+    if not tree:
+        return  # the first render, killed before its commit
+    listed = dict(line.split("  ")[::-1] for line in tree[MANIFEST_FILE].decode().splitlines()[1:])
+    assert listed == {path: hashlib.sha256(content).hexdigest()
+                      for path, content in tree.items() if path != MANIFEST_FILE}
 
 
-_decrypted: dict[bytes, dict] = {}
-_decrypted_lock = threading.Lock()
+def same_render(path: str, content: bytes, expected: bytes) -> bool:
+    """Whether `content` is what the render made, but for what follows the Secrets' ciphertext
+    (random per encryption): checksums, and the manifest's digests (checked by `consistent`)."""
+    if path == MANIFEST_FILE:
+        return [line.split(b"  ")[-1] for line in content.splitlines()] == \
+            [line.split(b"  ")[-1] for line in expected.splitlines()]
+    return CHECKSUM.sub(b"<checksum>", content) == CHECKSUM.sub(b"<checksum>", expected)
 
 
 def decrypted(content: bytes, path: str) -> dict:
-    """The Secret in `content` as the real sops decrypts it (checking the MAC); cached."""
-    digest = hashlib.sha256(content).digest()
-    with _decrypted_lock:
-        if digest in _decrypted:
-            return _decrypted[digest]
+    """The Secret in `content` as the real sops decrypts it (checking the MAC)."""
     document = yaml.safe_load(content)
-    assert isinstance(document, dict) and isinstance(document.get("sops"), dict), path
-    assert str(document["sops"].get("mac", "")).startswith("ENC["), f"{path}: no sops MAC"
-    assert document["sops"].get("age"), f"{path}: no age recipient"
-    plain = yaml.safe_load(sops.decrypt(content, file=path))
-    with _decrypted_lock:
-        _decrypted[digest] = plain
-    return plain
-
-
-def decrypt_all(items: list[tuple[bytes, str]]) -> None:
-    """Decrypt these (content, path) into the cache in parallel (each is a sops process)."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda item: decrypted(*item), items))
-
-
-def secret_shape(plain: dict) -> tuple:
-    return (plain["kind"], plain["metadata"]["name"], plain["metadata"]["namespace"],
-            sorted(plain["stringData"]))
-
-
-# --- watching the tree change (Linux inotify, through ctypes) -----------------------------------
-
-IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class FirstChange:
-    """Waits for the first entry created, renamed or removed in some directories: the moment a
-    render starts writing (it opens the lock file first, which is ignored)."""
-
-    def __init__(self, directories: list[Path]):
-        self.fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
-        for directory in directories:
-            mask = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-            if _libc.inotify_add_watch(self.fd, os.fsencode(directory), mask) < 0:
-                raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
-
-    def wait(self, process: subprocess.Popen) -> bool:
-        """True at the first change; False if `process` exits first."""
-        while process.poll() is None:
-            ready, _, _ = select.select([self.fd], [], [], 0.02)
-            if not ready:
-                continue
-            data = os.read(self.fd, 65536)
-            offset = 0
-            while offset < len(data):
-                _, _, _, length = struct.unpack_from("iIII", data, offset)
-                name = data[offset + 16:offset + 16 + length].rstrip(b"\0")
-                offset += 16 + length
-                if name != LOCK_FILE.encode():
-                    return True
-        return False
-
-    def close(self) -> None:
-        os.close(self.fd)
+    assert isinstance(document, dict) and str(document["sops"].get("mac", "")).startswith("ENC[")
+    return yaml.safe_load(sops.decrypt(content, file=path))
 
 
 # --- one chain of trials -----------------------------------------------------------------------
 
 @dataclass
-class Copy:
-    """A render run to completion on a copy of the project."""
-
-    tree: dict[str, bytes]  # what an uninterrupted render makes
-    duration: float  # seconds
-    first_write: float | None  # seconds from the start to the first file written
-    write_phase: float | None  # seconds from the first file written to the last; None: no change
-
-
-@dataclass
 class Outcome:
-    kind: str  # finished, untouched, mid-write, all-written (see check_interrupted)
-    mode: str  # time: a delay from the start; write: a delay from the first change to the tree
-    delay: float
+    kind: str  # old, new (after recovery), and whether the kill left a committed journal
+    point: int  # the operation it was killed at
+    phase: str  # what that operation was
 
 
 class Chain:
     """One project, rendered and killed again and again; `exp` is the copy each render is first
-    run on to completion."""
+    run on to completion, counting its operations."""
 
     def __init__(self, base: Path, number: int, recipient: str):
         self.root = base / f"chain{number}" / "project"
@@ -252,21 +185,16 @@ class Chain:
         self.scratch = base / f"chain{number}" / "tmp"
         for directory in (self.root, self.scratch):
             directory.mkdir(parents=True)
-        self.env = {"TMPDIR": str(self.scratch)}
+        self.env = {**os.environ, "TMPDIR": str(self.scratch)}
         self.rng = random.Random(SEED + number)
         self.recipient = recipient
         self.variant = Variant()
         self.outcomes: list[Outcome] = []
-        # How much later than the in-process copy the command gets to work (its interpreter's
-        # start): measured once here, then from each kill timed from the first change.
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-c", "import moltgen.cli"], check=True)
-        self.startup = time.monotonic() - started
+        self.values: set[bytes] = set()  # every secret value seen, to look for on disk
 
-    def command(self, cwd: Path, **options) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "moltgen", "render"], cwd=cwd,
-                                env={**os.environ, **self.env}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, **options)
+    def killer(self, cwd: Path, kill_at: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(KILLER), str(kill_at), "render"], cwd=cwd,
+                              env=self.env, capture_output=True, timeout=300, check=False)
 
     def trial(self) -> Outcome:
         rng = self.rng
@@ -276,139 +204,96 @@ class Chain:
         (self.root / SPEC_FILE).write_text(spec_text(self.variant, self.recipient))
         old = generated_tree(self.root)
 
-        copy = self.render_a_copy(old)
-        fraction, by_writes = rng.random(), rng.random() < 0.6
-        if by_writes and copy.write_phase is not None:
-            mode, delay = "write", fraction * (copy.write_phase + 0.002)
+        # The render, to completion on a copy: the new tree and the operations it takes.
+        shutil.rmtree(self.exp, ignore_errors=True)
+        shutil.copytree(self.root, self.exp)
+        counted = self.killer(self.exp, -1)
+        assert counted.returncode == 0, counted.stderr
+        operations = json.loads(counted.stdout.decode().splitlines()[-1])["operations"]
+        expected = generated_tree(self.exp)
+        by_phase: dict[str, list[int]] = {}
+        for index, (phase, _) in enumerate(operations):
+            by_phase.setdefault(phase, []).append(index)
+        writing = [phase for phase in ("stage", "commit", "apply") if phase in by_phase]
+        if writing and rng.random() < 0.6:  # a phase of the write first: commit is two operations
+            point = rng.choice(by_phase[rng.choice(writing)])
         else:
-            mode, delay = "time", fraction * (self.startup + copy.duration) * 1.1
-        finished, first_change = self.kill_a_render(mode, delay)
-        if first_change is not None and copy.first_write is not None:
-            self.startup = (self.startup + first_change - copy.first_write) / 2
+            point = rng.randrange(len(operations) + 1)
 
-        kind = self.check_interrupted(old, copy.tree, generated_tree(self.root))
-        self.recover(old, copy.tree)
-        outcome = Outcome("finished" if finished else kind, mode, delay)
+        killed = self.killer(self.root, point)
+        finished = killed.returncode == 0
+        assert finished or killed.returncode == -signal.SIGKILL, killed.stderr
+        raw = generated_tree(self.root)
+        journal = (self.root / STAGING_DIR / "journal.json").exists()
+        self.check_raw(old, expected, raw, journal)
+
+        # The next command, even a read-only one, finds the tree whole: old or new.
+        check = run_moltgen("render", "--check", cwd=self.root, env={"TMPDIR": str(self.scratch)})
+        assert check.code in (0, 1), check.stderr
+        assert not (self.root / STAGING_DIR).exists()
+        now = generated_tree(self.root)
+        kind = self.whole(old, expected, now)
+        consistent(now)
+        self.check_scratch()
+
+        # And a render converges to the uninterrupted render's tree.
+        result = run_moltgen("render", cwd=self.root, env={"TMPDIR": str(self.scratch)})
+        assert result.code == 0, result.stderr
+        final = generated_tree(self.root)
+        assert sorted(final) == sorted(expected)
+        consistent(final)
+        for path, content in final.items():
+            if is_secret(path):
+                plain = decrypted(content, path)
+                assert sorted(plain["stringData"]) == sorted(decrypted(expected[path], path)["stringData"])
+                self.values.update(v.encode() for v in plain["stringData"].values() if v)
+            else:
+                assert same_render(path, content, expected[path]), path
+        assert not pipeline.render(load_project(self.root / SPEC_FILE), check=True).drift
+        phase = operations[point][0] if point < len(operations) else "after"
+        outcome = Outcome("finished" if finished else f"{kind}{' (journal)' if journal else ''}",
+                          point, phase)
         self.outcomes.append(outcome)
         return outcome
 
-    def render_a_copy(self, old: dict[str, bytes]) -> Copy:
-        """Render a copy of the project to completion, in this process (the same pipeline as
-        the command, without starting another interpreter)."""
-        shutil.rmtree(self.exp, ignore_errors=True)
-        shutil.copytree(self.root, self.exp)
-        started = time.time()
-        pipeline.render(load_project(self.exp / SPEC_FILE))
-        duration = time.time() - started
-        tree = generated_tree(self.exp)
-        written = [(self.exp / path).stat().st_mtime - started
-                   for path, content in tree.items() if old.get(path) != content]
-        if not written:
-            return Copy(tree, duration, None, 0.0 if set(old) - set(tree) else None)
-        return Copy(tree, duration, min(written), max(written) - min(written))
-
-    def kill_a_render(self, mode: str, delay: float) -> tuple[bool, float | None]:
-        """Run `moltgen render` on the project and SIGKILL it (and any sops it started) `delay`
-        seconds after its start or after its first change to the tree; whether it had finished
-        before, and when (after its start) the first change came, in the second mode."""
-        watch = first_change = None
-        if mode == "write":
-            watch = FirstChange([self.root] + [p for name in MANAGED_DIRS
-                                               for p in [self.root / name, *(self.root / name).rglob("*")]
-                                               if p.is_dir()])
-        try:
-            started = time.monotonic()
-            process = self.command(self.root, start_new_session=True)
-            if watch is None or watch.wait(process):
-                start = started if watch is None else time.monotonic()
-                if watch is not None:
-                    first_change = start - started
-                remaining = start + delay - time.monotonic()
-                if remaining > 0:
-                    time.sleep(remaining)
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)
-        finally:
-            if watch is not None:
-                watch.close()
-        _, stderr = process.communicate(timeout=120)
-        if process.returncode == -signal.SIGKILL:
-            return False, first_change
-        assert process.returncode == 0 and b"Traceback" not in stderr, stderr  # done in time
-        return True, first_change
-
-    def check_interrupted(self, old: dict[str, bytes], expected: dict[str, bytes],
-                          actual: dict[str, bytes]) -> str:
-        """Every file is as it was or as the new render makes it, never partial (temporary
-        files aside); returns how far the render got."""
-        temporaries = {path: temporary_target(path) for path in actual if temporary_target(path)}
-        for path, target in temporaries.items():
-            # A write killed between creating its temporary file and renaming it over the target.
-            assert target in expected, f"{path}: a temporary file for {target}, not in the tree"
-            if actual[path] and not is_secret(target):
-                assert normalized(expected[target]).startswith(normalized(actual[path])), path
-        decrypt_all([(tree[path], path) for tree in (expected, actual) for path in tree
-                     if is_secret(path) and tree[path] != old.get(path)])
+    def check_raw(self, old: dict, expected: dict, raw: dict, journal: bool) -> None:
+        """Right after the kill: every file is its old or its new self (files are only ever
+        moved into place whole); a mix of the two only once the journal is committed."""
         states = Counter()
-        for path in sorted(set(old) | set(expected) | set(actual)):
-            if path in temporaries:
-                continue
-            assert path in old or path in expected, f"{path}: neither an old nor a new file"
-            was, new, now = old.get(path), expected.get(path), actual.get(path)
+        for path in sorted(set(old) | set(expected) | set(raw)):
+            was, new, now = old.get(path), expected.get(path), raw.get(path)
             if was == new:
                 assert now == was, f"{path}: changed, although the render had nothing to change"
+            elif is_secret(path) and now not in (was, None):
+                assert new is not None  # a new ciphertext (random per encryption)
+                states["new"] += 1
             elif now == was:
                 states["old"] += 1
-            elif now is None:
-                assert new is None, f"{path}: removed, but the new tree has it"
-                states["new"] += 1
-            elif is_secret(path):
-                self.check_secret(path, was, new, now)
-                states["new"] += 1
             else:
-                assert normalized(now) == normalized(new), f"{path}: neither old nor new: partial?"
+                assert now is None if new is None else same_render(path, now, new), \
+                    f"{path}: neither its old nor its new content"
                 states["new"] += 1
-        if not states["new"]:
-            return "untouched"
-        return "mid-write" if states["old"] or temporaries else "all-written"
+        if states["old"] and states["new"]:
+            assert journal, f"a mix of old and new files without a committed journal: {states}"
 
-    def check_secret(self, path: str, was: bytes | None, new: bytes | None, now: bytes) -> None:
-        """A Secret that is not its old self is a complete sops file (MAC included) decrypting to
-        the new render's keys; values it had before are kept."""
-        assert new is not None, f"{path}: written, but the new tree has no such Secret"
-        plain = decrypted(now, path)
-        assert secret_shape(plain) == secret_shape(decrypted(new, path)), path
-        assert plain["stringData"]["gatewayToken"], f"{path}: no generated gateway token"
-        if was is not None:
-            before = decrypted(was, path)["stringData"]
-            kept = set(before) & set(plain["stringData"])
-            assert {k: plain["stringData"][k] for k in kept} == {k: before[k] for k in kept}, \
-                f"{path}: a value changed"
+    def whole(self, old: dict, expected: dict, now: dict) -> str:
+        if now == old:
+            return "old"
+        assert sorted(now) == sorted(expected), "neither the old nor the new set of files"
+        for path, content in now.items():
+            if not is_secret(path):
+                assert same_render(path, content, expected[path]), f"{path}: not the new render's"
+            elif content != old.get(path):
+                plain = decrypted(content, path)
+                assert sorted(plain["stringData"]) == sorted(decrypted(expected[path], path)["stringData"])
+        return "new"
 
-    def recover(self, old: dict[str, bytes], expected: dict[str, bytes]) -> None:
-        """The next render exits 0 (the dead render's lock does not block it), removes any
-        temporary file left and converges to the uninterrupted render's tree."""
-        result = run_moltgen("render", cwd=self.root, env=self.env)
-        assert result.code == 0, result.stderr
-        actual = generated_tree(self.root)
-        assert sorted(actual) == sorted(expected), "files differ from an uninterrupted render"
-        decrypt_all([(tree[path], path) for tree in (actual, expected) for path in tree
-                     if is_secret(path) and tree[path] != old.get(path)])
-        for path, content in actual.items():
-            if is_secret(path):
-                if not content == expected[path] == old.get(path):
-                    # Ciphertext is random per encryption: compare what it decrypts to.
-                    self.check_secret(path, old.get(path), expected[path], content)
-            else:
-                assert normalized(content) == normalized(expected[path]), path
-        # The checksums now follow the Secrets actually on disk: nothing left to do.
-        assert not pipeline.render(load_project(self.root / SPEC_FILE), check=True).drift
-        if len(self.outcomes) % 5 == 4:  # and the command says so (a process each: not always)
-            check = run_moltgen("render", "--check", cwd=self.root, env=self.env)
-            assert check.code == 0 and "up to date" in check.stdout, check.stdout + check.stderr
+    def check_scratch(self) -> None:
+        """Nothing was left in TMPDIR: sops's folders live in the project's staging area."""
+        assert list(self.scratch.iterdir()) == [], list(self.scratch.iterdir())
 
 
-def test_a_render_killed_at_any_moment_leaves_old_or_new_files_and_the_next_render_converges(
+def test_a_render_killed_at_any_operation_leaves_a_tree_the_next_command_finds_old_or_new(
         tmp_path, age_env):
     chains = [Chain(tmp_path, number, age_env) for number in range(CHAINS)]
     started = time.monotonic()
@@ -417,36 +302,24 @@ def test_a_render_killed_at_any_moment_leaves_old_or_new_files_and_the_next_rend
         for _ in range(trials):
             chain.trial()
 
-    def outcomes() -> list[Outcome]:
-        return [outcome for chain in chains for outcome in chain.outcomes]
-
     with ThreadPoolExecutor(max_workers=CHAINS) as pool:
         for future in [pool.submit(run, chain, -(-TRIALS // CHAINS)) for chain in chains]:
             future.result()
-        while (sum(o.kind == "mid-write" for o in outcomes()) < MIN_MID_WRITE
-               and len(outcomes()) < MAX_TRIALS):
-            for future in [pool.submit(run, chain, 1) for chain in chains]:
-                future.result()
 
-    kinds = Counter(f"{o.kind} ({o.mode})" for o in outcomes())
-    print(f"\n{len(outcomes())} killed renders in {time.monotonic() - started:.1f} s: "
-          + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())))
-    assert len(outcomes()) >= TRIALS
-    # The kills did land everywhere: before the first write, among the writes, after the last.
-    assert sum(o.kind == "mid-write" for o in outcomes()) >= MIN_MID_WRITE, kinds
-    assert any(o.kind == "untouched" for o in outcomes()), kinds
-    assert any(o.kind in ("all-written", "finished") for o in outcomes()), kinds
-    # All a killed render may leave outside the project: the private directories in which sops
-    # edits a copy of a Secret, which holds ciphertext only (no value the Secrets decrypt to).
-    values = {value.encode() for plain in _decrypted.values()
-              for value in plain["stringData"].values() if value}
-    assert len(values) > 10
+    outcomes = [outcome for chain in chains for outcome in chain.outcomes]
+    kinds = Counter(o.kind for o in outcomes)
+    phases = Counter(o.phase for o in outcomes)
+    print(f"\n{len(outcomes)} killed renders in {time.monotonic() - started:.1f} s: {dict(kinds)}; "
+          f"killed in: {dict(phases)}")
+    assert len(outcomes) >= TRIALS
+    # The kills did land everywhere: before the commit, while the journal was applied, after.
+    assert kinds["old"] >= 3 and kinds["new (journal)"] >= 3, kinds
+    assert {"stage", "commit", "apply", "sops"} <= set(phases), phases
     for chain in chains:
-        for path in chain.scratch.rglob("*"):
-            assert path.parent == chain.scratch or path.name == SECRET_FILE, path
-            assert path.is_dir() == (path.parent == chain.scratch), path
-            assert path.is_dir() or not any(value in path.read_bytes() for value in values), path
-        assert all(p.name.startswith("moltgen-sops-") for p in chain.scratch.iterdir())
+        assert len(chain.values) > 3
+        for path in chain.root.rglob("*"):  # no value in plain text anywhere in the project
+            if path.is_file() and path.name != SPEC_FILE:
+                assert not any(value in path.read_bytes() for value in chain.values), path
 
 
 # --- the lock ----------------------------------------------------------------------------------
@@ -549,29 +422,71 @@ def test_a_render_killed_holding_the_lock_does_not_block_the_next_one(tmp_path, 
     assert run_moltgen("render", "--check", cwd=root).code == 0
 
 
-def test_temporary_files_a_killed_render_left_are_removed_by_the_next_render(tmp_path, age_env):
-    """SIGKILL between creating a temporary file and renaming it leaves it behind, empty if the
-    kill came before the write, so with no header; beside `.sops.yaml` it is in the project root.
-    The next render removes them; `render --check` reports them until then."""
+def test_files_named_like_temporary_files_or_carrying_the_header_are_the_users(tmp_path, age_env):
+    """Render owns what its manifest lists, nothing else: a user's file named like a temporary
+    file of older renders, or starting with the generated header, is never removed (older
+    versions deleted both); only a leftover staging area is render's, and it is discarded."""
     root = tmp_path / "project"
     root.mkdir()
     (root / SPEC_FILE).write_text(spec_text(Variant(), age_env))
     assert run_moltgen("render", cwd=root).code == 0
     clean = snapshot(root)
-    leftovers = {
+    users = {
         "overlays/dev/alice/.kustomization.yaml.k6i2t7mr.tmp": b"",
         "base/.deployment.yaml.a1b2c3d4.tmp": (root / "base/deployment.yaml").read_bytes()[:40],
         "..sops.yaml.x_9y8z7w.tmp": (root / ".sops.yaml").read_bytes(),
+        "overlays/dev/notes.yaml": b"# Generated by moltgen, then kept by hand\nkind: List\n",
+        "gitops/mine.yaml": (root / "base/service.yaml").read_bytes(),
     }
-    kept = {"overlays/dev/notes.tmp": b"mine\n", ".notes.a1b2c3d4.tmp": b"mine too\n"}
-    for path, content in {**leftovers, **kept}.items():
+    for path, content in users.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(content)
+    # What a render killed before its commit leaves: a staging area with files and sops folders.
+    (root / STAGING_DIR / "files").mkdir(parents=True)
+    (root / STAGING_DIR / "files" / "0").write_bytes(b"half")
+    (root / STAGING_DIR / "sops-x1").mkdir()
 
     check = run_moltgen("render", "--check", cwd=root)
-    assert check.code == 1 and "0 added, 0 changed, 3 removed" in check.stderr, check.stderr
+    assert check.code == 0, check.stdout + check.stderr
+    assert not (root / STAGING_DIR).exists()
     result = run_moltgen("render", cwd=root)
-    assert result.code == 0, result.stderr
-    assert sorted(line.split()[-1] for line in result.stdout.splitlines()
-                  if "removed " in line) == sorted(leftovers)
-    assert snapshot(root) == {**clean, **kept}  # files that are not render's own stay
-    assert run_moltgen("render", "--check", cwd=root).code == 0
+    assert result.code == 0 and "0 added, 0 changed, 0 removed" in result.stdout, result.stderr
+    assert snapshot(root) == {**clean, **users}
+    # Removing every environment removes render's files, and only those.
+    (root / SPEC_FILE).write_text(spec_text(Variant(), age_env).split("environments:")[0]
+                                  + "environments: {}\n")
+    assert run_moltgen("render", cwd=root).code == 0
+    left = snapshot(root)
+    assert {path: left[path] for path in users} == users
+    assert not any(path.startswith("overlays/prod") for path in left)
+
+
+@pytest.mark.parametrize("command", [["render", "--check"], ["build", "dev", "--instance", "alice"],
+                                     ["check"], ["secrets", "get", "dev", "gatewayToken",
+                                                 "--instance", "alice"]])
+def test_a_render_killed_while_moving_files_into_place_is_completed_by_the_next_command(
+        tmp_path, age_env, command):
+    """Killed after its commit, with some files of the new tree in place and some not: whatever
+    command comes next completes it before reading anything, so it never sees the mix."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / SPEC_FILE).write_text(spec_text(Variant(), age_env))
+    assert run_moltgen("render", cwd=root).code == 0
+    (root / SPEC_FILE).write_text(spec_text(replace(Variant(), prod_memory="4Gi", tag="2026.7.2"),
+                                            age_env))
+    old = generated_tree(root)
+    killed = subprocess.run([sys.executable, str(KILLER), "apply:8:KILL", "render"], cwd=root,
+                            capture_output=True, timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (root / STAGING_DIR / "journal.json").exists()
+    mixed = generated_tree(root)
+    assert [path for path in old if mixed[path] != old[path]]  # some files are new, some old
+    assert b"2Gi" in mixed["overlays/prod/carol/patches/deployment-bot.yaml"]
+    result = run_moltgen(*command, cwd=root)
+    assert result.code in (0, 1), result.stderr  # check may find something to say
+    assert not (root / STAGING_DIR).exists()
+    tree = generated_tree(root)
+    consistent(tree)
+    assert b"4Gi" in tree["overlays/prod/alice/patches/deployment-bot.yaml"]
+    assert all(b"2026.7.1" not in content for path, content in tree.items() if not is_secret(path))
+    assert not pipeline.render(load_project(root / SPEC_FILE), check=True).drift

@@ -89,12 +89,13 @@ class PolicyConfig:
 
 def load_policy(path: Path | None) -> PolicyConfig:
     """The given policy file, else policies/policy.yaml when present, else defaults."""
+    confine_to = None  # a policy named on the command line is read wherever it is
     if path is None:
         if not DEFAULT_POLICY.is_file():
             rules_dir = DEFAULT_POLICY.parent / "rules"
             return PolicyConfig(custom_rule_dirs=(rules_dir,) if rules_dir.is_dir() else ())
-        path = DEFAULT_POLICY
-    documents = load_file(path)
+        path, confine_to = DEFAULT_POLICY, Path.cwd()  # the repository's: a link stays inside
+    documents = load_file(path, confine_to=confine_to)
     if not documents:
         return PolicyConfig(source=str(path))
     doc = documents[0]

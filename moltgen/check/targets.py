@@ -289,6 +289,9 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
         raise MoltgenError(Problem("no spec here; name a target (an overlay directory, a YAML "
                                    "file, a directory or -)", Location(str(spec))))
     project = load_project(spec)
+    from moltgen.tree import recover
+
+    recover(project.root)  # a render killed mid-write is completed before the tree is read
     unknown = [e for e in envs if e not in project.environments]
     if unknown:
         hint = did_you_mean(unknown[0], list(project.environments)) or \

@@ -1,9 +1,11 @@
 """`moltgen secrets ...`: keygen, set, rotate, get, updatekeys.
 
 A value never comes from a command-line argument (shell history, `ps` would show it): `set`
-reads stdin (a hidden prompt on a terminal), `--from-env VAR` or `--from-file PATH`. After a
-change the whole tree is rendered again, so the Deployment's checksum annotation follows the new
-ciphertext and the rollout picks the new value up.
+reads stdin (a hidden prompt on a terminal), `--from-env VAR` or `--from-file PATH`. A change is
+written together with the rest of the tree, rendered again in the same transaction, so the
+Deployment's checksum annotation follows the new ciphertext and the rollout picks the new value
+up. Nothing typed on the command line is ever repeated in an error: a value pasted where a key,
+an option or an environment belongs would be shown (`SecretsGroup`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,56 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
-from moltgen.errors import Location, MoltgenError, Problem
+try:  # typer before 0.2x used click itself; later ones vendor it
+    from click import exceptions as click
+except ImportError:
+    from typer._click import exceptions as click  # type: ignore[no-redef]
+
+from moltgen.errors import MoltgenError, Problem
 from moltgen.secrets import age
 
+MAX_VALUE_BYTES = 1024 * 1024  # a whole Kubernetes Secret is at most 1 MiB
+
+
+class SecretsGroup(TyperGroup):
+    """Usage errors of `moltgen secrets ...` without what was typed: click would print a
+    mistyped option, an extra argument or an unknown command as it was given, and that may be
+    the secret value, pasted in the wrong place."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            raise _without_input(error) from None
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _without_input(error) from None
+
+
+def _without_input(error: click.UsageError) -> click.UsageError:
+    if isinstance(error, click.MissingParameter):
+        return error  # names the parameter only
+    if isinstance(error, click.NoSuchOption):
+        hint = ""
+        if error.possibilities:  # moltgen's own option names
+            hint = f"; did you mean {' or '.join(sorted(error.possibilities))}?"
+        message = f"no such option (what was typed is not repeated: it may be a secret){hint}"
+    elif isinstance(error, click.BadParameter) and error.param is not None:
+        message = (f"invalid value for {error.param.get_error_hint(error.ctx)} (what was typed is "
+                   "not repeated: it may be a secret)")
+    else:
+        message = ("unexpected argument, option or command (what was typed is not repeated: "
+                   "it may be a secret); see --help")
+    return click.UsageError(message, error.ctx)
+
+
 app = typer.Typer(help="Manage the SOPS-encrypted Secrets of each environment.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=SecretsGroup)
 
 SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
 EnvArgument = Annotated[str, typer.Argument(help="Environment, as named in the spec.")]
@@ -61,9 +107,8 @@ def set_command(
                            "show it): pipe it on stdin, or use --from-env or --from-file")
     project = _load(spec)
     value = read_value(key, from_env=from_env, from_file=from_file)
-    changed = _store().set_secret(project, env, key, value, instance)
-    _render(project)
-    typer.echo(f"moltgen: set {key} in {changed}", err=True)
+    changed = _render(project, lambda: _store().set_secret(project, env, key, value, instance))
+    typer.echo(f"moltgen: set {key} in {', '.join(changed)}", err=True)
 
 
 @app.command()
@@ -71,10 +116,9 @@ def rotate(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
            spec: SpecOption = Path("moltgen.yaml")) -> None:
     """Give a generated KEY (gatewayToken) a new random value in ENV's Secret."""
     project = _load(spec)
-    changed = _store().rotate_secret(project, env, key, instance)
-    _render(project)
-    typer.echo(f"moltgen: rotated {key} in {changed}; the Deployment rolls when this is synced",
-               err=True)
+    changed = _render(project, lambda: _store().rotate_secret(project, env, key, instance))
+    typer.echo(f"moltgen: rotated {key} in {', '.join(changed)}; the Deployment rolls when this "
+               "is synced", err=True)
 
 
 @app.command()
@@ -87,15 +131,39 @@ def get(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
 
 @app.command()
 def updatekeys(spec: SpecOption = Path("moltgen.yaml")) -> None:
-    """Re-encrypt every Secret to the age recipients now in the spec."""
+    """Re-encrypt every Secret to the age recipients now in the spec.
+
+    A removed recipient can still decrypt every value it could read, from git history: the
+    command names the values to rotate."""
     project = _load(spec)
-    changed = _store().update_recipients(project)
-    _render(project)
-    if changed:
-        for file in changed:
-            typer.echo(f"moltgen: re-encrypted {file} under a new data key", err=True)
-    else:
+    rekeyed: list[Any] = []
+
+    def edit() -> dict[str, bytes]:
+        rekeyed.extend(_store().update_recipients(project))
+        return {item.file: item.content for item in rekeyed}
+
+    _render(project, edit)
+    if not rekeyed:
         typer.echo("moltgen: every Secret is already encrypted to the spec's recipients", err=True)
+    for item in rekeyed:
+        typer.echo(f"moltgen: re-encrypted {item.file} under a new data key", err=True)
+        if item.removed and item.keys:
+            typer.echo(f"moltgen: warning: {item.file}: {', '.join(item.removed)} can still "
+                       f"decrypt every value it could read ({', '.join(item.keys)}) from the "
+                       f"commits before this one: rotate them: {_rotate_commands(project, item)}",
+                       err=True)
+
+
+def _rotate_commands(project: Any, item: Any) -> str:
+    """How to give each value of `item` a new one: generated keys rotate, others are revoked
+    where they were issued and set again."""
+    target = next(t for t in project.targets if item.file.startswith(f"{t.directory}/")
+                  and "/" not in item.file[len(t.directory) + 1:])
+    where = f"{target.environment}" + (f" --instance {target.instance.name}" if target.instance else "")
+    generated = {key.name for key in target.spec.secret_keys() if key.generated}
+    return "; ".join(f"`moltgen secrets rotate {where} {key}`" if key in generated else
+                     f"revoke {key} where it was issued, then `moltgen secrets set {where} {key}`"
+                     for key in item.keys)
 
 
 def read_value(key: str, *, from_env: str | None, from_file: Path | None) -> str:
@@ -103,24 +171,36 @@ def read_value(key: str, *, from_env: str | None, from_file: Path | None) -> str
     editors add) is dropped from stdin and files; the value itself is never echoed."""
     if from_env is not None and from_file is not None:
         raise MoltgenError("give the value with --from-env or --from-file, not both")
+    # Errors name the option, not what was typed after it (see SecretsGroup).
     if from_env is not None:
         if from_env not in os.environ:
-            raise MoltgenError(f"--from-env {from_env}: that environment variable is not set")
-        return os.environ[from_env]
+            raise MoltgenError(Problem("the environment variable it names is not set",
+                                       field="--from-env"))
+        # Out of this process's environment, so no child (sops, kustomize) inherits it.
+        return os.environ.pop(from_env)
     if from_file is not None:
         try:
-            text = from_file.read_text(encoding="utf-8")
+            with open(from_file, "rb") as handle:  # a FIFO (`<(pass show ...)`) is fine
+                return _drop_one_newline(_utf8(handle.read(MAX_VALUE_BYTES + 1), "--from-file"))
         except FileNotFoundError:
-            raise MoltgenError(Problem("no such file", Location(str(from_file)))) from None
-        except UnicodeDecodeError:
-            raise MoltgenError(Problem("not UTF-8 text", Location(str(from_file)))) from None
+            raise MoltgenError(Problem("no such file", field="--from-file")) from None
         except OSError as exc:
-            raise MoltgenError(Problem(f"cannot read: {exc.strerror}",
-                                       Location(str(from_file)))) from None
-        return _drop_one_newline(text)
+            raise MoltgenError(Problem(f"cannot read: {exc.strerror}", field="--from-file")) from None
     if sys.stdin.isatty():
         return typer.prompt(f"Value for {key}", hide_input=True, confirmation_prompt=True)
-    return _drop_one_newline(sys.stdin.read())
+    return _drop_one_newline(_utf8(sys.stdin.buffer.read(MAX_VALUE_BYTES + 1), "stdin"))
+
+
+def _utf8(data: bytes, source: str) -> str:
+    """The value as text: UTF-8 only (a replacement character would be stored silently)."""
+    if len(data) > MAX_VALUE_BYTES:
+        raise MoltgenError(Problem(f"the value is larger than {MAX_VALUE_BYTES} bytes, the most "
+                                   "a Kubernetes Secret holds", field=source))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MoltgenError(Problem(f"the value is not UTF-8 text (byte {exc.start}); refused",
+                                   field=source)) from None
 
 
 def _drop_one_newline(text: str) -> str:
@@ -137,12 +217,25 @@ def _store() -> Any:
 
 def _load(spec: Path) -> Any:
     from moltgen.spec import load_project  # the spec module imports pydantic: load on use
+    from moltgen.tree import recover
 
-    return load_project(spec)
+    project = load_project(spec)
+    recover(project.root)  # a render killed after its commit is completed before any Secret is read
+    return project
 
 
-def _render(project: Any) -> None:
-    # Imported here: the pipeline imports every renderer, which `keygen` and `get` never need.
+def _render(project: Any, edit: Any) -> list[str]:
+    """Render the project with the Secret files `edit` returns, in one transaction; the files
+    `edit` changed. Imported here: the pipeline imports every renderer, which `keygen` and `get`
+    never need."""
     from moltgen.pipeline import render
 
-    render(project)
+    changed: list[str] = []
+
+    def recorded() -> dict[str, bytes]:
+        files = edit()
+        changed.extend(files)
+        return files
+
+    render(project, edit=recorded)
+    return changed

@@ -7,10 +7,11 @@ matches the spec is returned as it is, without calling sops or needing a key.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
@@ -66,8 +67,9 @@ def desired_secret(project: Project, target: Target) -> DesiredSecret:
 
 
 def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = SILENT,
-                      discard: bool = False) -> SecretPlan:
-    """Each overlay's `secret.enc.yaml`, as it must now be.
+                      discard: bool = False, edited: dict[str, bytes] | None = None) -> SecretPlan:
+    """Each overlay's `secret.enc.yaml`, as it must now be; `edited` holds Secret files changed
+    in this run but not yet written (`moltgen secrets set`), read instead of the disk.
 
     encrypt=False (render --check): nothing that needs sops is done; such files keep their current
     bytes (or are left out when absent) and each undone change becomes a line in `pending`.
@@ -90,8 +92,10 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
     problems = []
     workers = max(1, min(len(desired), os.cpu_count() or 1))
     with progress.step("Secrets", len(desired)) as step, ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_plan_secret, root, secret, encrypt,
-                               replaced_secrets(project, target, root), discard)
+        # Each in a copy of this context: sops's scratch area (sops.scratch_in) goes along.
+        futures = [pool.submit(contextvars.copy_context().run, _plan_secret, root, secret, encrypt,
+                               replaced_secrets(project, target, root), discard,
+                               (edited or {}).get(secret.file))
                    for target, secret in zip(with_recipients, desired)]
         for secret, future in zip(desired, futures):
             try:
@@ -111,11 +115,11 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
 
 
 def _plan_secret(root: Path, desired: DesiredSecret, encrypt: bool, replaced: dict[str, bytes],
-                 discard: bool) -> tuple[bytes | None, list[str], set[str]]:
+                 discard: bool, edited: bytes | None = None) -> tuple[bytes | None, list[str], set[str]]:
     """The Secret's file as it must be (None: left out), the changes left undone, and the
     replaced Secrets whose set values it took over."""
     pending: list[str] = []
-    current = read_current(root / desired.file, desired.file)
+    current = edited if edited is not None else read_current(root / desired.file, desired.file)
     if current is None and replaced:
         if encrypt:
             content, carried = _inherit(desired, replaced, discard)
@@ -189,8 +193,10 @@ def refuse_losing_values(removed: dict[str, bytes], carried: set[str]) -> None:
 
 
 def reconcile_file(current: bytes, desired: DesiredSecret) -> bytes:
-    """`current` with every needed change made; a clear MoltgenError when the key is missing."""
+    """`current` with every needed change made; a clear MoltgenError when the key is missing,
+    or when the spec's recipients differ from the file's (only `updatekeys` changes those)."""
     changes = reconcile.changes_needed(current, desired)
+    refuse_new_recipients(current, desired)
     try:
         return reconcile.apply(current, changes)
     except sops.SopsError as error:
@@ -203,7 +209,36 @@ def reconcile_file(current: bytes, desired: DesiredSecret) -> bytes:
             Location(desired.file))) from None
 
 
+def recipient_changes(current: bytes, desired: DesiredSecret) -> tuple[list[str], list[str]]:
+    """The recipients the spec adds to the file's, and those it removes."""
+    present = read_secret_facts(current, desired.file).recipients
+    return ([r for r in desired.recipients if r not in present],
+            [r for r in present if r not in desired.recipients])
+
+
+def _recipients_message(added: list[str], removed: list[str]) -> str:
+    parts = [f"adds {', '.join(added)}"] if added else []
+    parts += [f"removes {', '.join(removed)}"] if removed else []
+    return (f"the spec's age recipients differ from the file's ({' and '.join(parts)}); "
+            "re-encrypting a Secret to other keys is an explicit step: review the change, then "
+            "run `moltgen secrets updatekeys` (it needs a private key that decrypts the file)")
+
+
+def refuse_new_recipients(current: bytes, desired: DesiredSecret) -> None:
+    """A render never re-encrypts to other recipients on its own: a pull request that adds an
+    age key would otherwise have every value encrypted to it by the next person who renders."""
+    added, removed = recipient_changes(current, desired)
+    if added or removed:
+        raise MoltgenError(Problem(_recipients_message(added, removed), Location(desired.file)))
+
+
 def _keyless_part(current: bytes, desired: DesiredSecret, pending: list[str]) -> bytes:
+    added, removed = recipient_changes(current, desired)
+    if added or removed:
+        pending.append(f"{desired.file}: {_recipients_message(added, removed)}")
+        # The other changes are judged against the recipients the file keeps until then.
+        desired = replace(desired, recipients=tuple(r for r in desired.recipients if r not in added)
+                          + tuple(removed))
     changes = reconcile.changes_needed(current, desired)
     keyless = [c for c in changes if not c.needs_key]
     keyed = [c for c in changes if c.needs_key]

@@ -16,11 +16,15 @@ import enum
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache, lru_cache
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
@@ -96,24 +100,74 @@ def _bundled_binary() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
+# What sops needs to find a key and run a key command; nothing else of moltgen's environment
+# (a `--from-env` variable holding a value, tokens of other tools) reaches it.
+_PASSED_VARIABLES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE",
+                     "XDG_CONFIG_HOME", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",
+                     "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+
+
+def _environment(scratch: str) -> dict[str, str]:
+    env = {name: os.environ[name] for name in _PASSED_VARIABLES if name in os.environ}
     # `sops --version` would otherwise try to reach GitHub; other commands ignore it.
     env["SOPS_DISABLE_VERSION_CHECK"] = "1"
+    env["TMPDIR"] = scratch
     return env
 
 
-def run(args: list[str], *, file: str, stdin: bytes = b"", cwd: str | None = None) -> bytes:
-    """Run sops with `args` and `stdin`; its stdout, or SopsError naming `file`.
+# Where sops's private folders are made: a writing command sets its project's staging area
+# (tree.Staging), which the next run removes if this one is killed; else the system's.
+_scratch_base: ContextVar[Path | None] = ContextVar("sops_scratch_base", default=None)
 
-    `--config /dev/null` makes the result depend only on the arguments given here: a `.sops.yaml`
+
+@contextmanager
+def scratch_in(directory: Path) -> Iterator[None]:
+    token = _scratch_base.set(directory)
+    try:
+        yield
+    finally:
+        _scratch_base.reset(token)
+
+
+@contextmanager
+def _private_directory() -> Iterator[str]:
+    """A fresh folder only this user can enter: sops's working directory and TMPDIR, and where
+    `set`/`unset` edit their copy. Removed after the call."""
+    base = _scratch_base.get()
+    with tempfile.TemporaryDirectory(prefix="sops-", dir=base and os.path.abspath(base)) as directory:
+        yield directory
+
+
+@cache
+def _no_core_dumps() -> None:
+    """No core file from moltgen or a sops it starts (both hold plaintext in memory): the soft
+    limit is inherited by every child."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+
+
+def run(args: list[str], *, file: str, stdin: bytes = b"", cwd: str | None = None) -> bytes:
+    """Run sops with `args` and `stdin`; its stdout, or SopsError naming `file`. It runs in a
+    private scratch directory (`cwd`, else a fresh one), with a minimal environment and no core
+    dumps.
+
+    An empty `--config` makes the result depend only on the arguments given here: a `.sops.yaml`
     found by walking up from the working directory (possibly stale, or someone else's) would
     otherwise merge its settings in, and an `unencrypted_regex` there even makes sops refuse our
     `--encrypted-regex` as conflicting. The generated `.sops.yaml` is for people running sops.
+    (The empty file is our own, in the private directory, not /dev/null: a test elsewhere that
+    replaced /dev/null with a file once broke every sops call on a shared machine.)
     """
-    command = [sops_binary(), "--config", os.devnull, *args]
+    if cwd is None:
+        with _private_directory() as scratch:
+            return run(args, file=file, stdin=stdin, cwd=scratch)
+    _no_core_dumps()
+    config = os.path.join(cwd, ".sops-config.yaml")
+    with open(config, "wb"):
+        pass
+    command = [sops_binary(), "--config", config, *args]
     try:
-        result = subprocess.run(command, input=stdin, capture_output=True, env=_environment(),
+        result = subprocess.run(command, input=stdin, capture_output=True, env=_environment(cwd),
                                 cwd=cwd, timeout=TIMEOUT_SECONDS, check=False)
     except FileNotFoundError:
         sops_binary.cache_clear()
@@ -241,9 +295,10 @@ def _edit_copy(ciphertext: bytes, file: str, command: list[str], path: list[str]
 
     `sops set` and `unset` have no stdout mode and rewrite their file by truncating it, so they
     must not touch the real file. The copy holds ciphertext only (the new value arrives on stdin
-    and is written back encrypted) and lives in a private directory removed right after.
+    and is written back encrypted) and lives in a private directory removed right after (in the
+    project's staging area while a command writes it, so even a killed run leaves none in /tmp).
     """
-    with tempfile.TemporaryDirectory(prefix="moltgen-sops-") as scratch:
+    with _private_directory() as scratch:
         copy = Path(scratch) / "secret.enc.yaml"
         copy.write_bytes(ciphertext)
         run([*command, "--input-type", "yaml", "--output-type", "yaml", str(copy),

@@ -1,12 +1,15 @@
 """Set, rotate, read and re-key the values of an environment's encrypted Secret.
 
-Each operation reads the committed file, has sops produce the complete new file in memory, checks
-it, and only then replaces the file atomically (`tree.write_atomic`), so a failure leaves the old
-file untouched. Values travel to and from sops through pipes only.
+Each operation reads the committed file and has sops produce the complete new file in memory,
+checked; it writes nothing. The secrets commands hand the result to `pipeline.render(edit=...)`,
+which writes it with the rest of the tree in one transaction, under the project's lock (so the
+Deployment's checksum always matches the Secret on disk), and a failure leaves the old files
+untouched. Values travel to and from sops through pipes only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
@@ -15,11 +18,11 @@ from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.manifest import VALUES_FIELD, DesiredSecret, generated_value
 from moltgen.secrets.render import desired_secret, read_current, reconcile_file
 from moltgen.spec import Project
-from moltgen.tree import render_lock, write_atomic
 
 
-def set_secret(project: Project, env: str, key: str, value: str, instance: str | None = None) -> str:
-    """Give `key` in `env`'s Secret a new value; returns the file changed (relative path).
+def set_secret(project: Project, env: str, key: str, value: str,
+               instance: str | None = None) -> dict[str, bytes]:
+    """`env`'s Secret with a new value for `key`: {file (relative path): new bytes}.
 
     The file is first brought in line with the spec (created if missing), so a key just enabled
     in the spec can be set before running `render`. Only this key's ciphertext changes.
@@ -27,12 +30,10 @@ def set_secret(project: Project, env: str, key: str, value: str, instance: str |
     desired = _desired_for_key(project, env, instance, key)
     if value == "":
         raise MoltgenError(Problem(f"refusing to set {key} to an empty value", Location(desired.file)))
-    with render_lock(Path(project.root)):
-        current = _current_or_new(project, desired)
-        updated = reconcile.checked(sops.set_value(current, [VALUES_FIELD, key], value,
-                                                   file=desired.file), desired.file)
-        write_atomic(Path(project.root) / desired.file, updated)
-    return desired.file
+    current = _current_or_new(project, desired)
+    updated = reconcile.checked(sops.set_value(current, [VALUES_FIELD, key], value,
+                                               file=desired.file), desired.file)
+    return {desired.file: updated}
 
 
 def set_hint(env: str, key: str, instance: str | None) -> str:
@@ -40,7 +41,8 @@ def set_hint(env: str, key: str, instance: str | None) -> str:
     return f"moltgen secrets set {env} {key}" + (f" --instance {instance}" if instance else "")
 
 
-def rotate_secret(project: Project, env: str, key: str, instance: str | None = None) -> str:
+def rotate_secret(project: Project, env: str, key: str,
+                  instance: str | None = None) -> dict[str, bytes]:
     """A new random value for a generated key (gatewayToken, gatewayPassword)."""
     desired = _desired_for_key(project, env, instance, key)
     if key not in desired.generated:
@@ -68,37 +70,46 @@ def get_secret(project: Project, env: str, key: str, instance: str | None = None
     return sops.extract(current, [VALUES_FIELD, key], file=desired.file)
 
 
-def update_recipients(project: Project) -> list[str]:
-    """Re-encrypt each existing Secret whose recipients differ from the spec's; files changed.
+@dataclass(frozen=True)
+class Rekeyed:
+    """A Secret re-encrypted to the spec's recipients."""
 
-    Other drift (keys, header) is left to `render`, which runs right after in the CLI.
+    file: str
+    content: bytes
+    removed: tuple[str, ...]  # recipients that could read every value, and still can from git
+    keys: tuple[str, ...]  # the keys that hold a value
+
+
+def update_recipients(project: Project) -> list[Rekeyed]:
+    """Each existing Secret whose recipients differ from the spec's, re-encrypted under a new
+    data key. Other drift (keys, header) is left to the render that writes these.
     """
-    changed: list[str] = []
-    with render_lock(Path(project.root)):
-        for target in project.targets:
-            desired = desired_secret(project, target)
-            current = read_current(Path(project.root) / desired.file, desired.file)
-            if current is None:
-                continue
-            facts = read_secret_facts(current, desired.file)
-            reconcile.refuse_foreign(facts)
-            if set(facts.recipients) == set(desired.recipients):
-                continue
-            add = [r for r in desired.recipients if r not in facts.recipients]
-            remove = [r for r in facts.recipients if r not in desired.recipients]
-            updated = reconcile.checked(
-                sops.rotate_data_key(current, file=desired.file, add=add, remove=remove),
-                desired.file)
-            write_atomic(Path(project.root) / desired.file, updated)
-            changed.append(desired.file)
-    return changed
+    rekeyed: list[Rekeyed] = []
+    for target in project.targets:
+        desired = desired_secret(project, target)
+        current = read_current(Path(project.root) / desired.file, desired.file)
+        if current is None:
+            continue
+        facts = read_secret_facts(current, desired.file)
+        reconcile.refuse_foreign(facts)
+        if set(facts.recipients) == set(desired.recipients):
+            continue
+        add = [r for r in desired.recipients if r not in facts.recipients]
+        remove = [r for r in facts.recipients if r not in desired.recipients]
+        updated = reconcile.checked(
+            sops.rotate_data_key(current, file=desired.file, add=add, remove=remove), desired.file)
+        with_values = tuple(k for k in facts.keys if k not in facts.empty_keys)
+        rekeyed.append(Rekeyed(desired.file, updated, tuple(remove), with_values))
+    return rekeyed
 
 
 def _desired_for_key(project: Project, env: str, instance: str | None, key: str) -> DesiredSecret:
+    _require_target(project, env, instance)
     desired = desired_secret(project, project.target(env, instance))
     if key not in desired.keys:
+        # What was typed is not repeated: a value pasted in the wrong place would be shown.
         raise MoltgenError(Problem(
-            f"{key!r} is not a key of {env}'s Secret (keys: {', '.join(desired.keys)}); keys "
+            f"KEY is not a key of {env}'s Secret (keys: {', '.join(desired.keys)}); keys "
             "follow the providers, channels and gateway auth enabled in the spec",
             Location(str(project.spec_path))))
     return desired
@@ -109,3 +120,15 @@ def _current_or_new(project: Project, desired: DesiredSecret) -> bytes:
     if current is None:
         return reconcile.create(desired)
     return reconcile_file(current, desired)
+
+
+def _require_target(project: Project, env: str, instance: str | None) -> None:
+    """Like Project.target, without repeating the ENV or instance typed (it may be a secret)."""
+    if env not in project.environments:
+        raise MoltgenError(Problem("ENV is not an environment of the spec (environments: "
+                                   f"{', '.join(project.environments) or 'none'})",
+                                   Location(str(project.spec_path))))
+    names = [i.name for i in project.instances]
+    if instance is not None and instance not in names:
+        raise MoltgenError(Problem("--instance does not name an instance of the spec (instances: "
+                                   f"{', '.join(names) or 'none'})", Location(str(project.spec_path))))

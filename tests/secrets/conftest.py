@@ -9,25 +9,13 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
-from moltgen.secrets.sops import sops_binary
 from secret_helpers import SopsSettings, StandInProject, StandInSpec
-
-SOPS_VARIABLES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",
-                  "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "SOPS_CONFIG",
-                  "MOLTGEN_SOPS")
-
+from support import isolate_sops
 
 @pytest.fixture(autouse=True)
 def isolated_sops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No key sops could find by itself: a fresh HOME and config dir, no SOPS_* variables."""
-    home = tmp_path / "home"
-    home.mkdir()
-    for variable in SOPS_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    sops_binary.cache_clear()
-    return home
+    return isolate_sops(monkeypatch, tmp_path / "home")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class StandInSpec:
 class StandInProject:
     spec_path: Path
     environments: dict[str, StandInSpec]
+    instances: list = field(default_factory=list)
 
     @property
     def root(self) -> Path:

@@ -38,7 +38,7 @@ def sops_calls(monkeypatch) -> list[dict]:
 
     def spy(command, **kwargs):
         calls.append({"argv": list(command), "stdin": kwargs.get("input") or b"",
-                      "cwd": kwargs.get("cwd")})
+                      "cwd": kwargs.get("cwd"), "env": kwargs.get("env")})
         return real_run(command, **kwargs)
     monkeypatch.setattr(sops.subprocess, "run", spy)
     return calls
@@ -65,7 +65,6 @@ environments:
   dev: {{}}
 """)
     monkeypatch.chdir(root)
-    monkeypatch.setattr(commands, "_render", lambda project: None)  # the pipeline is not under test
     canary = f"canary-{secrets.token_hex(16)}"
     env_canary = f"canary-env-{secrets.token_hex(16)}"
     monkeypatch.setenv("CANARY_VALUE", env_canary)
@@ -83,10 +82,16 @@ environments:
     assert store.get_secret(project, "dev", "openaiApiKey") == env_canary
     token = store.get_secret(project, "dev", "gatewayToken")
 
-    # They reached sops through stdin only, and the edited copies lived in the scratch TMPDIR.
+    # They reached sops through stdin only; every sops ran in a private folder of the project's
+    # staging area (removed since), with a minimal environment: not the --from-env variable.
     assert any(canary.encode() in call["stdin"] for call in sops_calls)
     edits = [call for call in sops_calls if call["argv"][3] == "set"]
-    assert edits and all(Path(call["cwd"]).parent == scratch for call in edits)
+    assert edits and all(Path(call["cwd"]).parent == root / ".moltgen" / "staging"
+                         for call in edits)
+    assert all(Path(call["cwd"]).name.startswith("sops-") for call in sops_calls)
+    assert all("CANARY_VALUE" not in call["env"] and call["env"]["TMPDIR"] == call["cwd"]
+               for call in sops_calls)
+    assert not (root / ".moltgen" / "staging").exists()
 
     for value in (canary, env_canary, token):
         for needle in (value.encode(), base64.b64encode(value.encode())):

@@ -1,5 +1,6 @@
 """set, rotate, get and updatekeys, each verified by decrypting with the real sops; set and
-rotate change the ciphertext of their key only."""
+rotate change the ciphertext of their key only. The store returns new file contents and writes
+nothing (the pipeline writes them with the tree): `put` stands for that write here."""
 
 from __future__ import annotations
 
@@ -24,26 +25,34 @@ def rendered(make_project, alice, project_root):
     return project
 
 
+def put(project, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Write what a store operation returned, as the pipeline's transaction does."""
+    for path, content in files.items():
+        (project.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (project.root / path).write_bytes(content)
+    return files
+
+
 def on_disk(project) -> bytes:
     return (project.root / DEV).read_bytes()
 
 
 def test_set_then_get(rendered):
-    store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-value-1")
+    put(rendered, store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-value-1"))
     assert store.get_secret(rendered, "dev", "anthropicApiKey") == "sk-ant-value-1"
     assert b"sk-ant-value-1" not in on_disk(rendered)
 
 
 def test_set_keeps_unusual_values_exactly(rendered):
     value = 'multi\nline "quoted" value: with # and ünïcode\t'
-    store.set_secret(rendered, "dev", "discordBotToken", value)
+    put(rendered, store.set_secret(rendered, "dev", "discordBotToken", value))
     assert store.get_secret(rendered, "dev", "discordBotToken") == value
 
 
 def test_set_changes_the_ciphertext_of_that_key_only(rendered):
-    store.set_secret(rendered, "dev", "discordBotToken", "discord-1")
+    put(rendered, store.set_secret(rendered, "dev", "discordBotToken", "discord-1"))
     before = on_disk(rendered)
-    store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-2")
+    put(rendered, store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-2"))
     after = on_disk(rendered)
     old, new = value_lines(before), value_lines(after)
     assert new["anthropicApiKey"] != old["anthropicApiKey"]
@@ -58,10 +67,10 @@ def test_set_changes_the_ciphertext_of_that_key_only(rendered):
 
 
 def test_rotate_gives_a_new_random_token_and_changes_nothing_else(rendered):
-    store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-kept")
+    put(rendered, store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-kept"))
     before = on_disk(rendered)
     old_token = store.get_secret(rendered, "dev", "gatewayToken")
-    store.rotate_secret(rendered, "dev", "gatewayToken")
+    put(rendered, store.rotate_secret(rendered, "dev", "gatewayToken"))
     new_token = store.get_secret(rendered, "dev", "gatewayToken")
     assert new_token != old_token and len(new_token) >= 43
     old, new = value_lines(before), value_lines(on_disk(rendered))
@@ -78,7 +87,7 @@ def test_rotate_of_a_key_moltgen_does_not_generate_is_refused(rendered):
 
 def test_set_creates_the_secret_when_render_has_not_yet(make_project, alice, project_root):
     project = make_project({"dev": [alice.recipient]})
-    store.set_secret(project, "dev", "anthropicApiKey", "sk-first")
+    put(project, store.set_secret(project, "dev", "anthropicApiKey", "sk-first"))
     assert store.get_secret(project, "dev", "anthropicApiKey") == "sk-first"
     assert len(store.get_secret(project, "dev", "gatewayToken")) >= 43
 
@@ -90,10 +99,14 @@ def test_get_of_an_empty_value_says_how_to_set_it(rendered):
 
 
 def test_unknown_environment_and_key_are_refused(rendered):
-    with pytest.raises(MoltgenError, match="no environment 'stage' in the spec"):
+    # What was typed is never repeated: a value pasted in the wrong place would be shown.
+    with pytest.raises(MoltgenError, match="ENV is not an environment of the spec "
+                                           r"\(environments: dev\)") as caught:
         store.get_secret(rendered, "stage", "gatewayToken")
-    with pytest.raises(MoltgenError, match="'slackBotToken' is not a key of dev's Secret"):
-        store.set_secret(rendered, "dev", "slackBotToken", "x")
+    assert "stage" not in str(caught.value)
+    with pytest.raises(MoltgenError, match="KEY is not a key of dev's Secret") as caught:
+        store.set_secret(rendered, "dev", "sk-ant-pasted-here", "x")
+    assert "sk-ant-pasted-here" not in str(caught.value)
 
 
 def test_an_empty_value_is_refused(rendered):
@@ -116,7 +129,7 @@ def test_set_without_the_private_key_fails_clearly_and_changes_nothing(rendered,
 
 
 def test_get_of_a_tampered_file_is_a_mac_mismatch(rendered):
-    store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant")
+    put(rendered, store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant"))
     path = rendered.root / DEV
     path.write_bytes(path.read_bytes().replace(b"namespace: extension-clawdbot",
                                                b"namespace: default"))
@@ -125,13 +138,17 @@ def test_get_of_a_tampered_file_is_a_mac_mismatch(rendered):
     assert caught.value.failure is sops.SopsFailure.MAC_MISMATCH
 
 
-def test_updatekeys_re_encrypts_to_the_recipients_now_in_the_spec(rendered, bob, monkeypatch):
-    store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-rekeyed")
+def test_updatekeys_re_encrypts_to_the_recipients_now_in_the_spec(rendered, alice, bob,
+                                                                    monkeypatch):
+    put(rendered, store.set_secret(rendered, "dev", "anthropicApiKey", "sk-ant-rekeyed"))
     token = store.get_secret(rendered, "dev", "gatewayToken")
     assert store.update_recipients(rendered) == []  # nothing to do yet
 
     rendered.environments["dev"].sops.age_recipients = [bob.recipient]
-    assert store.update_recipients(rendered) == [DEV]
+    [rekeyed] = store.update_recipients(rendered)
+    assert (rekeyed.file, rekeyed.removed) == (DEV, (alice.recipient,))
+    assert rekeyed.keys == ("anthropicApiKey", "gatewayToken")  # the values alice could read
+    put(rendered, {rekeyed.file: rekeyed.content})
     assert read_secret_facts(on_disk(rendered), DEV).recipients == (bob.recipient,)
     with pytest.raises(sops.SopsError) as caught:  # alice's key no longer opens it
         store.get_secret(rendered, "dev", "gatewayToken")

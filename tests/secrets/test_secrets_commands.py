@@ -45,13 +45,17 @@ def repo(tmp_path, alice, monkeypatch) -> Path:
 
 @pytest.fixture
 def renders(monkeypatch) -> list:
-    """Records the re-render each changing command must end with.
+    """Records the render each changing command writes its Secret with (the real one runs: the
+    Secret is written with the rest of the tree, in one transaction)."""
+    from moltgen import pipeline
 
-    The command's contract is to call moltgen.pipeline.render(project); what render writes is
-    the pipeline's business and is covered end to end by test_end_to_end_through_the_cli.
-    """
     calls: list = []
-    monkeypatch.setattr(commands, "_render", calls.append)
+    real_render = pipeline.render
+
+    def spy(project, **options):
+        calls.append(project)
+        return real_render(project, **options)
+    monkeypatch.setattr(pipeline, "render", spy)
     return calls
 
 
@@ -92,7 +96,7 @@ def test_set_refuses_two_sources(repo, renders, tmp_path, monkeypatch):
     assert isinstance(result.exception, MoltgenError)
     assert "not both" in str(result.exception)
     result = invoke("set", "dev", "anthropicApiKey", "--from-env", "UNSET_VARIABLE_X")
-    assert "UNSET_VARIABLE_X: that environment variable is not set" in str(result.exception)
+    assert str(result.exception) == "--from-env: the environment variable it names is not set"
 
 
 def test_rotate_and_get(repo, renders):
@@ -127,10 +131,21 @@ def test_updatekeys_follows_the_spec(repo, renders, alice, bob, monkeypatch):
                                                  [alice.recipient]))
     result = invoke("updatekeys")
     assert result.exit_code == 0 and f"re-encrypted {DEV}" in result.stderr
+    assert "warning" not in result.stderr  # a recipient added: nothing to rotate
     assert read_secret_facts((repo / DEV).read_bytes(), DEV).recipients == \
         (alice.recipient, bob.recipient)
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(bob.key_file))
     assert store.get_secret(load_project(), "dev", "anthropicApiKey") == "sk-rekey"
+
+    # alice removed: she can still read every value from git history, so each must change.
+    (repo / "moltgen.yaml").write_text(spec_text([bob.recipient], [alice.recipient]))
+    result = invoke("updatekeys")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"moltgen: warning: {DEV}: {alice.recipient} can still decrypt every value it could read "
+        "(anthropicApiKey, gatewayToken) from the commits before this one: rotate them: revoke "
+        "anthropicApiKey where it was issued, then `moltgen secrets set dev anthropicApiKey`; "
+        "`moltgen secrets rotate dev gatewayToken`")
 
 
 def test_keygen_prints_only_the_recipient_on_stdout(repo, tmp_path):
