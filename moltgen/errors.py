@@ -7,6 +7,8 @@ and exits 2; nothing else in moltgen prints errors or decides exit codes.
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 
@@ -47,3 +49,16 @@ class MoltgenError(Exception):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def os_problem(error: OSError) -> Problem:
+    """An OS error as a person can act on it: the file (both, for a rename) and the errno text,
+    e.g. `overlays/dev: Read-only file system`. Never the exception's own text beyond these."""
+    reason = error.strerror or (errno.errorcode.get(error.errno, "") if error.errno else "") \
+        or type(error).__name__
+    if error.filename is None:
+        return Problem(reason)
+    where = os.fsdecode(error.filename)
+    if error.filename2 is not None:
+        where = f"{where} -> {os.fsdecode(error.filename2)}"
+    return Problem(reason, Location(where))

@@ -410,6 +410,65 @@ def test_random_manifests_check_without_crashing_and_findings_are_located(scratc
     assert len(reports["github"].rstrip("\n").split("\n")) == len(result.findings) + 1
 
 
+# -- 3b. Secret sops metadata and policy parameters -------------------------------------------
+
+CIPHERTEXT = "ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]"
+age_entries = st.one_of(junk, st.fixed_dictionaries({}, optional={"recipient": junk, "enc": junk}))
+sops_blocks = st.one_of(junk, st.fixed_dictionaries({}, optional={
+    "age": st.one_of(junk, st.lists(age_entries, max_size=3)), "lastmodified": junk, "mac": junk,
+    "encrypted_regex": junk, "version": junk, "pgp": junk, "kms": junk, "unencrypted_suffix": junk}))
+
+
+@FUZZ
+@given(sops_blocks)
+@example({"age": 1})
+@example({"age": True})
+@example({"age": float("nan")})
+@example({"age": [{"recipient": [1]}]})
+def test_secret_sops_metadata_gives_facts_a_located_error_or_findings(scratch, sops):
+    from moltgen.secrets.facts import read_secret_facts
+
+    document = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"},
+                "stringData": {"a": CIPHERTEXT, "b": ""}, "sops": sops}
+    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+    try:  # as render and render --check read an encrypted file
+        facts = read_secret_facts(text, "secret.enc.yaml")
+    except MoltgenError as error:
+        for problem in assert_located(error, "secret.enc.yaml", text):
+            assert problem.field and problem.field.startswith("sops"), str(problem)
+    else:
+        assert all(isinstance(r, str) for r in facts.recipients)
+    path = scratch / "secret.yaml"
+    path.write_text(text)
+    result, _ = run_check(CheckOptions([str(path)], [], policy=POLICY))  # as check reads it
+    assert result.objects == 1
+
+
+PARAMETERIZED = [("secret-rotation-age", "maxAgeDays"), ("image-tag-latest", "mutableTags"),
+                 ("ingress-websocket-timeouts", "minSeconds"), ("moltbot-bind-lan", "x")]
+param_values = st.one_of(junk, st.integers(), st.floats(), st.text(),
+                         st.sampled_from([float("nan"), float("inf"), 2**64, -2**63, "1\n2",
+                                          "\x1b[2J", "'; true || '", [1], {"a": float("nan")}]))
+
+
+@FUZZ
+@given(st.sampled_from(PARAMETERIZED), param_values)
+def test_policy_params_run_or_are_located_in_the_policy_file(scratch, rule_param, value):
+    rule, param = rule_param
+    policy = scratch / "policy.yaml"
+    text = yaml.safe_dump({"rules": {rule: {"params": {param: value}}}}, allow_unicode=True)
+    policy.write_text(text)
+    manifests = scratch / "params.yaml"
+    manifests.write_text(VALID_POD + "---\n" + (REPO / "base" / "deployment.yaml").read_text())
+    try:
+        result, _ = run_check(CheckOptions([str(manifests)], [], policy=policy))
+    except MoltgenError as error:
+        for problem in assert_located(error, str(policy), text):
+            assert problem.field and problem.field.startswith(f"rules.{rule}.params"), str(problem)
+        return
+    assert result.objects == 2
+
+
 VALID_POD = """apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: n}

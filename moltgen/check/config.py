@@ -18,6 +18,7 @@ customRules: [rules]        # directories of rule files, relative to this file
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ class RuleSettings:
     enabled: bool | None = None
     severity: Severity | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    param_locations: dict[str, Location] = field(default_factory=dict)  # for later type errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,10 @@ def load_policy(path: Path | None) -> PolicyConfig:
         raise MoltgenError(Problem("a policy file is a mapping", Location(str(path))))
     for key in set(data) - {"rules", "waivers", "customRules"}:
         bad((key,), "unknown key (expected rules, waivers, customRules)")
+    for key, kind in (("rules", dict), ("waivers", list), ("customRules", list)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise MoltgenError(Problem(f"must be a {'mapping' if kind is dict else 'list'}",
+                                       doc.locate((key,)), key))
     settings: dict[str, RuleSettings] = {}
     for rule_id, value in (data.get("rules") or {}).items():
         if not isinstance(value, dict) or set(value) - {"enabled", "severity", "params"}:
@@ -101,10 +107,21 @@ def load_policy(path: Path | None) -> PolicyConfig:
         if "severity" in value:
             try:
                 severity = Severity(value["severity"])
-            except ValueError:
+            except (ValueError, TypeError):  # TypeError: a list or mapping is not hashable
                 bad(("rules", rule_id, "severity"), "must be error, warning or info")
-        settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
-                                              dict(value.get("params") or {}))
+        params = value.get("params") or {}
+        if not isinstance(params, dict):
+            bad(("rules", rule_id, "params"), "must be a mapping of parameter names to values")
+            params = {}
+        for name, param in params.items():
+            for where, message in param_problems(param, ("rules", rule_id, "params", name)):
+                bad(where, message)
+        if "enabled" in value and not isinstance(value["enabled"], bool):
+            bad(("rules", rule_id, "enabled"), "must be true or false")
+        settings[str(rule_id)] = RuleSettings(
+            value.get("enabled") if isinstance(value.get("enabled"), bool) else None, severity,
+            dict(params), {str(name): doc.locate(("rules", rule_id, "params", name))
+                           for name in params})
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
         where = ("waivers", index)
@@ -140,6 +157,25 @@ def load_policy(path: Path | None) -> PolicyConfig:
     if problems:
         raise MoltgenError(problems)
     return PolicyConfig(settings, waivers, tuple(dirs), str(path))
+
+
+_INT64 = 2**63 - 1
+
+
+def param_problems(value: Any, where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """Parameters become CEL literals: only what CEL can hold exactly (strings, booleans,
+    64-bit integers, finite numbers, lists and mappings of them, null)."""
+    if value is None or isinstance(value, (bool, str)):
+        return []
+    if isinstance(value, int):
+        return [] if -_INT64 <= value <= _INT64 else [(where, "is out of the 64-bit integer range")]
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(where, "must be a finite number")]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in param_problems(item, where + (index,))]
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in param_problems(item, where + (key,))]
+    return [(where, f"a {type(value).__name__} is not a parameter value (use a string)")]
 
 
 def _date(value: Any) -> dt.date | None:

@@ -23,6 +23,7 @@ from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec
 from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers
+from moltgen.errors import Location, MoltgenError, Problem
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class EffectiveRule:
     rule: Rule
     severity: Severity
     params: dict[str, Any] = field(default_factory=dict)
+    where: Location | None = None  # the policy's params of this rule, for a compile error
     _programs: dict[str, Any] = field(default_factory=dict)
 
     def program(self, name: str) -> celenv.Program:
@@ -68,7 +70,13 @@ class EffectiveRule:
                       "fieldExpression": self.rule.field_expression}[name]
             if "params" in self.rule.uses:
                 source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
-            found = self._programs[name] = celenv.compile_expression(source)
+            try:
+                found = self._programs[name] = celenv.compile_expression(source)
+            except celenv.CelError as exc:  # a rule compiles alone: its parameters are at fault
+                first = str(exc).splitlines()[0] if str(exc) else "does not compile"
+                raise MoltgenError(Problem(f"the rule's {name} does not compile with these "
+                                           f"parameters: {first}", self.where,
+                                           f"rules.{self.rule.id}.params")) from None
         return found
 
 
@@ -93,8 +101,11 @@ class Engine:
             if not enabled:
                 continue
             severity = settings.severity if settings and settings.severity else rule.severity
+            if settings:
+                _check_param_types(rule, settings)
             params = {**rule.params, **(settings.params if settings else {})}
-            rules[rule.id] = EffectiveRule(rule, severity, params)
+            where = next(iter(settings.param_locations.values()), None) if settings else None
+            rules[rule.id] = EffectiveRule(rule, severity, params, where)
         return rules
 
     def _rules_for(self, kind: str) -> list[EffectiveRule]:
@@ -236,6 +247,55 @@ class Engine:
                 finding.origin = manifest.origin(finding.path)
             except Exception:  # noqa: BLE001 - a missing origin must not hide a finding
                 finding.origin = None
+
+
+def _param_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "integer" if isinstance(value, int) else "number"
+    return {str: "string", list: "list", dict: "mapping"}.get(type(value), "null")
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def _check_param_types(rule: Rule, settings: Any) -> None:
+    """A parameter the policy sets has the type of the rule's default (and its items the type
+    of the default's items): `maxAgeDays: [1]` is a located error here, not a failed
+    evaluation on every object or a program that does not compile."""
+    problems = []
+    for name, value in settings.params.items():
+        if name not in rule.params:
+            continue
+        mismatch = _type_mismatch(rule.params[name], value, (name,))
+        if mismatch:
+            where, want, got = mismatch
+            problems.append(Problem(f"must be {_a(want)}, like the rule's default (found {_a(got)})",
+                                    settings.param_locations.get(name),
+                                    ".".join(map(str, ("rules", rule.id, "params") + where))))
+    if problems:
+        raise MoltgenError(problems)
+
+
+def _type_mismatch(default: Any, value: Any, where: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str] | None:
+    if default is None:
+        return None
+    want, got = _param_kind(default), _param_kind(value)
+    if got != want and not (want == "number" and got == "integer"):
+        return where, want, got
+    if isinstance(default, list) and default:
+        for index, item in enumerate(value):
+            found = _type_mismatch(default[0], item, where + (index,))
+            if found:
+                return found
+    if isinstance(default, dict):
+        for key, item in value.items():
+            found = _type_mismatch(default.get(key), item, where + (key,))
+            if found:
+                return found
+    return None
 
 
 class _Index:
