@@ -21,7 +21,7 @@ BUILTIN_DIR = Path(__file__).parent / "rules"
 KIND_GROUPS = {"workloads": WORKLOAD_KINDS}
 _KEYS = {"id", "severity", "summary", "description", "match", "scope", "forEach", "when",
          "expression", "message", "messageExpression", "field", "fieldExpression", "objects",
-         "params", "tests", "builtin", "enabled"}
+         "params", "tests", "builtin", "enabled", "security"}
 _TEST_KEYS = {"name", "expect", "env", "count", "object", "objects", "params"}
 
 
@@ -66,6 +66,7 @@ class Rule:
     builtin: bool = False  # implemented by the engine (schema), not by CEL
     enabled: bool = True
     custom: bool = False  # from a policies/ rules directory
+    security: bool = False  # an object's own annotation cannot waive it (moltgen.check.waivers)
 
     def matches(self, kind: str, env: str) -> bool:
         if self.kinds and kind not in self.kinds:
@@ -240,6 +241,7 @@ def _parse_rule(doc: Document, path: Path, custom: bool) -> Rule:
         object_kinds=_kinds(objects.get("kinds"), lambda m: None),
         same_namespace=objects.get("namespace", "same") == "same", params=dict(params),
         tests=tests, builtin=builtin, enabled=data.get("enabled", True) is not False, custom=custom,
+        security=data.get("security", False) is True,
     )
 
 

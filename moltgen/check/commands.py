@@ -48,6 +48,7 @@ def check(
     kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
     schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
+    base_policy: Optional[str] = typer.Option(None, "--base-policy", metavar="REF", help="Read the policy (and its custom rules) from this git revision, e.g. the pull request's target branch, not from the working tree."),
     spec: Optional[Path] = typer.Option(None, "--spec", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
@@ -65,7 +66,7 @@ def check(
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
                            tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
-                           timeout=timeout)
+                           timeout=timeout, base_policy=base_policy)
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -12,6 +12,8 @@ waivers:                    # reason is required; expires and owner are strongly
     expires: 2026-12-31
     owner: platform-team
 customRules: [rules]        # directories of rule files, relative to this file
+annotationWaivers: [image-digest]  # the rules an object's moltgen.dev/waive.<rule> annotation may
+                            # waive; default: every rule not marked `security: true`
 ```
 """
 
@@ -71,18 +73,21 @@ class PolicyConfig:
     waivers: list[Waiver] = field(default_factory=list)
     custom_rule_dirs: tuple[Path, ...] = ()
     source: str = ""
+    # Rules an object's own annotation may waive; None: every rule not marked security.
+    annotation_waivers: frozenset[str] | None = None
 
 
-def load_policy(path: Path | None) -> PolicyConfig:
-    """The given policy file, else policies/policy.yaml when present, else defaults."""
+def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
+    """The given policy file, else policies/policy.yaml when present, else defaults.
+    `display` names the file in messages (`main:policies/policy.yaml` for --base-policy)."""
     if path is None:
         if not DEFAULT_POLICY.is_file():
             rules_dir = DEFAULT_POLICY.parent / "rules"
             return PolicyConfig(custom_rule_dirs=(rules_dir,) if rules_dir.is_dir() else ())
         path = DEFAULT_POLICY
-    documents = load_file(path)
+    documents = load_file(path, display)
     if not documents:
-        return PolicyConfig(source=str(path))
+        return PolicyConfig(source=display or str(path))
     doc = documents[0]
     data = doc.data
     problems: list[Problem] = []
@@ -91,10 +96,11 @@ def load_policy(path: Path | None) -> PolicyConfig:
         problems.append(Problem(message, doc.locate(where, key=True), ".".join(map(str, where))))
 
     if not isinstance(data, dict):
-        raise MoltgenError(Problem("a policy file is a mapping", Location(str(path))))
-    for key in set(data) - {"rules", "waivers", "customRules"}:
-        bad((key,), "unknown key (expected rules, waivers, customRules)")
-    for key, kind in (("rules", dict), ("waivers", list), ("customRules", list)):
+        raise MoltgenError(Problem("a policy file is a mapping", Location(display or str(path))))
+    for key in set(data) - {"rules", "waivers", "customRules", "annotationWaivers"}:
+        bad((key,), "unknown key (expected rules, waivers, customRules, annotationWaivers)")
+    for key, kind in (("rules", dict), ("waivers", list), ("customRules", list),
+                      ("annotationWaivers", list)):
         if data.get(key) is not None and not isinstance(data[key], kind):
             raise MoltgenError(Problem(f"must be a {'mapping' if kind is dict else 'list'}",
                                        doc.locate((key,)), key))
@@ -154,9 +160,15 @@ def load_policy(path: Path | None) -> PolicyConfig:
         if not directory.is_dir():
             bad(("customRules", index), f"no such directory: {directory}")
         dirs.append(directory)
+    annotation_waivers = None
+    if data.get("annotationWaivers") is not None:
+        for index, item in enumerate(data["annotationWaivers"]):
+            if not isinstance(item, str):
+                bad(("annotationWaivers", index), "must be a rule id")
+        annotation_waivers = frozenset(str(item) for item in data["annotationWaivers"])
     if problems:
         raise MoltgenError(problems)
-    return PolicyConfig(settings, waivers, tuple(dirs), str(path))
+    return PolicyConfig(settings, waivers, tuple(dirs), display or str(path), annotation_waivers)
 
 
 _INT64 = 2**63 - 1

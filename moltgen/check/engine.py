@@ -22,7 +22,7 @@ from moltgen.check.openclaw import openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec
 from moltgen.check.vap import cel_literal
-from moltgen.check.waivers import annotation_waivers, apply_waivers
+from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.errors import Location, MoltgenError, Problem
 
 
@@ -108,6 +108,15 @@ class Engine:
             rules[rule.id] = EffectiveRule(rule, severity, params, where)
         return rules
 
+    def _annotation_may_waive(self, rule_id: str) -> bool:
+        if rule_id == "waiver-invalid":
+            return False  # it reports the annotations themselves
+        allowed = self.policy.annotation_waivers
+        if allowed is not None:
+            return rule_id in allowed
+        rule = self.catalog.rules.get(rule_id)
+        return rule is not None and not rule.security
+
     def _rules_for(self, kind: str) -> list[EffectiveRule]:
         found = self._by_kind.get(kind)
         if found is None:
@@ -127,7 +136,8 @@ class Engine:
             found = list(self._schema_findings(item))
             found.extend(self._rule_findings(item, index))
             waivers, invalid = annotation_waivers(item.manifest)
-            found.extend(self._builtin("waiver-invalid", f) for f in invalid)
+            waivers, refused = untrusted_waivers(waivers, self._annotation_may_waive, item.manifest)
+            found.extend(self._builtin("waiver-invalid", f) for f in invalid + refused)
             found = [f for f in found if f is not None]
             apply_waivers(found, self.policy.waivers + waivers, item.manifest.env, self.now.date())
             for finding in found:

@@ -24,14 +24,14 @@ class CheckOptions:
     kubernetes_version: str | None = None
     schema_dirs: tuple[Path, ...] = ()
     strict: bool = True
+    base_policy: str | None = None  # a git revision to read the policy from (base_policy.py)
     allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
     timeout: float | None = None  # seconds for all kustomize builds together
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
-    policy: PolicyConfig = load_policy(options.policy)
-    catalog = load_catalog(policy.custom_rule_dirs)
+    policy, catalog = _policy_and_catalog(options)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
@@ -46,3 +46,17 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
             total.objects += result.objects
             total.findings.extend(result.findings)
     return total, catalog
+
+
+def _policy_and_catalog(options: CheckOptions) -> tuple[PolicyConfig, Catalog]:
+    if options.base_policy is None:
+        policy = load_policy(options.policy)
+        return policy, load_catalog(policy.custom_rule_dirs)
+    from moltgen.check.base_policy import policy_at
+    from moltgen.check.config import DEFAULT_POLICY
+
+    with policy_at(options.base_policy, options.policy or DEFAULT_POLICY) as found:
+        if found is None:  # the base has no policy: the defaults, never the pull request's
+            return PolicyConfig(source=f"{options.base_policy} (none)"), load_catalog(())
+        policy = load_policy(*found)
+        return policy, load_catalog(policy.custom_rule_dirs)  # read before the copy goes

@@ -20,7 +20,7 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: p
-  annotations: {{"moltgen.dev/waive.run-as-non-root": "demo; expires=2099-01-01; owner=me"}}
+  annotations: {{"moltgen.dev/waive.resources-limits": "demo; expires=2099-01-01; owner=me"}}
 spec: {{containers: [{{name: c, image: "busybox:latest"}}]}}
 """
 CATALOG = load_catalog()
