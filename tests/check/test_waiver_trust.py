@@ -155,3 +155,24 @@ def test_the_spec_refuses_waiver_annotations(tmp_path):
     assert result.code == 2
     assert result.stderr.startswith("moltgen: moltgen.yaml:7:5: ingress.annotations:"), result.stderr
     assert "waiver annotations are not allowed" in result.stderr
+
+
+def test_a_custom_rule_expression_is_bounded_in_size_and_iterations(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (tmp_path / "policy.yaml").write_text("customRules: [rules]\n")
+    (tmp_path / "c.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n}\n")
+    big = " && ".join(["true"] * 1200)
+    (rules / "big.yaml").write_text(f"id: big\nseverity: error\nsummary: s\ndescription: d\n"
+                                    f"expression: '{big}'\nmessage: m\n")
+    result = run_moltgen("check", "c.yaml", "--policy", "policy.yaml", cwd=tmp_path)
+    assert result.code == 2 and "at most 4096 characters" in result.stderr, result
+    nested = "true"
+    for name in "abcdef":
+        nested = f"[1,2,3,4,5,6,7,8,9,10].all({name}, {nested})"
+    (rules / "big.yaml").unlink()
+    (rules / "loops.yaml").write_text(f"id: loops\nseverity: error\nsummary: s\ndescription: d\n"
+                                      f"expression: '{nested}'\nmessage: m\n")
+    code, report = _check(tmp_path, "c.yaml", "--policy", "policy.yaml")
+    loops = _by_rule(report, "loops")  # a million iterations: stopped, and the rule fails closed
+    assert code == 1 and loops and "Iteration budget exceeded" in loops[0]["message"]
