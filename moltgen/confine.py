@@ -172,6 +172,8 @@ def _plugin_entries(data: Any) -> Iterator[_Entry]:
         return
     if "path" in data:
         yield ("path",), data["path"], "file"
+    if str(data.get("kind", "")).lower() == "ksops":  # KSOPS reads its encrypted files
+        yield from _listed(data, ("files",), "file")
     yield from _helm(data, ())
     for index, item in enumerate(_list(data.get("replacements"))):
         if isinstance(item, dict) and "path" in item:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-from moltgen import confine
+from moltgen import confine, ksops
 from moltgen.errors import Location, MoltgenError, Problem
 
 BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
@@ -91,17 +91,20 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
           env: dict[str, str] | None = None, allow_remote: bool = False,
           deadline: Deadline | None = None) -> str:
     """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message.
-    What the kustomization reaches is confined first (moltgen.confine)."""
+    What the kustomization reaches is confined first (moltgen.confine). A KSOPS generator is
+    built keyless, its encrypted files as resources (moltgen.ksops)."""
     directory = Path(directory)
     if not (directory / "kustomization.yaml").is_file():
         raise MoltgenError(Problem("no kustomization.yaml in this directory", Location(str(directory))))
     confine.check_kustomization(directory, allow_remote=allow_remote)
-    return _run(directory, extra_args, _child_env(env, allow_remote), deadline or Deadline())
+    with ksops.keyless([directory]) as (buildable,):
+        return _run(directory, buildable, extra_args, _child_env(env, allow_remote),
+                    deadline or Deadline())
 
 
-def _run(directory: Path, extra_args: tuple[str, ...], env: dict[str, str],
+def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...], env: dict[str, str],
          deadline: Deadline) -> str:
-    command = [*engine_command(), *extra_args, str(directory)]
+    command = [*engine_command(), *extra_args, str(buildable)]
     timeout = deadline.remaining(directory)
     try:
         # Its own process group: on timeout the git or helm that kustomize started die with
@@ -120,6 +123,8 @@ def _run(directory: Path, extra_args: tuple[str, ...], env: dict[str, str],
         raise
     if process.returncode != 0:
         message = " ".join(stderr.split()) or f"exit code {process.returncode}"
+        if buildable != directory:  # name the overlay, not its temporary keyless copy
+            message = message.replace(str(buildable), str(directory))
         raise MoltgenError(Problem(f"kustomize build failed: {message}", Location(str(directory))))
     return stdout
 
@@ -172,19 +177,21 @@ def build_all(directories: list[Path], on_built: Callable[[], None] | None = Non
 
 
 def _build_together(directories: list[Path], env: dict[str, str], deadline: Deadline) -> str:
-    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary, \
+            ksops.keyless(directories) as buildable:
         # kustomize refuses absolute paths in resources; a relative one may climb out.
-        resources = [os.path.relpath(d.resolve(), temporary) for d in directories]
+        resources = [os.path.relpath(d.resolve(), temporary) for d in buildable]
         (Path(temporary) / "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
             + "".join(f"- {json.dumps(r)}\n" for r in resources), encoding="utf-8")
         try:
-            return _run(Path(temporary), (), env, deadline)
+            return _run(Path(temporary), Path(temporary), (), env, deadline)
         except BudgetSpent:
             raise
         except MoltgenError:
             pass
     for directory in directories:  # kustomize's message names our temporary file: find the
-        _run(directory, (), env, deadline)  # directory that fails, so the error names it
+        with ksops.keyless([directory]) as (alone,):  # directory that fails, to name it
+            _run(directory, alone, (), env, deadline)
     raise MoltgenError(Problem("kustomize build failed for these overlays together",
                                Location(str(directories[0]))))  # pragma: no cover

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
-                      ValidationError, field_validator, model_validator)
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
 from moltgen.errors import Location, MoltgenError, Problem
@@ -305,6 +305,13 @@ class GitOps(Model):
                                        description="Flux Kustomizations to apply first.")
     destination_server: str = "https://kubernetes.default.svc"
 
+    @field_validator("repo_url")
+    @classmethod
+    def _repository_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            check_repository_url(value, info.data.get("engine", "none"))
+        return value
+
     @field_validator("path")
     @classmethod
     def _relative(cls, value: str) -> str:
@@ -325,6 +332,38 @@ class GitOps(Model):
         if self.engine != "none" and not self.repo_url:
             raise ValueError(f"engine {self.engine} needs repoUrl")
         return self
+
+
+# What each engine accepts as a Git repository. Flux's GitRepository CRD: spec.url matches
+# ^(http|https|ssh)://.*$. Argo CD (`argocd repo add`) also takes the scp-like form
+# git@host:path, which its repo server normalizes.
+_URL = re.compile(r"^(?P<scheme>https?|ssh)://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])"
+                  r"(?::[0-9]{1,5})?(?:/\S*)?$")
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)\S+)$")
+
+
+def check_repository_url(value: str, engine: str) -> str:
+    """`value` if `engine` can pull it; ValueError saying which form to write otherwise."""
+    if _URL.match(value):
+        return value
+    scp = _SCP_LIKE.match(value)
+    if scp and engine != "flux":
+        return value
+    if scp:
+        fixed = f"ssh://{scp['user']}@{scp['host']}/{scp['path'].lstrip('/')}"
+        raise ValueError(f"{value!r} is the scp-like form, which Flux's GitRepository rejects "
+                         f"(it needs http://, https:// or ssh://): write {fixed!r}")
+    accepted = "an https://, http:// or ssh:// URL" + ("" if engine == "flux" else ", or user@host:path")
+    who = "Flux" if engine == "flux" else "Argo CD" if engine == "argocd" else "Argo CD or Flux"
+    raise ValueError(f"{value!r} is not a Git repository {who} accepts ({accepted})")
+
+
+class KubeSphere(Model):
+    """Where the deployment shows up in the KubeSphere console."""
+
+    workspace: DnsLabel | None = Field(
+        None, description="The KubeSphere workspace: the namespaces moltgen creates get the "
+                          "kubesphere.io/workspace label, so the deployment shows in it.")
 
 
 class Secret(Model):
@@ -373,6 +412,7 @@ class Spec(Model):
     ingress: Ingress = Ingress()
     network_policy: NetworkPolicy = NetworkPolicy()
     gitops: GitOps = GitOps()
+    kubesphere: KubeSphere = KubeSphere()
     config: dict[str, Any] = Field(default_factory=dict,
                                    description="Extra OpenClaw configuration merged into openclaw.json.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")

@@ -5,6 +5,7 @@ stood in for by the steps they perform (kustomize build, then sops decryption); 
 double (tests/doubles/ksops_double.py) that calls the real sops.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -106,6 +107,18 @@ def install_ksops_plugin(xdg: Path) -> None:
     plugin.chmod(0o755)
 
 
+def build_through_ksops(tmp_path, overlay):
+    """The overlay built as Argo CD's repo server builds it: kustomize runs the KSOPS
+    generator (the real engine, called directly: moltgen's own build is keyless)."""
+    xdg = tmp_path / "xdg"
+    if not xdg.exists():
+        install_ksops_plugin(xdg)
+    result = subprocess.run([*kustomize.engine_command(), "--enable-alpha-plugins", str(overlay)],
+                            env={**os.environ, "XDG_CONFIG_HOME": str(xdg)}, capture_output=True,
+                            text=True, timeout=120, check=True)
+    return [d.data for d in load_documents(result.stdout, "build")]
+
+
 def test_argocd_overlay_decrypts_through_the_ksops_generator(tmp_path, keys):
     """kubectl's kustomize (the engine here) has --enable-alpha-plugins but no --enable-exec,
     and no registry reachable here ships a standalone kustomize; so the KSOPS generator runs
@@ -121,11 +134,7 @@ def test_argocd_overlay_decrypts_through_the_ksops_generator(tmp_path, keys):
     assert generator["metadata"]["annotations"]["config.kubernetes.io/function"] == "exec:\n  path: ksops\n"
     del generator["metadata"]["annotations"]  # the legacy loader's form of the same generator
     (overlay / "secret-generator.yaml").write_text(dump_yaml(generator))
-    xdg = tmp_path / "xdg"
-    install_ksops_plugin(xdg)
-    built = kustomize.build(overlay, extra_args=("--enable-alpha-plugins",),
-                            env={**os.environ, "XDG_CONFIG_HOME": str(xdg)})
-    objects = [d.data for d in load_documents(built, "build")]
+    objects = build_through_ksops(tmp_path, overlay)
     secret = next(o for o in objects if o["kind"] == "Secret")
     assert "sops" not in secret
     assert secret["metadata"]["namespace"] == "extension-clawdbot"
@@ -148,3 +157,74 @@ def test_ksops_double_speaks_the_krm_function_protocol(tmp_path, keys):
     response = load_documents(result.stdout.decode(), "response")[0].data
     assert response["kind"] == "ResourceList"
     assert [item["stringData"]["gatewayToken"] for item in response["items"]] == [token(root, "dev")]
+
+
+NO_KEY_NO_PLUGIN = {"SOPS_AGE_KEY_FILE": "/nonexistent/keys.txt", "XDG_CONFIG_HOME": "/nonexistent"}
+
+
+def without_key(root, *args):
+    """moltgen as CI runs it on a pull request: no private key, no KSOPS plugin."""
+    return run_moltgen(*args, cwd=root, env=NO_KEY_NO_PLUGIN)
+
+
+def test_argocd_gate_builds_what_ksops_would_apply_without_the_plugin_or_a_key(tmp_path, keys):
+    root = project(tmp_path, keys, "argocd")
+    result = without_key(root, "build", "prod")
+    assert result.code == 0, result.stderr
+    keyless = [d.data for d in load_documents(result.stdout, "keyless build")]
+    # The same overlay built the way Argo CD's repo server builds it, through KSOPS and the key.
+    overlay = root / "overlays" / "prod"
+    generator = load_documents((overlay / "secret-generator.yaml").read_text(), "g")[0].data
+    del generator["metadata"]["annotations"]  # the legacy loader's form, see above
+    (overlay / "secret-generator.yaml").write_text(dump_yaml(generator))
+    applied = build_through_ksops(tmp_path, overlay)
+    by_kind = lambda objects: {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    keyless, applied = by_kind(keyless), by_kind(applied)
+    assert keyless.keys() == applied.keys()
+    secret = ("Secret", "clawdbot")
+    assert {k: v for k, v in keyless.items() if k != secret} == \
+        {k: v for k, v in applied.items() if k != secret}
+    # The Secret is the encrypted file after the overlay's transformers: decrypted, it is
+    # exactly what KSOPS generated (and the keyless rules judge its encrypted form).
+    assert "sops" in keyless[secret]
+    assert sops_decrypt(keyless[secret], ignore_mac=True) == applied[secret]
+
+
+def test_argocd_and_flux_overlays_of_one_spec_get_the_same_findings_without_a_key(tmp_path, keys):
+    reports = {}
+    for engine in ("argocd", "flux"):
+        (tmp_path / engine).mkdir()
+        root = project(tmp_path / engine, keys, engine)
+        result = without_key(root, "check", "overlays/dev", "overlays/prod", "--format", "json")
+        assert result.code == 1, result.stderr  # dev's anthropicApiKey is empty
+        # Origins name the spec by its path, which differs between the two projects.
+        reports[engine] = json.loads(result.stdout.replace(str(root), "ROOT"))
+    # Flux's overlays also hold their Namespace (Argo CD creates it); nothing else differs.
+    flux_summary = reports["flux"]["summary"]
+    assert flux_summary.pop("objects") == reports["argocd"]["summary"].pop("objects") + 2
+    assert reports["argocd"]["summary"] == flux_summary
+    assert reports["argocd"]["findings"] == reports["flux"]["findings"]
+    empty = [f for f in reports["argocd"]["findings"] if f["rule"] == "secret-empty-value"]
+    assert [(f["object"]["namespace"], f["file"]) for f in empty] == \
+        [("clawdbot-dev", "overlays/dev/secret.enc.yaml")]
+
+
+def test_argocd_fleet_check_build_and_diff_run_without_the_plugin_or_a_key(tmp_path, keys):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "moltgen.yaml").write_text(SPEC.format(engine="argocd", **keys)
+                                       + "instances:\n  - name: alice\n  - name: bob\n")
+    assert run_moltgen("render", cwd=root).code == 0
+    result = without_key(root, "build", "prod")
+    assert result.code == 0, result.stderr
+    secrets = [d.data for d in load_documents(result.stdout, "b") if d.data["kind"] == "Secret"]
+    assert sorted(s["metadata"]["namespace"] for s in secrets) == \
+        ["extension-clawdbot-alice", "extension-clawdbot-bob"]
+    assert all("sops" in s for s in secrets)
+    check = without_key(root, "check", "--format", "json")
+    assert check.code == 1, check.stderr
+    files = {f["file"] for f in json.loads(check.stdout)["findings"] if f["rule"] == "secret-empty-value"}
+    assert "overlays/prod/alice/secret.enc.yaml" in files
+    # The environment's own overlay includes every instance; it builds keyless too.
+    assert without_key(root, "check", "overlays/prod", "--format", "json").code == 1
+    assert without_key(root, "diff", "dev", "prod").code == 0

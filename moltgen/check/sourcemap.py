@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moltgen import ksops
 from moltgen.check.model import FieldPath
 from moltgen.errors import Location
 from moltgen.yamlio import Document, load_documents, load_file
@@ -95,6 +96,11 @@ class OverlaySourceMap:
                     self._visit(path, prefix, suffix, namespace, branch)
                 elif path.is_file():
                     self._add_resources(path, prefix, suffix, namespace)
+        for entry in data.get("generators") or []:
+            # A KSOPS generator's Secrets are its encrypted files (moltgen.ksops builds them so).
+            for item in ksops.generator_files(directory, entry) or []:
+                if (directory / item).is_file():
+                    self._add_resources(directory / item, prefix, suffix, namespace)
         for gen_key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
             for index, item in enumerate(data.get(gen_key) or []):
                 if isinstance(item, dict) and item.get("name"):

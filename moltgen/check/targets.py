@@ -58,9 +58,7 @@ def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = Non
             result.append(load_overlay(path, overlay_env, project=_project_of_overlay(path),
                                        reach=reach))
         elif path.is_dir():
-            files = _yaml_files(path)
-            documents = [doc for file in files for doc in load_file(file, _show(file))]
-            result.append(_from_documents(target, documents, env))
+            result.append(_from_directory(path, target, env))
         else:
             result.append(_from_documents(target, load_file(path, _show(path)), env))
     return result
@@ -218,5 +216,22 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
         built = {env: kustomize.build_all(directories, step.advance,
                                           allow_remote=reach.allow_remote, deadline=deadline)
                  for env, directories in builds.items()}
-    return [load_overlay(directory, env, project=project, built=built[env])
-            for env, directory in overlays.items()]
+    overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
+                    for env, directory in overlays.items()]
+    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root)))
+
+
+def _gitops_objects(root: Path) -> list[TargetSet]:
+    """What Argo CD or Flux is given to sync (gitops/), checked with the overlays: a bad
+    Application or Kustomization breaks delivery as surely as a bad Deployment."""
+    directory = root / "gitops"
+    if not directory.is_dir():
+        return []
+    return [_from_directory(directory, _show(directory), "")]
+
+
+def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
+    """The objects of every YAML file below `directory`; a kustomization.yaml is kustomize's
+    configuration (what `kubectl apply -k` reads), not an object to apply."""
+    files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
+    return _from_documents(name, [doc for file in files for doc in load_file(file, _show(file))], env)

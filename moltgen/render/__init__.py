@@ -11,7 +11,7 @@ import hashlib
 from typing import Any
 
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
-from moltgen.render.gitops import render_gitops
+from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
 from moltgen.render.openclaw import openclaw_json
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
 from moltgen.spec import Image, Project, Spec, Target
@@ -89,6 +89,9 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
         generators.append(KSOPS_GENERATOR_FILE)
     elif secret is not None:
         resources.append(SECRET_FILE)  # Flux's kustomize-controller decrypts it after the build
+    if spec.gitops.engine == "flux":
+        files.yaml(f"{directory}/{NAMESPACE_FILE}", namespace_manifest(spec))
+        resources.append(NAMESPACE_FILE)
     kustomization: dict[str, Any] = {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",

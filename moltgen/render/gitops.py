@@ -10,10 +10,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from moltgen.spec import GitOps, Project, Target
+from moltgen.spec import GitOps, Project, Spec, Target
 
 MANUAL_BY_DEFAULT = ("prod", "production")
 SOPS_KEY_SECRET = "sops-age"
+WORKSPACE_LABEL = "kubesphere.io/workspace"
+NAMESPACE_FILE = "namespace.yaml"
+FLUX_DIR = "gitops/flux"
+
+
+def namespace_labels(spec: Spec) -> dict[str, str]:
+    """Labels the namespaces moltgen creates need from the platform: on KubeSphere, the
+    workspace (the console lists a workspace's namespaces by this label)."""
+    labels = dict(spec.labels)
+    if spec.kubesphere.workspace:
+        labels[WORKSPACE_LABEL] = spec.kubesphere.workspace
+    return labels
+
+
+def namespace_manifest(spec: Spec) -> dict[str, Any]:
+    """The overlay's Namespace for Flux, which (unlike Argo CD's CreateNamespace) applies only
+    what the overlay holds; Flux documents a Namespace object among the resources for this."""
+    metadata: dict[str, Any] = {"name": spec.namespace}
+    labels = namespace_labels(spec)
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
 def render_gitops(project: Project) -> dict[str, dict[str, Any]]:
@@ -92,6 +114,10 @@ def _argocd_app_spec(project: Project, gitops: GitOps, env: str, name: str) -> d
     if is_automated(gitops, env):
         sync_policy["automated"] = {"prune": gitops.prune, "selfHeal": gitops.self_heal}
     sync_policy["syncOptions"] = ["CreateNamespace=true", "ServerSideApply=true"]
+    labels = namespace_labels(project.environments[env])
+    if labels:
+        # The labels Argo CD puts on the namespace it creates (CreateNamespace=true).
+        sync_policy["managedNamespaceMetadata"] = {"labels": labels}
     return {
         "project": name,
         "source": {"repoURL": gitops.repo_url, "targetRevision": gitops.revision,
@@ -114,7 +140,18 @@ def _flux(project: Project, gitops: GitOps) -> dict[str, dict[str, Any]]:
         },
     }
     for target in project.targets:
-        files[f"gitops/flux/{target.label}.yaml"] = _flux_kustomization(project, target, namespace, name)
+        files[f"{FLUX_DIR}/{target.label}.yaml"] = _flux_kustomization(project, target, namespace, name)
+    # One Kustomization that syncs this folder itself, as `flux bootstrap` does: after one
+    # `kubectl apply -k gitops/flux/`, a new instance's Kustomization arrives through Git.
+    files[f"{FLUX_DIR}/sync.yaml"] = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": f"{name}-gitops", "namespace": namespace},
+        "spec": {"interval": gitops.interval, "path": "./" + _repo_path(gitops, FLUX_DIR),
+                 "prune": gitops.prune, "sourceRef": {"kind": "GitRepository", "name": name}},
+    }
+    files[f"{FLUX_DIR}/kustomization.yaml"] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": sorted(path.removeprefix(f"{FLUX_DIR}/") for path in files)}
     return files
 
 
