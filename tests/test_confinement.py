@@ -216,7 +216,7 @@ def test_offline_environment_gives_git_and_http_no_way_out(tmp_path):
     assert "GIT_DIR" not in env and env["GIT_ALLOW_PROTOCOL"] == "none"
     assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://127.0.0.1:9"
     with pytest.raises(MoltgenError) as caught:
-        kustomize._run(overlay, (), env, kustomize.Deadline(60))
+        kustomize._run(overlay, overlay, (), env, kustomize.Deadline(60))
     assert "127.0.0.1:9" in str(caught.value)
 
 
