@@ -200,6 +200,9 @@ def main() -> None:
     except BrokenPipeError:  # `moltgen check | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
+    except MemoryError:  # past the cap rules run under (moltgen.check.limits), or the machine's
+        print("moltgen: out of memory", file=sys.stderr)
+        sys.exit(2)
     except OSError as error:  # a read-only folder, a full disk, a permission: file and errno text
         print(f"moltgen: {os_problem(error)}", file=sys.stderr)
         sys.exit(2)

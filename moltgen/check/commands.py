@@ -52,7 +52,7 @@ def check(
     spec: Optional[Path] = typer.Option(None, "--spec", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
-    timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together."),
+    timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of the whole check: every kustomize build and every rule."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity

@@ -9,6 +9,7 @@ from typing import Any
 from moltgen.check.catalog import Catalog, load_catalog
 from moltgen.check.config import PolicyConfig, load_policy
 from moltgen.check.engine import Engine
+from moltgen.check.limits import memory_cap
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import Reach, load_targets
@@ -26,7 +27,7 @@ class CheckOptions:
     strict: bool = True
     base_policy: str | None = None  # a git revision to read the policy from (base_policy.py)
     allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
-    timeout: float | None = None  # seconds for all kustomize builds together
+    timeout: float | None = None  # seconds for the whole check: builds and rules
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
@@ -40,9 +41,14 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
                            progress=progress, reach=Reach(options.allow_remote, deadline))
-    with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step:
+    with progress.step("checking objects", sum(len(t.manifests) for t in targets)) as step, \
+            memory_cap():
         for target in targets:
-            result = engine.check(target.manifests, on_object=step.advance)
+            def on_object(name: str = target.name) -> None:
+                step.advance()
+                deadline.remaining(name, "check")  # between objects: no rule runs unbounded
+
+            result = engine.check(target.manifests, on_object=on_object)
             total.objects += result.objects
             total.findings.extend(result.findings)
     return total, catalog
