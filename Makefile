@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 
-.PHONY: all install run test bench clean
+.PHONY: all install run test bench openclaw-schemas clean
 
 all: run
 
@@ -28,6 +28,11 @@ test: install
 # BENCH_ARGS=--quick for small sizes; see `$(VENV)/bin/python bench/run.py --help`.
 bench: install
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+# Issue 10: OpenClaw's config schema per release, from the real package (needs the npm registry).
+# OPENCLAW_RELEASES="2026.9.6" adds or refreshes one; empty refreshes every shipped release.
+openclaw-schemas: install
+	$(VENV)/bin/python tools/openclaw_schema.py $(OPENCLAW_RELEASES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

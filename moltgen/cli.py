@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from moltgen.check.commands import register as register_check_commands
+from moltgen.cliconventions import HELP_OPTIONS, MoltgenGroup
 from moltgen.errors import Location, MoltgenError, Problem, os_problem
 from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
@@ -23,11 +24,11 @@ from moltgen.secrets.commands import app as secrets_app
 
 app = typer.Typer(
     name="moltgen",
-    help="Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets "
-         "with SOPS, and lint what Argo CD or Flux will apply.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=MoltgenGroup,
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 app.add_typer(secrets_app, name="secrets")
 register_check_commands(app)
@@ -38,6 +39,43 @@ AllowRemoteOption = Annotated[bool, typer.Option(
                            "(default: the repository only, no network).")]
 TimeoutOption = Annotated[float, typer.Option(
     "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Print more: every file written.")]
+# Render lists the files it wrote when there are this few, and under -v always; a fleet's
+# render writes thousands, which no one reads (kustomize and helm stay quiet too).
+SHORT_FILE_LIST = 10
+
+
+class Verbosity:
+    """-q/-v given before the command (`moltgen -q render`) or after it (`moltgen render -q`)."""
+
+    level = 0
+
+    @classmethod
+    def of(cls, quiet: bool, verbose: bool) -> int:
+        if quiet and verbose:
+            raise MoltgenError(Problem("give --quiet or --verbose, not both", field="--quiet"))
+        return -1 if quiet else 1 if verbose else cls.level
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"moltgen {version('moltgen')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets
+    with SOPS, and lint what Argo CD or Flux will apply."""
+    Verbosity.level = Verbosity.of(quiet, verbose)
 
 
 @app.command()
@@ -45,14 +83,21 @@ def render(
     spec: SpecOption = Path("moltgen.yaml"),
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
+    lock_timeout: Annotated[Optional[float], typer.Option(
+        "--lock-timeout", min=0, help="Wait this many seconds for another moltgen writing the "
+                                      "project to finish (0: fail at once; default: "
+                                      "$MOLTGEN_LOCK_TIMEOUT, else 10).")] = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
     from moltgen import pipeline
     from moltgen.spec import load_project
 
+    level = Verbosity.of(quiet, verbose)
     project = load_project(spec)
-    with Progress() as progress:
-        result = pipeline.render(project, check=check, progress=progress)
+    with Progress(enabled=level >= 0) as progress:
+        result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout)
     for warning in result.warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:
@@ -63,14 +108,19 @@ def render(
             print(f"moltgen: the tree is out of date with {spec} ({result.changes.summary()}); "
                   "run `moltgen render`", file=sys.stderr)
             raise typer.Exit(1)
-        print(f"{spec}: the tree is up to date")
+        if level >= 0:
+            print(f"{spec}: the tree is up to date")
         return
-    for path in sorted(result.changes.added):
-        print(f"  added    {path}")
-    for path in sorted(result.changes.changed):
-        print(f"  changed  {path}")
-    for path in sorted(result.changes.removed):
-        print(f"  removed  {path}")
+    if level < 0:
+        return
+    changes = result.changes
+    if level > 0 or len(changes.added) + len(changes.changed) + len(changes.removed) <= SHORT_FILE_LIST:
+        for path in sorted(changes.added):
+            print(f"  added    {path}")
+        for path in sorted(changes.changed):
+            print(f"  changed  {path}")
+        for path in sorted(changes.removed):
+            print(f"  removed  {path}")
     environments = ", ".join(project.environments) or "none"
     print(f"rendered {spec}: base and {len(project.environments)} environment(s) ({environments}); "
           f"{result.changes.summary()}")
@@ -106,7 +156,7 @@ def diff(
     allow_remote: AllowRemoteOption = False,
     timeout: TimeoutOption = 300,
 ) -> None:
-    """Show how two built overlays differ, object by object (Secret values masked)."""
+    """Show how two built overlays differ, object by object (Secret values masked); exit 1 if they differ."""
     from moltgen import kustomize
     from moltgen.diff import semantic_diff
     from moltgen.spec import load_project
@@ -122,7 +172,11 @@ def diff(
                                    allow_remote=allow_remote, deadline=deadline)
         built.append([d.data for d in load_documents(text, f"{directory} (built)")])
     lines = semantic_diff(built[0], built[1], left, right)
-    print("\n".join(lines) if lines else f"{left} and {right} build the same objects")
+    if not lines:
+        print(f"{left} and {right} build the same objects")
+        return
+    print("\n".join(lines))
+    raise typer.Exit(1)  # as diff and kubectl diff do: 1 when there are differences
 
 
 @app.command()

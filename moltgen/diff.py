@@ -1,13 +1,15 @@
 """The semantic difference between two built overlays, object by object (a review aid).
 
 Objects are matched by kind and name (namespaces differ between environments by design), and
-each difference is one line with its field path. Secret values are never shown: a Secret is
-compared by its key names only, since its ciphertext differs even for equal values.
+each difference is one line with its field path. Secret values are never shown: a changed
+plain value reads "changed (masked)"; encrypted ones are compared by key name only, since
+their ciphertext differs even for equal values.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from typing import Any
 
@@ -22,6 +24,26 @@ def object_key(obj: dict[str, Any]) -> tuple[str, str]:
     return obj.get("kind", ""), name
 
 
+class MaskedValue:
+    """A Secret value as the diff holds it: shown as <masked>, compared by a digest of the
+    value. sops ciphertext cannot be compared without the key (each environment has its own
+    data key), so two encrypted values count as equal: only the key names are compared."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, value: Any):
+        text = str(value)
+        self._digest = None if text.startswith("ENC[") else hashlib.sha256(text.encode()).digest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MaskedValue):
+            return NotImplemented
+        return self._digest is None or other._digest is None or self._digest == other._digest
+
+    def __repr__(self) -> str:
+        return repr(MASKED)
+
+
 def masked(obj: dict[str, Any]) -> dict[str, Any]:
     """The object as it may be shown: Secret values and sops metadata replaced."""
     if obj.get("kind") != "Secret":
@@ -29,7 +51,7 @@ def masked(obj: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in obj.items() if k != "sops"}
     for field in ("data", "stringData"):
         if isinstance(shown.get(field), dict):
-            shown[field] = {key: MASKED for key in shown[field]}
+            shown[field] = {key: MaskedValue(value) for key, value in shown[field].items()}
     return shown
 
 
@@ -73,11 +95,15 @@ def _changes(left: Any, right: Any, path: str):
         for line in difflib.unified_diff(left.splitlines(), right.splitlines(), lineterm="", n=0):
             if not line.startswith(("---", "+++", "@@")):
                 yield f"  {line}"
+    elif isinstance(left, MaskedValue) or isinstance(right, MaskedValue):
+        yield f"{path}: changed (masked)"
     else:
         yield f"{path}: {_show(left)} -> {_show(right)}"
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, MaskedValue):
+        return repr(value)
     if isinstance(value, (dict, list)):
         text = repr(value)
         return text if len(text) <= 120 else text[:117] + "..."

@@ -91,7 +91,7 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
           env: dict[str, str] | None = None, allow_remote: bool = False,
           deadline: Deadline | None = None) -> str:
     """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message.
-    What the kustomization reaches is confined first (moltgen.confine). A KSOPS generator is
+    What the kustomization reaches is confined first (moltgen.confine); a KSOPS generator is
     built keyless, its encrypted files as resources (moltgen.ksops)."""
     directory = Path(directory)
     if not (directory / "kustomization.yaml").is_file():
@@ -190,8 +190,9 @@ def _build_together(directories: list[Path], env: dict[str, str], deadline: Dead
             raise
         except MoltgenError:
             pass
-    for directory in directories:  # kustomize's message names our temporary file: find the
-        with ksops.keyless([directory]) as (alone,):  # directory that fails, to name it
-            _run(directory, alone, (), env, deadline)
+        # kustomize's message names our temporary file: find the directory that fails, so
+        # the error names it
+        for directory, copy in zip(directories, buildable):
+            _run(directory, copy, (), env, deadline)
     raise MoltgenError(Problem("kustomize build failed for these overlays together",
                                Location(str(directories[0]))))  # pragma: no cover

@@ -23,11 +23,12 @@ class RenderResult:
         return bool(self.changes or self.pending)
 
 
-def render(project: Project, *, check: bool = False, progress: Progress = SILENT) -> RenderResult:
+def render(project: Project, *, check: bool = False, progress: Progress = SILENT,
+           lock_timeout: float | None = None) -> RenderResult:
     """Write the generated tree, or with check=True only compute what would change."""
     if check:
         return _plan(project, encrypt=False, progress=progress)
-    with render_lock(project.root):
+    with render_lock(project.root, lock_timeout):
         result = _plan(project, encrypt=True, progress=progress)
         apply_changes(project.root, result.changes, progress)
     return result

@@ -12,7 +12,7 @@ import copy
 import difflib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -101,11 +101,26 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+_ACRONYMS = {"url": "URL", "ui": "UI", "tls": "TLS", "cpu": "CPU", "gitops": "GitOps",
+             "sops": "SOPS", "openai": "OpenAI", "openrouter": "OpenRouter",
+             "kubesphere": "KubeSphere"}
+
+
+def field_title(name: str, _info: Any = None) -> str:
+    """An editor hover's title, for people: `repo_url` reads "Repo URL", not "Repourl"."""
+    words = [_ACRONYMS.get(word, word) for word in name.split("_")]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
 class Model(BaseModel):
     """Strict camelCase models: unknown keys are errors and "1" is not an integer."""
 
     model_config = ConfigDict(extra="forbid", strict=True, alias_generator=to_camel,
-                              populate_by_name=False, frozen=True)
+                              populate_by_name=False, frozen=True,
+                              field_title_generator=field_title,
+                              model_title_generator=lambda model: field_title(
+                                  re.sub(r"(?<=[a-z])(?=[A-Z])", "_", model.__name__)
+                                  .lower().replace("git_ops", "gitops").replace("kube_sphere", "kubesphere")))
 
 
 class Image(Model):
@@ -366,6 +381,55 @@ class KubeSphere(Model):
                           "kubesphere.io/workspace label, so the deployment shows in it.")
 
 
+class Pod(Model):
+    """Pod-level settings of the gateway's Deployment, added to what moltgen renders. Each list
+    item is checked against the Kubernetes schema of its type when the spec is loaded."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the pod must run on.")
+    tolerations: list[dict[str, Any]] = Field(default_factory=list, description="Taints the pod tolerates.")
+    affinity: dict[str, Any] | None = Field(None, description="Node and pod (anti-)affinity.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on the pod.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the pod (not in selectors).")
+    sidecars: list[dict[str, Any]] = Field(default_factory=list, description="Containers beside the gateway.")
+    init_containers: list[dict[str, Any]] = Field(default_factory=list, description="Containers run before the gateway.")
+    env: list[dict[str, Any]] = Field(default_factory=list, description="Extra environment variables of the gateway.")
+    volumes: list[dict[str, Any]] = Field(default_factory=list, description="Extra volumes of the pod.")
+    volume_mounts: list[dict[str, Any]] = Field(default_factory=list, description="Extra volume mounts of the gateway.")
+
+
+class PatchTarget(Model):
+    """Which objects a patch applies to, as in a kustomization's `patches[].target`."""
+
+    group: str | None = None
+    version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    label_selector: str | None = None
+    annotation_selector: str | None = None
+
+
+class UserPatch(Model):
+    """A patch of your own, applied by kustomize after moltgen's: a strategic merge (a mapping)
+    or JSON 6902 operations (a list), inline or from a file beside the spec."""
+
+    path: str | None = Field(None, description="A patch file, relative to the spec.")
+    patch: dict[str, Any] | list[Any] | None = Field(
+        None, description="The patch itself: an object (strategic merge) or a list of operations (JSON 6902).")
+    target: PatchTarget | None = Field(None, description="Objects to patch; required for JSON 6902.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UserPatch:
+        if (self.path is None) == (self.patch is None):
+            raise ValueError("give either path or patch")
+        if isinstance(self.patch, list) and self.target is None:
+            raise ValueError("a JSON 6902 patch (a list of operations) needs a target")
+        return self
+
+
+ExtraResource = Annotated[str | dict[str, Any], Field(union_mode="left_to_right")]
+
+
 class Secret(Model):
     name: DnsLabel | None = Field(None, description="Default: the spec's name.")
 
@@ -416,6 +480,15 @@ class Spec(Model):
     config: dict[str, Any] = Field(default_factory=dict,
                                    description="Extra OpenClaw configuration merged into openclaw.json.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")
+    pod: Pod = Pod()
+    extra_resources: list[ExtraResource] = Field(
+        default_factory=list,
+        description="Your own objects, added where they are written (top level: base; an "
+                    "environment or instance: its overlay): a YAML file, a folder with its own "
+                    "kustomization.yaml (included as is, never rewritten), or an inline object.")
+    patches: list[UserPatch] = Field(
+        default_factory=list,
+        description="Your own patches, applied after moltgen's in the layer where they are written.")
 
     @property
     def secret_name(self) -> str:
@@ -488,7 +561,25 @@ def json_schema() -> dict[str, Any]:
                                          "description": SpecFile.model_fields["instances"].description}
     schema["title"] = "moltgen spec"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    _embed_openclaw_schema(schema)
     return schema
+
+
+def _embed_openclaw_schema(schema: dict[str, Any]) -> None:
+    """`config` is openclaw.json: OpenClaw's own schema (the newest shipped release), so an
+    editor completes and documents every OpenClaw option; render validates against the
+    release of the spec's image."""
+    from moltgen.openclaw.schema import schema_at, shipped_releases, to_draft_2020_12
+
+    release = shipped_releases()[-1]
+    openclaw = to_draft_2020_12(schema_at(release, "#/$defs/OpenClawConfig"))
+    openclaw.pop("$schema", None)
+    openclaw["title"] = f"OpenClaw configuration (openclaw.json, OpenClaw {release})"
+    schema["$defs"]["OpenClawConfig"] = openclaw
+    reference = {"$ref": "#/$defs/OpenClawConfig",
+                 "description": Spec.model_fields["config"].description}
+    schema["properties"]["config"] = reference
+    schema["$defs"]["Environment"]["properties"]["config"] = reference
 
 
 @dataclass(frozen=True)
@@ -529,6 +620,8 @@ class Project:
     environments: dict[str, Spec]  # the environment-level specs, before any instance
     instances: list[Instance]
     targets: list[Target]  # what gets an overlay: environments, or environment x instance
+    # `base` and each overlay directory → the user's own objects, folders and patches
+    additions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -628,7 +721,7 @@ def load_project(path: str | Path = "moltgen.yaml") -> Project:
         problems.extend(_instance_problems(spec_file.instances, document))
         for env, overrides in spec_file.environments.items():
             env_layer: Layer = (("environments", env), overrides or {})
-            env_raw = deep_merge(base_raw, env_layer[1])
+            env_raw = deep_merge(_own_additions_only(base_raw), env_layer[1])
             spec = _validate(env_raw, document, [env_layer], problems)
             if spec is None:
                 continue
@@ -637,7 +730,8 @@ def load_project(path: str | Path = "moltgen.yaml") -> Project:
                 targets.append(Target(env, None, spec))
             for index, instance in enumerate(spec_file.instances):
                 layer: Layer = (("instances", index, "overrides"), instance.overrides)
-                instance_raw = _instance_defaults(deep_merge(env_raw, instance.overrides), spec, instance)
+                instance_raw = _instance_defaults(
+                    deep_merge(_own_additions_only(env_raw), instance.overrides), spec, instance)
                 instance_spec = _validate(instance_raw, document, [env_layer, layer], problems)
                 if instance_spec is not None:
                     targets.append(Target(env, instance, instance_spec))
@@ -650,7 +744,33 @@ def load_project(path: str | Path = "moltgen.yaml") -> Project:
     if problems:
         raise MoltgenError(_dedupe(problems))
     assert base is not None and spec_file is not None
-    return Project(spec_path, document, base, environments, list(spec_file.instances), targets)
+    project = Project(spec_path, document, base, environments, list(spec_file.instances), targets)
+    if _has_additions(raw):
+        from moltgen.additions import load_additions
+
+        project.additions = load_additions(project)
+    from moltgen.openclaw.validate import project_config_problems  # the schema loads on use
+
+    problems = project_config_problems(project)
+    if problems:
+        raise MoltgenError(_dedupe(problems))
+    return project
+
+
+# Keys whose lists add to the layer below instead of replacing it: each layer's own objects and
+# patches go into its own kustomization (moltgen.additions).
+ADDITIVE_KEYS = ("extraResources", "patches")
+
+
+def _own_additions_only(raw: dict[str, Any]) -> dict[str, Any]:
+    return {**raw, **{key: [] for key in ADDITIVE_KEYS if key in raw}}
+
+
+def _has_additions(raw: dict[str, Any]) -> bool:
+    layers = [raw, *(v for v in (raw.get("environments") or {}).values() if isinstance(v, dict)),
+              *(i.get("overrides") for i in raw.get("instances") or []
+                if isinstance(i, dict) and isinstance(i.get("overrides"), dict))]
+    return any(layer.get(key) for layer in layers for key in (*ADDITIVE_KEYS, "pod"))
 
 
 def _instance_problems(instances: list[Instance], document: Document) -> list[Problem]:

@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.progress import SILENT, Progress
+from moltgen.progress import SILENT, Progress, seconds_from_env
 
 Tree = dict[str, bytes]  # path relative to the project root → content
 
@@ -161,15 +162,33 @@ def _remove_empty_parents(directory: Path, root: Path) -> None:
         directory = directory.parent
 
 
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; like terraform's -lock-timeout, a second render waits
+_LOCK_POLL = 0.1
+
+
+def lock_timeout_default() -> float:
+    """--lock-timeout's default: MOLTGEN_LOCK_TIMEOUT when set (CI may want 0), else 10 s."""
+    return seconds_from_env("MOLTGEN_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
+
+
 @contextmanager
-def render_lock(root: Path) -> Iterator[None]:
-    """One render at a time per project; a second one fails at once with a clear message."""
+def render_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
+    """One render at a time per project; a second one waits up to `timeout` seconds for the
+    first, then fails with a clear message."""
+    timeout = lock_timeout_default() if timeout is None else timeout
     with open(root / LOCK_FILE, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MoltgenError(Problem("another moltgen command is writing this project; "
-                                       "wait for it to finish", Location(str(root / LOCK_FILE)))) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise MoltgenError(Problem(
+                        f"another moltgen command is writing this project (waited {timeout:g} s); "
+                        "wait for it to finish or raise --lock-timeout",
+                        Location(str(root / LOCK_FILE)))) from None
+                time.sleep(_LOCK_POLL)
         try:
             yield
         finally:

@@ -30,7 +30,19 @@ def test_secret_values_and_sops_metadata_are_never_shown():
 
 def test_diff_command_on_this_repository_masks_secrets():
     result = run_moltgen("diff", "dev", "prod")
-    assert result.code == 0, result.stderr
+    assert result.code == 1, result.stderr  # they differ
     assert "spec.rules[0].host: 'dev.172.31.19.4.nip.io' -> '172.31.19.4.nip.io'" in result.stdout
     assert "ENC[" not in result.stdout
     assert "~ Secret clawdbot" in result.stdout
+
+
+def test_a_changed_plain_secret_value_reads_changed_masked_and_is_never_shown():
+    plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+             "stringData": {"token": "sk-ant-first", "same": "x"}}
+    changed = {**plain, "stringData": {"token": "sk-ant-second", "same": "x"}}
+    lines = semantic_diff([plain], [changed], "dev", "prod")
+    assert lines == ["~ Secret s", "    stringData.token: changed (masked)"]
+    assert semantic_diff([plain], [dict(plain)], "dev", "prod") == []
+    removed = {**plain, "stringData": {"same": "x"}}
+    assert semantic_diff([plain], [removed], "dev", "prod") == [
+        "~ Secret s", f"    stringData.token: '{MASKED}' -> (absent)"]

@@ -470,7 +470,7 @@ def lock_holder(pid: int, lock: Path) -> bool:
 
 def start_and_wait_for_the_lock(root: Path) -> subprocess.Popen:
     """A `moltgen render` that has just taken the project's lock (and is encrypting Secrets)."""
-    process = subprocess.Popen([sys.executable, "-m", "moltgen", "render"], cwd=root,
+    process = subprocess.Popen([sys.executable, "-m", "moltgen", "render", "-v"], cwd=root,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not lock_holder(process.pid, (root / LOCK_FILE).resolve()):
@@ -480,11 +480,14 @@ def start_and_wait_for_the_lock(root: Path) -> subprocess.Popen:
     return process
 
 
+NO_WAIT = {"MOLTGEN_LOCK_TIMEOUT": "0"}  # the second command fails at once instead of waiting
+
+
 def assert_refused(result) -> None:
     assert result.code == 2
     [line] = result.stderr.splitlines()  # one line, no traceback (run_moltgen checks that too)
-    assert line.startswith("moltgen: ") and line.endswith(
-        f"{LOCK_FILE}: another moltgen command is writing this project; wait for it to finish"), line
+    assert line.startswith("moltgen: ") and f"{LOCK_FILE}: another moltgen command is writing " \
+        "this project (waited 0 s); wait for it to finish" in line, line
     assert result.stdout == ""
 
 
@@ -497,13 +500,13 @@ def test_a_second_render_is_refused_in_one_line_while_the_lock_is_held(tmp_path,
                                                     openai=True), age_env))
     before = snapshot(root)
     with render_lock(root):
-        assert_refused(run_moltgen("render", cwd=root))
+        assert_refused(run_moltgen("render", cwd=root, env=NO_WAIT))
         assert_refused(run_moltgen("secrets", "rotate", "dev", "gatewayToken", "--instance",
-                                   "alice", cwd=root))
+                                   "alice", cwd=root, env=NO_WAIT))
         assert snapshot(root) == before
         # --check writes nothing, so it takes no lock: it still reports the drift.
         assert run_moltgen("render", "--check", cwd=root).code == 1
-    done = run_moltgen("render", cwd=root)
+    done = run_moltgen("render", "-v", cwd=root)
     assert done.code == 0, done.stderr
     assert "removed  overlays/dev/bob/kustomization.yaml" in done.stdout
     assert run_moltgen("render", "--check", cwd=root).code == 0
@@ -517,7 +520,7 @@ def test_two_render_processes_at_once_one_is_refused_and_the_tree_stays_whole(tm
     first.send_signal(signal.SIGSTOP)  # holding the lock, so the second one surely meets it
     try:
         before = snapshot(root)
-        assert_refused(run_moltgen("render", cwd=root))
+        assert_refused(run_moltgen("render", cwd=root, env=NO_WAIT))
         assert snapshot(root) == before  # the second one wrote nothing
     finally:
         first.send_signal(signal.SIGCONT)

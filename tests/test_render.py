@@ -108,15 +108,36 @@ def test_no_temporary_files_are_left_behind(project_dir):
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_second_render_waits_for_no_one_and_fails_clearly_while_locked(project_dir):
+def test_second_render_waits_for_the_lock_then_fails_clearly(project_dir):
     import fcntl
+    import time
     root = project_dir()
     with open(root / ".moltgen.lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        result = run_moltgen("render", cwd=root)
-    assert result.code == 2
-    assert "another moltgen command is writing this project" in result.stderr
+        started = time.monotonic()
+        result = run_moltgen("render", "--lock-timeout", "1", cwd=root)
+        waited = time.monotonic() - started
+    assert result.code == 2 and waited >= 1
+    assert "another moltgen command is writing this project (waited 1 s)" in result.stderr
+    assert "--lock-timeout" in result.stderr
     assert not (root / "base").exists()
+
+
+def test_a_render_waiting_for_the_lock_goes_on_when_it_is_released(project_dir):
+    import fcntl
+    import subprocess
+    import sys
+    import time
+    root = project_dir()
+    with open(root / ".moltgen.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        waiting = subprocess.Popen([sys.executable, "-m", "moltgen", "render", "--lock-timeout", "60"],
+                                   cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        assert waiting.poll() is None  # still waiting
+    stdout, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, stderr
+    assert (root / "base" / "kustomization.yaml").exists()
 
 
 def test_init_writes_a_starter_that_renders_and_builds(tmp_path):

@@ -1,6 +1,7 @@
 import json
 
 import jsonschema
+import jsonschema_rs
 
 from support import REPO
 
@@ -61,12 +62,26 @@ def test_numbers_are_accepted_as_quantities():
 
 def test_json_schema_validates_this_repository_spec_and_rejects_typos():
     schema = json_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
+    # OpenClaw's patterns under `config` are ECMA-262 regexes (\\p{Cs}), which Python's `re`
+    # cannot check; the metaschema is checked without formats, the regexes by jsonschema-rs.
+    jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA).validate(schema)
+    jsonschema_rs.Draft202012Validator(schema)
     validator = jsonschema.Draft202012Validator(schema)
     data = load_documents(open(REPO / "moltgen.yaml").read(), "moltgen.yaml")[0].data
     assert list(validator.iter_errors(data)) == []
     data["environments"]["prod"] = {"resources": {"limits": {"memroy": "1Gi"}}}
     assert list(validator.iter_errors(data))
+
+
+def test_json_schema_documents_and_checks_openclaw_options_under_config():
+    validator = jsonschema_rs.Draft202012Validator(json_schema())
+    spec = {"name": "a", "namespace": "b", "config": {"gateway": {"port": 1}},
+            "environments": {"dev": {"config": {"channels": {"telegram": {"enabled": True}}}}}}
+    assert validator.is_valid(spec)
+    spec["environments"]["dev"]["config"]["gateway"] = {"prot": 1}
+    assert any("prot" in error.message for error in validator.iter_errors(spec))
+    gateway = json_schema()["$defs"]["OpenClawConfig"]["properties"]["gateway"]
+    assert gateway["properties"]["bind"]["description"]
 
 
 def test_committed_schema_file_is_current():

@@ -31,6 +31,12 @@ def write_output(text: str, output: Optional[Path]) -> None:
         return
     directory = output.parent if str(output.parent) else Path(".")
     try:
+        if output.exists() and not output.is_file():
+            # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
+            # the device itself with a regular file.
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
         fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -49,7 +55,7 @@ def check(
     schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
     base_policy: Optional[str] = typer.Option(None, "--base-policy", metavar="REF", help="Read the policy (and its custom rules) from this git revision, e.g. the pull request's target branch, not from the working tree."),
-    spec: Optional[Path] = typer.Option(None, "--spec", help="The spec, when no target is given (default: moltgen.yaml)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
     timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of the whole check: every kustomize build and every rule."),
@@ -104,8 +110,8 @@ def rules(
 def policy_export(
     fmt: str = typer.Option("vap", "--format", help="vap: ValidatingAdmissionPolicy + binding per rule."),
     env: str = typer.Option("", "--env", help="Environment the exported policies stand for (rules matched to environments)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o"),
-    policy: Optional[Path] = typer.Option(None, "--policy"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
 ) -> None:
     """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
     from moltgen.check.catalog import load_catalog
@@ -125,7 +131,7 @@ def policy_export(
 @policy_app.command("test")
 def policy_test(
     rule: list[str] = typer.Option([], "--rule", help="Only these rules (repeatable)."),
-    policy: Optional[Path] = typer.Option(None, "--policy"),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to test (default: policies/policy.yaml when present)."),
 ) -> None:
     """Run every rule's pass and fail tests, custom rules included."""
     from moltgen.check.catalog import load_catalog

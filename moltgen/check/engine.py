@@ -18,7 +18,7 @@ from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
 from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, Severity, parse_path
-from moltgen.check.openclaw import openclaw_config
+from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec
 from moltgen.check.vap import cel_literal
@@ -40,7 +40,7 @@ class Prepared:
     _kind: str = ""
 
     @classmethod
-    def of(cls, manifest: Manifest) -> Prepared:
+    def of(cls, manifest: Manifest, image_tag: str | None = None) -> Prepared:
         data = manifest.data
         kind = str(data.get("kind") or "")
         is_secret = kind == "Secret"
@@ -48,7 +48,7 @@ class Prepared:
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
                    secret_facts(data) if is_secret else {},
-                   openclaw_config(data) if kind == "ConfigMap" else {}, None, kind)
+                   openclaw_config(data, image_tag) if kind == "ConfigMap" else {}, None, kind)
 
 
 @dataclass(slots=True)
@@ -129,7 +129,9 @@ class Engine:
               on_object: Callable[[], None] | None = None) -> CheckResult:
         """Check manifests of one target (an overlay, a file...): cross-object rules see these.
         `on_object` is called after each object (progress)."""
-        prepared = [Prepared.of(m) for m in manifests]
+        # openclaw.json is judged by the schema of the release the target's image runs
+        image_tag = moltbot_image_tag(m.data for m in manifests)
+        prepared = [Prepared.of(m, image_tag) for m in manifests]
         index = _Index(prepared)
         findings: list[Finding] = []
         for item in prepared:

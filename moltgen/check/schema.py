@@ -101,6 +101,18 @@ class SchemaSet:
             return [SchemaError(path, f"{format_path(path[:-1]) or 'the object'}: key {path[-1]!r} "
                                       "is not text; quote it")]
 
+    def validate_part(self, type_name: str, data: Any) -> list[SchemaError]:
+        """Schema errors of one part of an object, by its upstream type file (`toleration-v1`,
+        `container-v1`): how the spec's pod settings are checked before anything is rendered."""
+        key = ("", type_name)
+        if key not in self._validators:
+            import jsonschema_rs
+
+            path = self._upstream_dir() / f"{type_name}.json"
+            self._validators[key] = jsonschema_rs.validator_for(
+                _read_json(path), registry=self._upstream_registry())
+        return [_describe(error, "") for error in self._validators[key].iter_errors(data)]
+
     def _compile(self, api_version: str, kind: str) -> Any:
         if not _API_VERSION.match(api_version) or not _KIND.match(kind):
             # Not a name Kubernetes allows (empty, a NUL, a `/..`, a name too long for a file

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from moltgen.additions import BASE, Additions
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
 from moltgen.render.openclaw import openclaw_json
@@ -32,15 +33,21 @@ def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
     for name, obj in base_objects.items():
         files.yaml(f"base/{name}", obj)
     files.json5(f"base/{CONFIG_FILE}", openclaw_json(base))
-    files.yaml("base/kustomization.yaml", {
+    base_kustomization: dict[str, Any] = {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
         "resources": list(base_objects),
         "configMapGenerator": [{"name": config_map_name(base), "files": [CONFIG_FILE]}],
-    })
+    }
+    base_additions = project.additions.get(BASE)
+    if base_additions:
+        # The user's objects may leave their namespace out; moltgen's all carry the spec's.
+        base_kustomization["namespace"] = base.namespace
+        _add_user_additions(files, "base", base_kustomization, base_additions)
+    files.yaml("base/kustomization.yaml", base_kustomization)
     for target in project.targets:
         secret = secret_files.get(f"{target.directory}/{SECRET_FILE}")
-        _render_overlay(files, target, base, secret)
+        _render_overlay(files, target, base, secret, project.additions)
     if project.instances:
         # `kustomize build overlays/<env>` (and `moltgen build <env>`) still gives the whole
         # environment: every instance.
@@ -59,7 +66,8 @@ def secret_checksum(encrypted: bytes) -> str:
     return hashlib.sha256(encrypted).hexdigest()[:16]
 
 
-def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | None) -> None:
+def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | None,
+                    project_additions: dict[str, Additions]) -> None:
     directory, spec = target.directory, target.spec
     images = image_override(base.image, spec.image)
     # What the base becomes after this overlay's transformers, before any patch.
@@ -111,7 +119,30 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
             {"name": config_map_name(spec), "behavior": "replace", "files": [CONFIG_FILE]}]
     if patches:
         kustomization["patches"] = patches
+    additions = project_additions.get(directory)
+    if additions:
+        _add_user_additions(files, directory, kustomization, additions)
     files.yaml(f"{directory}/kustomization.yaml", kustomization)
+
+
+def _add_user_additions(files: _Files, directory: str, kustomization: dict[str, Any],
+                        additions: Additions) -> None:
+    """The user's objects (copied, each in its own file), folders (referenced, never written)
+    and patches (after moltgen's, so they have the last word) in one kustomization."""
+    resources = kustomization.setdefault("resources", [])
+    up = "../" * (directory.count("/") + 1)
+    for user in additions.objects:
+        files.yaml(f"{directory}/{user.file_name}", user.data)
+        resources.append(user.file_name)
+    resources.extend(up + folder for folder in additions.folders)
+    patches = kustomization.setdefault("patches", [])
+    for index, source in enumerate(additions.patches, 1):
+        path = f"patches/custom-{index}.yaml"
+        files.yaml(f"{directory}/{path}", source.content)
+        target = source.kustomize_target
+        patches.append({"path": path, **({"target": target} if target else {})})
+    if not patches:
+        del kustomization["patches"]
 
 
 def ksops_generator() -> dict[str, Any]:

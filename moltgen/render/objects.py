@@ -81,10 +81,14 @@ def render_service_account(spec: Spec, labels: dict[str, str] | None) -> dict[st
 
 def render_deployment(spec: Spec, labels: dict[str, str] | None,
                       secret_checksum: str | None) -> dict[str, Any]:
-    template_metadata: dict[str, Any] = {"labels": common_labels(spec, labels)}
+    pod = spec.pod
+    template_metadata: dict[str, Any] = {"labels": {**common_labels(spec, labels), **pod.labels}}
+    annotations = dict(pod.annotations)
     if secret_checksum:
         # Changes when the encrypted Secret changes, so a rotation rolls the pod.
-        template_metadata["annotations"] = {SECRET_CHECKSUM_ANNOTATION: secret_checksum}
+        annotations[SECRET_CHECKSUM_ANNOTATION] = secret_checksum
+    if annotations:
+        template_metadata["annotations"] = annotations
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -108,12 +112,36 @@ def render_deployment(spec: Spec, labels: dict[str, str] | None,
                         "fsGroupChangePolicy": "OnRootMismatch",
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "containers": [render_container(spec)],
-                    "volumes": _volumes(spec),
+                    **_pod_placement(spec),
+                    **({"initContainers": list(pod.init_containers)} if pod.init_containers else {}),
+                    "containers": [_with_pod_additions(render_container(spec), spec), *pod.sidecars],
+                    "volumes": [*_volumes(spec), *pod.volumes],
                 },
             },
         },
     }
+
+
+def _pod_placement(spec: Spec) -> dict[str, Any]:
+    """Where the pod may run: the spec's `pod:` node selector, tolerations and affinity."""
+    pod = spec.pod
+    placement: dict[str, Any] = {}
+    if pod.node_selector:
+        placement["nodeSelector"] = dict(pod.node_selector)
+    if pod.tolerations:
+        placement["tolerations"] = list(pod.tolerations)
+    if pod.affinity:
+        placement["affinity"] = pod.affinity
+    return placement
+
+
+def _with_pod_additions(container: dict[str, Any], spec: Spec) -> dict[str, Any]:
+    """The gateway container with the spec's extra `pod.env` and `pod.volumeMounts` after its own."""
+    if spec.pod.env:
+        container["env"] = [*container["env"], *spec.pod.env]
+    if spec.pod.volume_mounts:
+        container["volumeMounts"] = [*container["volumeMounts"], *spec.pod.volume_mounts]
+    return container
 
 
 def render_container(spec: Spec) -> dict[str, Any]:

@@ -12,6 +12,11 @@ from typing import Any
 
 from moltgen.spec import Spec, deep_merge
 
+# Chat channels whose plugin the openclaw package does not bundle (verified on 2026.7.1-2 and
+# 2026.9.6, docs/openclaw.md): the gateway installs `@openclaw/<id>` from the npm registry into
+# the state volume at its first start, and runs it only when trusted explicitly.
+EXTERNAL_CHANNEL_PLUGINS = frozenset({"discord", "slack"})
+
 
 def render_openclaw_config(spec: Spec) -> dict[str, Any]:
     gateway = spec.gateway
@@ -32,7 +37,17 @@ def render_openclaw_config(spec: Spec) -> dict[str, Any]:
     }
     if gateway.trusted_proxies:
         settings["trustedProxies"] = list(gateway.trusted_proxies)
-    return deep_merge({"gateway": settings}, spec.config)
+    config: dict[str, Any] = {"gateway": settings}
+    channels = [name for name in type(spec.channels).model_fields
+                if getattr(spec.channels, name).enabled]
+    if channels:
+        # A token in the environment alone no longer starts a channel (2026.9.6 suppresses
+        # "ambient" channels): each enabled channel is configured; its token stays in the env.
+        config["channels"] = {name: {"enabled": True} for name in channels}
+    external = [name for name in channels if name in EXTERNAL_CHANNEL_PLUGINS]
+    if external:
+        config["plugins"] = {"entries": {name: {"enabled": True} for name in external}}
+    return deep_merge(config, spec.config)
 
 
 def openclaw_json(spec: Spec) -> str:

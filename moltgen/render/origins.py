@@ -80,10 +80,53 @@ def _is_heap_setting(obj: dict[str, Any], path: tuple[Any, ...]) -> bool:
     return entry.get("name") == "NODE_OPTIONS"
 
 
+_POD = ("spec", "template", "spec")
+_OWN_VOLUMES = 3  # state, config, tmp: the user's `pod.volumes` follow them
+
+
+def _pod_setting(kind: str, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The `pod:` setting a field of the Deployment's pod came from, if it came from one."""
+    if kind != "Deployment" or len(path) < 4 or path[:3] != _POD:
+        if kind == "Deployment" and path[:3] == ("spec", "template", "metadata") and len(path) > 3 \
+                and path[3] in ("labels", "annotations"):
+            return ("pod", *path[3:])
+        return None
+    field, rest = path[3], path[4:]
+    if field == "containers" and rest and isinstance(rest[0], int) and rest[0] >= 1:
+        return ("pod", "sidecars", rest[0] - 1, *rest[1:])
+    if field == "volumes" and rest and isinstance(rest[0], int) and rest[0] >= _OWN_VOLUMES:
+        return ("pod", "volumes", rest[0] - _OWN_VOLUMES, *rest[1:])
+    if field in ("initContainers", "tolerations", "nodeSelector", "affinity"):
+        return ("pod", field, *rest)
+    return None
+
+
+def _user_object_origin(project: Project, env: str | None, obj: dict[str, Any],
+                        path: tuple[Any, ...]) -> Location | None:
+    """Where in the user's own file (or the spec, inline) an added object was written."""
+    metadata = obj.get("metadata")
+    if not project.additions or not isinstance(metadata, dict):
+        return None
+    key = (obj.get("kind"), metadata.get("name"))
+    # The environment's own additions first, then the base's (env may be an ENV/INSTANCE label).
+    ordered = sorted(project.additions.items(),
+                     key=lambda item: 0 if env and item[0].startswith(f"overlays/{env}") else 1)
+    for _, additions in ordered:
+        for user in additions.objects:
+            if user.key == key:
+                return user.locate(tuple(path))
+    return None
+
+
 def origin_of(project: Project, env: str | None, obj: dict[str, Any],
               path: tuple[Any, ...]) -> Location | None:
-    """The line of the spec that set the value at `path` of a built object, if the spec did."""
-    spec_path = spec_path_of(obj.get("kind", ""), tuple(path), obj)
+    """The line of the spec that set the value at `path` of a built object, if the spec did,
+    or of the user's own file for an object added with `extraResources`."""
+    user = _user_object_origin(project, env, obj, tuple(path))
+    if user is not None:
+        return user
+    kind = obj.get("kind", "")
+    spec_path = _pod_setting(kind, tuple(path)) or spec_path_of(kind, tuple(path), obj)
     if spec_path is None:
         return None
     document = project.document

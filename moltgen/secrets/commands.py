@@ -21,7 +21,7 @@ from moltgen.secrets import age
 app = typer.Typer(help="Manage the SOPS-encrypted Secrets of each environment.",
                   no_args_is_help=True)
 
-SpecOption = Annotated[Path, typer.Option("--spec", help="The spec file.")]
+SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
 EnvArgument = Annotated[str, typer.Argument(help="Environment, as named in the spec.")]
 KeyArgument = Annotated[str, typer.Argument(help="Key in the Secret, e.g. gatewayToken.")]
 InstanceOption = Annotated[Optional[str], typer.Option(help="The instance, in a fleet.")]

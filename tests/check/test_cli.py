@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from support import run_moltgen
 
 REPO = Path(__file__).resolve().parents[2]
 CLEAN = """apiVersion: v1
@@ -91,3 +94,21 @@ def test_custom_rules_from_policies_dir(workdir):
     assert moltgen("check", "clean.yaml", cwd=workdir).returncode == 1
     result = moltgen("policy", "test", cwd=workdir)
     assert result.returncode == 1 and "FAIL team-label" in result.stdout
+
+
+def test_output_to_a_device_writes_through_and_leaves_the_device_in_place(tmp_path):
+    """`-o /dev/null` must not rename a report over the device (every later reader of
+    /dev/null, sops's `--config /dev/null` among them, would see the report)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    import threading
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n")
+    result = run_moltgen("check", str(manifest), "--format", "json", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.code == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["summary"]["objects"] == 1

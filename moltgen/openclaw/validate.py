@@ -1,0 +1,66 @@
+"""The whole generated openclaw.json of every overlay, judged by OpenClaw's own schema when the
+spec loads: a typo in `config:` stops render with its line in moltgen.yaml, not the gateway at
+start. Each problem is reported where its value was written (an instance's or environment's
+override, else the top level); a problem in what moltgen itself generates points at the image
+tag, which chose the release."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from moltgen.errors import Problem
+from moltgen.openclaw.schema import config_problems, release_for_tag
+
+if TYPE_CHECKING:
+    from moltgen.spec import Project, Spec
+
+
+def project_config_problems(project: Project) -> list[Problem]:
+    from moltgen.render.openclaw import render_openclaw_config
+
+    data = project.document.data
+    specs: list[tuple[Spec, list[tuple[Any, ...]]]] = [(project.base, [()])]
+    for target in project.targets:
+        prefixes: list[tuple[Any, ...]] = [()]
+        if isinstance((data.get("environments") or {}).get(target.environment), dict):
+            prefixes.insert(0, ("environments", target.environment))
+        if target.instance is not None:
+            index = next(i for i, inst in enumerate(project.instances) if inst is target.instance)
+            prefixes.insert(0, ("instances", index, "overrides"))
+        specs.append((target.spec, prefixes))
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for spec, prefixes in specs:
+        config = render_openclaw_config(spec)
+        release = release_for_tag(spec.image.tag)
+        key = release + json.dumps(config, sort_keys=True)
+        if key in seen:  # most overlays of a fleet share their config shape; validate once
+            continue
+        seen.add(key)
+        for found in config_problems(config, release):
+            problems.append(_locate(project, prefixes, found.path, found.message, release))
+    return problems
+
+
+def _locate(project: Project, prefixes: list[tuple[Any, ...]], path: tuple[Any, ...],
+            message: str, release: str) -> Problem:
+    document = project.document
+    suffix = f" (openclaw.json of OpenClaw {release})"
+    unknown = message.startswith("unknown field")
+    for prefix in prefixes:  # the most specific layer first
+        full = (*prefix, "config", *path)
+        if document.has(full):
+            return Problem(message + suffix, document.locate(full, key=unknown), _dotted(full))
+    # Written by moltgen from a typed setting: the release (the image tag) does not accept it.
+    for prefix in prefixes:
+        tag = (*prefix, "image", "tag")
+        if document.has(tag):
+            return Problem(f"openclaw.json {_dotted(path)}: {message}{suffix}",
+                           document.locate(tag), _dotted(tag))
+    return Problem(f"openclaw.json {_dotted(path)}: {message}{suffix}", document.locate(()),
+                   None)
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in path)
