@@ -469,6 +469,44 @@ def test_policy_params_run_or_are_located_in_the_policy_file(scratch, rule_param
     assert result.objects == 2
 
 
+# -- 3c. kustomizations the confinement walk reads before kustomize runs --------------------------
+
+KUSTOMIZATION_FIELDS = ["resources", "bases", "components", "crds", "configurations",
+                        "patchesStrategicMerge", "patches", "patchesJson6902", "replacements",
+                        "configMapGenerator", "secretGenerator", "generators", "transformers",
+                        "validators", "helmCharts", "helmGlobals", "openapi"]
+entries = st.one_of(junk, st.sampled_from(
+    ["cm.yaml", "../x", "/etc/passwd", "http://127.0.0.1:9/x", "git@h:o/r", "a\x00b", ".", "..",
+     "k=cm.yaml", "cm.yaml\n", "kind: X\npath: ../../x\n", "~/x", "", " "]))
+list_items = st.one_of(entries, st.dictionaries(
+    st.sampled_from(["path", "files", "envs", "env", "repo", "valuesFile", "chartHome", "name"]),
+    st.one_of(entries, st.lists(entries, max_size=3))))
+kustomizations = st.dictionaries(
+    st.sampled_from(KUSTOMIZATION_FIELDS),
+    st.one_of(st.lists(list_items, max_size=3),
+              st.dictionaries(st.sampled_from(["path", "chartHome", "configHome"]), entries),
+              entries),
+    max_size=4)
+
+
+@FUZZ
+@given(kustomizations)
+@example({"resources": ["a\x00b"]})
+@example({"configMapGenerator": [{"files": [{}], "envs": 1, "env": [1]}]})
+def test_confinement_walk_passes_or_names_the_kustomization_line(scratch, data):
+    from moltgen.confine import check_kustomization
+
+    overlay = scratch / "walk"
+    overlay.mkdir(exist_ok=True)
+    (overlay / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    (overlay / "kustomization.yaml").write_text(text)
+    try:
+        check_kustomization(overlay, root=scratch.resolve())
+    except MoltgenError as error:
+        assert_located(error, str(overlay / "kustomization.yaml"), text)
+
+
 VALID_POD = """apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: n}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, run_moltgen
+from support import REPO, namespaces_permitted, run_moltgen
 
 # -- Secret sops metadata ------------------------------------------------------------------------
 
@@ -118,14 +118,7 @@ def test_policy_files_of_the_wrong_shape_are_located(tmp_path, policy):
 
 # -- OS errors -----------------------------------------------------------------------------------
 
-def _namespaces_permitted() -> bool:
-    try:
-        return subprocess.run(["unshare", "-rm", "true"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-needs_namespaces = pytest.mark.skipif(not _namespaces_permitted(),
+needs_namespaces = pytest.mark.skipif(not namespaces_permitted(),
                                       reason="user and mount namespaces are not permitted here; "
                                              "test_a_simulated_full_disk covers the mapping")
 
