@@ -7,9 +7,10 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -76,6 +77,7 @@ def _global_options(
     """Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets
     with SOPS, and lint what Argo CD or Flux will apply."""
     Verbosity.level = Verbosity.of(quiet, verbose)
+    Progress.quiet = Verbosity.level < 0
 
 
 @app.command()
@@ -83,6 +85,9 @@ def render(
     spec: SpecOption = Path("moltgen.yaml"),
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print a diff and exit 1 if the tree is not up to date.")] = False,
+    discard_secrets: Annotated[bool, typer.Option(
+        "--discard-secrets", help="Allow removing encrypted Secrets that still hold set values "
+                                  "(an environment or instance left the spec).")] = False,
     lock_timeout: Annotated[Optional[float], typer.Option(
         "--lock-timeout", min=0, help="Wait this many seconds for another moltgen writing the "
                                       "project to finish (0: fail at once; default: "
@@ -97,7 +102,8 @@ def render(
     level = Verbosity.of(quiet, verbose)
     project = load_project(spec)
     with Progress(enabled=level >= 0) as progress:
-        result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout)
+        result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout,
+                                 discard_secrets=discard_secrets)
     for warning in result.warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
     if check:
@@ -197,10 +203,17 @@ def schema(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create moltgen.yaml.")] = Path("."),
-    name: Annotated[str, typer.Option(help="Name of the assistant (a DNS label).")] = "openclaw",
-    namespace: Annotated[str, typer.Option(help="Namespace (a DNS label).")] = "openclaw",
+    name: Annotated[Optional[str], typer.Option(help="Name of the assistant (a DNS label; default: openclaw, or the adopted one).")] = None,
+    namespace: Annotated[Optional[str], typer.Option(help="Namespace (a DNS label; default: openclaw, or the adopted one).")] = None,
+    from_path: Annotated[Optional[Path], typer.Option(
+        "--from", help="Adopt an existing deployment: the KubeSphere extension's Helm values, "
+                       "or a file or folder of its manifests.")] = None,
+    age_recipient: Annotated[list[str], typer.Option(
+        "--age-recipient", help="age public key the Secrets are encrypted to (repeatable); needed to adopt Secret values.")] = [],
+    env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
-    """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds."""
+    """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
+    from moltgen.secrets.age import is_recipient
     from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
     from moltgen.starter import starter_spec
     from moltgen.tree import LOCK_FILE, write_atomic
@@ -209,16 +222,58 @@ def init(
     if spec_path.exists():
         raise MoltgenError(Problem("already exists; init does not overwrite a spec",
                                    Location(str(spec_path))))
-    for option, value in (("--name", name), ("--namespace", namespace)):
+    for option, value in (("--name", name), ("--namespace", namespace), ("--env", env)):
         try:
-            check_dns_label(value)
+            check_dns_label(value or "openclaw")
         except ValueError as error:
             raise MoltgenError(Problem(str(error), field=option)) from None
-    write_atomic(spec_path, starter_spec(name, namespace).encode())
+    adoption = None
+    if from_path is not None:
+        from moltgen.adopt import adopt, adopted_spec
+
+        adoption = adopt(from_path)
+        text = adopted_spec(adoption, spec_path, name=name, namespace=namespace, env=env,
+                            recipients=list(age_recipient), source=str(from_path))
+    else:
+        for recipient in age_recipient:
+            if not is_recipient(recipient):
+                raise MoltgenError(Problem("is not an age recipient (age1 followed by 58 "
+                                           "characters)", field="--age-recipient"))
+        text = starter_spec(name or "openclaw", namespace or "openclaw", list(age_recipient))
+    write_atomic(spec_path, text.encode())
     write_atomic(directory / SCHEMA_FILE,
                  (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
     _ignore_in_git(directory / ".gitignore", LOCK_FILE)
-    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: moltgen render")
+    if adoption is not None:
+        _finish_adoption(spec_path, adoption, env)
+        return
+    # The next step as the user would type it from where they are: in the new project's folder.
+    here = directory.resolve() == Path.cwd().resolve()
+    step = "moltgen render" if here else f"cd {shlex.quote(str(directory))} && moltgen render"
+    then = "" if age_recipient else (", then `moltgen secrets keygen` and put the printed age1... "
+                                     "key under sops.ageRecipients")
+    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`{then}")
+
+
+def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
+    """Render the adopted spec and put the imported Secret values into the encrypted Secret
+    (through sops's stdin: never in the spec, never on disk in plaintext); report what was
+    not mapped."""
+    from moltgen import pipeline
+    from moltgen.secrets.store import set_secret
+    from moltgen.spec import load_project
+
+    project = load_project(spec_path)
+    for warning in pipeline.render(project).warnings:
+        print(f"moltgen: warning: {warning}", file=sys.stderr)
+    for key, value in adoption.secrets.items():
+        set_secret(load_project(spec_path), env, key, value)
+    for line in adoption.unmapped:
+        print(f"moltgen: not mapped: {line}", file=sys.stderr)
+    imported = f"; {len(adoption.secrets)} Secret value(s) encrypted into overlays/{env}" \
+        if adoption.secrets else ""
+    print(f"wrote {spec_path} and rendered it{imported}; {len(adoption.unmapped)} item(s) not "
+          "mapped (listed above); review the spec, then `moltgen check`")
 
 
 def _ignore_in_git(gitignore: Path, entry: str) -> None:

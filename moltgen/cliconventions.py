@@ -26,7 +26,7 @@ _METAVARS = {
     "key_file": "FILE", "schema_dir": "DIR", "format": "FORMAT", "fmt": "FORMAT", "env": "ENV",
     "instance": "NAME", "fail_on": "SEVERITY", "kubernetes_version": "VERSION", "from_env": "VAR",
     "rule": "RULE", "name": "NAME", "namespace": "NAMESPACE", "lock_timeout": "SECONDS",
-    "changed_since": "REVISION", "from_path": "PATH",
+    "changed_since": "REVISION", "from_path": "PATH", "age_recipient": "RECIPIENT",
 }
 
 

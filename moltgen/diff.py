@@ -13,15 +13,22 @@ import hashlib
 import re
 from typing import Any
 
+INSTANCE_LABEL = "moltgen.dev/instance"  # moltgen.spec's; not imported: no pydantic for a diff
 GENERATED_SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's generator hash
 MASKED = "<masked>"
 
 
-def object_key(obj: dict[str, Any]) -> tuple[str, str]:
-    name = obj.get("metadata", {}).get("name", "")
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    """(instance, kind, name): a fleet's instances hold objects of the same kind and name, in
+    their own namespaces, so each instance is compared with the same instance on the other side."""
+    metadata = obj.get("metadata") or {}
+    name = metadata.get("name", "")
     if obj.get("kind") == "ConfigMap":
         name = GENERATED_SUFFIX.sub("", name)
-    return obj.get("kind", ""), name
+    elif obj.get("kind") == "Namespace":
+        name = ""  # an overlay's own namespace (Flux): named after the environment by design
+    instance = (metadata.get("labels") or {}).get(INSTANCE_LABEL, "")
+    return instance, obj.get("kind", ""), name
 
 
 class MaskedValue:
@@ -62,15 +69,16 @@ def semantic_diff(left: list[dict[str, Any]], right: list[dict[str, Any]],
     right_objects = {object_key(o): masked(o) for o in right}
     lines: list[str] = []
     for key in sorted({*left_objects, *right_objects}):
-        kind, name = key
+        instance, kind, name = key
+        shown = " ".join(filter(None, (kind, name, f"(instance {instance})" if instance else "")))
         if key not in right_objects:
-            lines.append(f"- {kind} {name} (only in {left_name})")
+            lines.append(f"- {shown} (only in {left_name})")
         elif key not in left_objects:
-            lines.append(f"+ {kind} {name} (only in {right_name})")
+            lines.append(f"+ {shown} (only in {right_name})")
         else:
             changes = list(_changes(left_objects[key], right_objects[key], ""))
             if changes:
-                lines.append(f"~ {kind} {name}")
+                lines.append(f"~ {shown}")
                 lines.extend(f"    {change}" for change in changes)
     return lines
 

@@ -7,6 +7,7 @@ and exits 2; nothing else in moltgen prints errors or decides exit codes.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ class MoltgenError(Exception):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(word: str, candidates: list[str]) -> str:
+    """" (did you mean 'prod'?)" when one candidate is close to `word`, else ""."""
+    lowered = {c.lower(): c for c in candidates}
+    if word.lower() in lowered and lowered[word.lower()] != word:
+        return f" (did you mean {lowered[word.lower()]!r}?)"
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 def os_problem(error: OSError) -> Problem:

@@ -95,7 +95,8 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
     built keyless, its encrypted files as resources (moltgen.ksops)."""
     directory = Path(directory)
     if not (directory / "kustomization.yaml").is_file():
-        raise MoltgenError(Problem("no kustomization.yaml in this directory", Location(str(directory))))
+        raise MoltgenError(Problem("no kustomization.yaml here: not rendered yet? run `moltgen render` "
+                                   "first", Location(str(directory))))
     confine.check_kustomization(directory, allow_remote=allow_remote)
     with ksops.keyless([directory]) as (buildable,):
         return _run(directory, buildable, extra_args, _child_env(env, allow_remote),

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from moltgen.progress import SILENT, Progress
 from moltgen.render import render_tree
-from moltgen.secrets.render import SOPS_CONFIG_FILE, plan_secret_files, sops_config
+from moltgen.render.updates import missing_setter
+from moltgen.secrets.render import (SOPS_CONFIG_FILE, plan_secret_files, refuse_losing_values,
+                                    sops_config)
 from moltgen.spec import Project
 from moltgen.tree import TreeChanges, apply_changes, plan_changes, render_lock
 
@@ -24,19 +26,29 @@ class RenderResult:
 
 
 def render(project: Project, *, check: bool = False, progress: Progress = SILENT,
-           lock_timeout: float | None = None) -> RenderResult:
-    """Write the generated tree, or with check=True only compute what would change."""
+           lock_timeout: float | None = None, discard_secrets: bool = False) -> RenderResult:
+    """Write the generated tree, or with check=True only compute what would change.
+
+    An encrypted Secret holding set values is removed only when its values moved to the
+    Secret that replaces it (a project becoming a fleet, or back), or with discard_secrets."""
     if check:
-        return _plan(project, encrypt=False, progress=progress)
+        return _plan(project, encrypt=False, progress=progress, discard=discard_secrets)
     with render_lock(project.root, lock_timeout):
-        result = _plan(project, encrypt=True, progress=progress)
+        result = _plan(project, encrypt=True, progress=progress, discard=discard_secrets)
         apply_changes(project.root, result.changes, progress)
     return result
 
 
-def _plan(project: Project, *, encrypt: bool, progress: Progress) -> RenderResult:
-    secrets = plan_secret_files(project, encrypt=encrypt, progress=progress)
+def _plan(project: Project, *, encrypt: bool, progress: Progress, discard: bool) -> RenderResult:
+    secrets = plan_secret_files(project, encrypt=encrypt, progress=progress, discard=discard)
     tree = render_tree(project, secrets.files)
     if any(target.spec.sops.age_recipients for target in project.targets):
         tree[SOPS_CONFIG_FILE] = sops_config(project)
-    return RenderResult(plan_changes(project.root, tree), secrets.pending, secrets.warnings)
+    changes = plan_changes(project.root, tree)
+    if encrypt and not discard:
+        refuse_losing_values(changes.removed, secrets.carried)
+    warnings = list(secrets.warnings)
+    setter = missing_setter(project, project.spec_path.read_text(encoding="utf-8"))
+    if setter:
+        warnings.append(setter)
+    return RenderResult(changes, secrets.pending, warnings)

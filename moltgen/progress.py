@@ -37,10 +37,12 @@ def _show_after() -> float:
 class Progress:
     """One command's progress; `step` opens a counted step of its work."""
 
+    quiet = False  # `moltgen -q`: no progress from any command
+
     def __init__(self, stream: TextIO | None = None, *, live: bool | None = None,
                  enabled: bool = True, show_after: float | None = None):
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
+        self.enabled = enabled and not Progress.quiet
         self.live = enabled and (_is_terminal(self.stream) if live is None else live)
         self.show_after = _show_after() if show_after is None else show_after
         self._bar: Any = None

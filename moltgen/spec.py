@@ -21,9 +21,9 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.quantity import parse_quantity
-from moltgen.yamlio import Document, load_file
+from moltgen.yamlio import Document, load_documents, load_file
 
 SCHEMA_FILE = "moltgen.schema.json"
 ENVIRONMENT_LABEL = "moltgen.dev/environment"
@@ -665,7 +665,8 @@ class Project:
     def _require_environment(self, env: str) -> None:
         if env not in self.environments:
             known = ", ".join(self.environments) or "none"
-            raise MoltgenError(Problem(f"no environment {env!r} in the spec (environments: {known})",
+            hint = did_you_mean(env, list(self.environments)) or f" (environments: {known})"
+            raise MoltgenError(Problem(f"no environment {env!r} in the spec{hint}",
                                        Location(str(self.spec_path))))
 
     def target(self, env: str, instance: str | None = None) -> Target:
@@ -676,8 +677,9 @@ class Project:
             raise MoltgenError(Problem(f"{env} has one overlay per instance: name one with "
                                        f"--instance ({', '.join(names)})", Location(str(self.spec_path))))
         if instance is not None and instance not in names:
-            raise MoltgenError(Problem(f"no instance {instance!r} in the spec (instances: "
-                                       f"{', '.join(names) or 'none'})", Location(str(self.spec_path))))
+            hint = did_you_mean(instance, names) or f" (instances: {', '.join(names) or 'none'})"
+            raise MoltgenError(Problem(f"no instance {instance!r} in the spec{hint}",
+                                       Location(str(self.spec_path))))
         directory = self.overlay_dir(env, instance)
         return next(t for t in self.targets if t.directory == directory)
 
@@ -686,11 +688,12 @@ class Project:
 Layer = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-def load_project(path: str | Path = "moltgen.yaml") -> Project:
-    """Load and validate a spec file; MoltgenError with one located problem per mistake."""
+def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:
+    """Load and validate a spec file (or `text`, as if it were that file); MoltgenError with
+    one located problem per mistake."""
     spec_path = Path(path)
     display = str(path)
-    documents = load_file(spec_path, display)
+    documents = load_documents(text, display) if text is not None else load_file(spec_path, display)
     if not documents:
         raise MoltgenError(Problem("the spec is empty; `moltgen init` writes a starter spec",
                                    Location(display, 1, 1)))

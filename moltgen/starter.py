@@ -3,7 +3,10 @@
 from moltgen.spec import MODELINE
 
 
-def starter_spec(name: str, namespace: str) -> str:
+def starter_spec(name: str, namespace: str, recipients: list[str] | None = None) -> str:
+    sops = (f"sops:\n  ageRecipients: [{', '.join(recipients)}]   # who can decrypt the Secrets\n\n"
+            if recipients else
+            "# sops:\n#   ageRecipients: [age1...]   # `moltgen secrets keygen` prints one; needed for the Secrets\n\n")
     return f"""{MODELINE}
 # moltgen spec: one Moltbot (OpenClaw) gateway and its environments.
 # `moltgen render` writes base/ and overlays/<env>/; `moltgen check` lints them.
@@ -39,7 +42,7 @@ ingress:
   # className: nginx
   # clusterIssuer: letsencrypt
 
-environments:
+{sops}environments:
   dev:
     namespace: {namespace}-dev
     resources:

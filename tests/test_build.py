@@ -236,7 +236,7 @@ def test_adding_an_instance_touches_only_its_files_and_the_lists(tmp_path):
     assert added and all(p.startswith(("overlays/dev/dave/", "overlays/prod/dave/")) for p in added)
 
 
-def test_a_three_instance_fleet_renders_builds_and_checks_clean(tmp_path):
+def test_a_three_instance_fleet_renders_builds_and_checks_clean_but_for_its_missing_secrets(tmp_path):
     import json
     spec = FLEET_SPEC.replace("namespace: bots\n", "namespace: bots\nimage: {tag: '2026.7.1-2-slim'}\n"
                               "gateway: {trustedProxies: [10.0.0.0/8]}\n", 1)
@@ -245,7 +245,9 @@ def test_a_three_instance_fleet_renders_builds_and_checks_clean(tmp_path):
     result = run_moltgen("check", "--format", "json", cwd=tmp_path)
     report = json.loads(result.stdout)
     errors = [f for f in report["findings"] if f["severity"] == "error"]
-    assert result.code == 0, errors
+    # No age recipient, so no Secret yet: each Deployment's reference to it is the one error.
+    assert result.code == 1 and {f["rule"] for f in errors} == {"secret-exists"}, errors
+    assert len(errors) == 6
     assert report["summary"]["objects"] == 42  # 7 objects x 3 instances x 2 environments
 
 

@@ -117,3 +117,12 @@ def test_diff_exits_1_on_differences_and_0_when_the_same(tmp_path):
     assert differ.code == 1 and "metadata.namespace: 'bots-dev' -> 'bots'" in differ.stdout
     same = run_moltgen("diff", "prod", "prod", cwd=tmp_path)
     assert same.code == 0 and same.stdout == "prod and prod build the same objects\n"
+
+
+def test_quiet_before_any_command_silences_its_progress(tmp_path):
+    from test_progress import config_maps
+    (tmp_path / "many.yaml").write_text(config_maps(50))
+    shown = {"CI": "true", "MOLTGEN_PROGRESS_AFTER": "0"}
+    assert "checking objects" in run_moltgen("check", "many.yaml", cwd=tmp_path, env=shown).stderr
+    quiet = run_moltgen("-q", "check", "many.yaml", cwd=tmp_path, env=shown)
+    assert quiet.code == 0 and quiet.stderr == ""

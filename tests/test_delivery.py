@@ -227,4 +227,4 @@ def test_argocd_fleet_check_build_and_diff_run_without_the_plugin_or_a_key(tmp_p
     assert "overlays/prod/alice/secret.enc.yaml" in files
     # The environment's own overlay includes every instance; it builds keyless too.
     assert without_key(root, "check", "overlays/prod", "--format", "json").code == 1
-    assert without_key(root, "diff", "dev", "prod").code == 0
+    assert without_key(root, "diff", "dev", "prod").code == 1  # built, and they differ

@@ -36,6 +36,26 @@ def test_diff_command_on_this_repository_masks_secrets():
     assert "~ Secret clawdbot" in result.stdout
 
 
+def test_a_fleet_diff_compares_every_instance_with_the_same_instance(tmp_path):
+    (tmp_path / "moltgen.yaml").write_text(
+        "name: bot\nnamespace: bots\nenvironments:\n  dev: {namespace: bots-dev}\n  prod:\n"
+        "    resources: {limits: {memory: 4Gi}}\ninstances:\n  - name: alice\n  - name: bob\n"
+        "    overrides: {resources: {limits: {memory: 3Gi}}}\n")
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    result = run_moltgen("diff", "dev", "prod", cwd=tmp_path)
+    assert result.code == 1, result.stderr  # they differ
+    lines = result.stdout.splitlines()
+    assert "~ Deployment bot (instance alice)" in lines and "~ Deployment bot (instance bob)" in lines
+    alice = lines[lines.index("~ Deployment bot (instance alice)"):]
+    alice = alice[1:next(i for i, line in enumerate(alice[1:], 1) if not line.startswith("    "))]
+    assert "    metadata.namespace: 'bots-dev-alice' -> 'bots-alice'" in alice
+    assert any("'2Gi' -> '4Gi'" in line for line in alice)
+    # bob's override holds in both environments: his memory limit does not differ.
+    bob = lines[lines.index("~ Deployment bot (instance bob)"):]
+    bob = bob[1:next((i for i, line in enumerate(bob[1:], 1) if not line.startswith("    ")), len(bob))]
+    assert not any("Gi'" in line for line in bob)
+
+
 def test_a_changed_plain_secret_value_reads_changed_masked_and_is_never_shown():
     plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
              "stringData": {"token": "sk-ant-first", "same": "x"}}

@@ -180,7 +180,7 @@ def session(canary, tmp_path_factory) -> Session:
     s.run("render", "--check")
     for env_name in ("dev", "prod"):
         s.run("build", env_name)
-    s.run("diff", "dev", "prod")
+    s.run("diff", "dev", "prod", expect=1)  # they differ
     s.run("check", expect=None)
     for fmt, extension in FORMATS.items():
         s.run("check", "--format", fmt, "--output", str(reports / f"tree.{extension}"), expect=None)

@@ -47,3 +47,42 @@ def test_ci_workflow_runs_the_readme_test_command_and_the_drift_gate():
     assert "make test" in runs and ".venv/bin/moltgen render --check" in runs
     assert "make test" in (REPO / ".ci" / "run").read_text()
     assert "make test" in (REPO / "README.md").read_text()
+
+
+def test_pull_request_workflow_installs_moltgen_from_the_pinned_revision(tmp_path):
+    """The install step, run as written; only GitHub (not reachable here) is replaced by this
+    repository's own clone, and the dependencies come from this environment (PIP_NO_DEPS)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    workflow = load(".github/workflows/moltgen-pull-request.yml")
+    job = workflow["jobs"]["moltgen"]
+    revision = job["env"]["MOLTGEN_REVISION"]
+    assert re.fullmatch(r"[0-9a-f]{40}", revision)  # a commit, not a branch that moves
+    assert job["env"]["MOLTGEN_REPOSITORY"] == "${{ vars.MOLTGEN_REPOSITORY || github.repository }}"
+    subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO, check=True)
+    [install] = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+    github = "https://github.com/${MOLTGEN_REPOSITORY}"
+    assert github in install
+    target = tmp_path / "site"
+    venv_bin = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "MOLTGEN_REVISION": revision,
+           "PIP_NO_DEPS": "1", "PIP_TARGET": str(target),
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    subprocess.run(["bash", "-c", install.replace(github, f"file://{REPO}")], env=env, check=True,
+                   capture_output=True, timeout=300)
+    # pip records what it installed: this revision, from Git.
+    [record] = target.glob("moltgen-*.dist-info/direct_url.json")
+    assert json.loads(record.read_text())["vcs_info"] == {"vcs": "git", "commit_id": revision,
+                                                          "requested_revision": revision}
+    # It runs (this environment's editable install of moltgen is set aside for the probe).
+    probe = ("import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path "
+             "if 'editable' not in type(f).__module__.lower()]; sys.path.insert(0, sys.argv.pop(1)); "
+             "import moltgen; assert moltgen.__file__.startswith(sys.path[0]), moltgen.__file__; "
+             "sys.argv[0] = 'moltgen'; runpy.run_module('moltgen', run_name='__main__')")
+    help_text = subprocess.run([sys.executable, "-c", probe, str(target), "--help"],
+                               capture_output=True, text=True, timeout=60)
+    assert help_text.returncode == 0, help_text.stderr
+    assert "render" in help_text.stdout

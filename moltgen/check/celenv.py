@@ -65,8 +65,13 @@ def _is_quantity(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Any:
+# What a ValidatingAdmissionPolicy's expressions see (`policy export` output, evaluated by the
+# tests as the API server would).
+ADMISSION_VARIABLES = ("object", "oldObject", "variables", "params", "request", "namespaceObject")
+
+
+@lru_cache(maxsize=2)
+def _environment(names: tuple[str, ...]) -> Any:  # always explicit: one cached env per tuple
     from cel_expr_python import cel
     from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
@@ -87,10 +92,11 @@ def _environment() -> Any:
         fn("isInteger", b, [s], lambda a: _quantity(a).denominator == 1, member=True),
         fn("sign", i, [s], lambda a: (_quantity(a) > 0) - (_quantity(a) < 0), member=True),
     ]
-    variables = {name: dyn for name in VARIABLES}
-    variables["objects"] = cel.Type.List(dyn)
-    variables["env"] = s
-    variables["now"] = cel.Type.TIMESTAMP
+    variables = {name: dyn for name in names}
+    if names == VARIABLES:
+        variables["objects"] = cel.Type.List(dyn)
+        variables["env"] = s
+        variables["now"] = cel.Type.TIMESTAMP
     extensions = [ext_strings.ExtStrings(), ext_optional.ExtOptional(), ext_bindings.ExtBindings(),
                   ext_math.ExtMath(), ext_encoders.ExtEncoders()]
     return cel.NewEnv(variables=variables, extensions=extensions, functions=functions)
@@ -108,10 +114,10 @@ class Program:
 
     __slots__ = ("source", "_expression")
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, names: tuple[str, ...] = VARIABLES):
         self.source = source
         try:
-            self._expression = _environment().compile(source)
+            self._expression = _environment(names).compile(source)
         except RuntimeError as exc:
             raise CelError(_clean(str(exc))) from None
 
@@ -133,7 +139,7 @@ def activation(object: Any, *, objects: list[Any] | None = None, container: Any 
     # `params` is normally compiled into the program (engine.EffectiveRule); the binding here
     # only serves expressions evaluated without a rule.
     """Bind every rule variable; the runtime reads these Python values in place (no copy)."""
-    return _environment().Activation({
+    return _environment(VARIABLES).Activation({
         "object": object, "objects": objects or [], "container": container or {},
         "podSpec": pod_spec or {}, "env": env, "params": params or {}, "secret": secret or {},
         "openclaw": openclaw or {}, "now": now,
@@ -148,6 +154,18 @@ def compile_expression(source: str) -> Program:
         return Program(macros.lower_bind(macros.expand(source)))
     except ValueError as exc:
         raise CelError(str(exc)) from None
+
+
+def compile_admission_expression(source: str) -> Program:
+    """An exported ValidatingAdmissionPolicy expression, over the admission variables."""
+    try:
+        return Program(macros.lower_bind(source), ADMISSION_VARIABLES)
+    except ValueError as exc:
+        raise CelError(str(exc)) from None
+
+
+def admission_activation(bindings: dict[str, Any]) -> Any:
+    return _environment(ADMISSION_VARIABLES).Activation(bindings)
 
 
 def _clean(message: str) -> str:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 
 policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
 
@@ -40,6 +40,11 @@ def write_output(text: str, output: Optional[Path]) -> None:
         fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
+        # the user's shell would create: 0666 less the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, output)
     except OSError as exc:
         raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None
@@ -76,7 +81,7 @@ def check(
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    write_output(render(result, fmt, catalog, color=color), output)
+    write_output(render(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
     if result.failed(Severity(fail_on)):
         raise typer.Exit(1)
 
@@ -110,19 +115,26 @@ def rules(
 def policy_export(
     fmt: str = typer.Option("vap", "--format", help="vap: ValidatingAdmissionPolicy + binding per rule."),
     env: str = typer.Option("", "--env", help="Environment the exported policies stand for (rules matched to environments)."),
+    scope: str = typer.Option("moltgen", "--scope", metavar="SCOPE", help="What the bindings match: moltgen (the objects moltgen renders, in the spec's namespaces), namespaces (everything in them) or cluster (all but the system and GitOps namespaces)."),
+    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Check the exported objects against this Kubernetes version's schemas (1.30 or later)."),
+    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec whose namespaces the bindings match (default: moltgen.yaml when present)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
 ) -> None:
     """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
     from moltgen.check.catalog import load_catalog
     from moltgen.check.config import load_policy
-    from moltgen.check.vap import export_vap
+    from moltgen.check.vap import SCOPES, export_configured
     from moltgen.yamlio import dump_yaml_all
 
     if fmt != "vap":
         raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))
-    catalog = load_catalog(load_policy(policy).custom_rule_dirs)
-    documents, skipped = export_vap(catalog, env=env)
+    if scope not in SCOPES:
+        raise MoltgenError(Problem(f"unknown scope {scope!r} (use {', '.join(SCOPES)})", field="--scope"))
+    config = load_policy(policy)
+    catalog = load_catalog(config.custom_rule_dirs)
+    documents, skipped = export_configured(catalog, config, env=env, scope=scope,
+                                           spec=spec, kubernetes_version=kubernetes_version)
     write_output(dump_yaml_all(documents), output)
     for item in skipped:
         print(f"moltgen: not exported: {item.rule}: {item.reason}", file=sys.stderr)
@@ -139,6 +151,10 @@ def policy_test(
     from moltgen.check.fixtures import run_rule_tests
 
     catalog = load_catalog(load_policy(policy).custom_rule_dirs)
+    for rule_id in rule:
+        if rule_id not in catalog.rules:
+            raise MoltgenError(Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, list(catalog.rules))}",
+                                       field="--rule"))
     outcomes = run_rule_tests(catalog, list(rule) or None)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:

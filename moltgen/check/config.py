@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.check.model import Severity
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.yamlio import load_file
 
 DEFAULT_POLICY = Path("policies") / "policy.yaml"
@@ -73,8 +73,15 @@ class PolicyConfig:
     waivers: list[Waiver] = field(default_factory=list)
     custom_rule_dirs: tuple[Path, ...] = ()
     source: str = ""
+    rule_locations: dict[str, Location] = field(default_factory=dict)  # rule id → where named
     # Rules an object's own annotation may waive; None: every rule not marked security.
     annotation_waivers: frozenset[str] | None = None
+
+    def unknown_rule_problems(self, known: list[str]) -> list[Problem]:
+        """A rule id in `rules:` or a waiver that no rule has: a typo that would silently
+        configure or waive nothing."""
+        return [Problem(f"no rule {rule_id!r}{did_you_mean(rule_id, known)}", location)
+                for rule_id, location in self.rule_locations.items() if rule_id not in known]
 
 
 def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
@@ -105,6 +112,7 @@ def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
             raise MoltgenError(Problem(f"must be a {'mapping' if kind is dict else 'list'}",
                                        doc.locate((key,)), key))
     settings: dict[str, RuleSettings] = {}
+    locations: dict[str, Location] = {}
     for rule_id, value in (data.get("rules") or {}).items():
         if not isinstance(value, dict) or set(value) - {"enabled", "severity", "params"}:
             bad(("rules", rule_id), "takes enabled, severity and params")
@@ -128,6 +136,7 @@ def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
             value.get("enabled") if isinstance(value.get("enabled"), bool) else None, severity,
             dict(params), {str(name): doc.locate(("rules", rule_id, "params", name))
                            for name in params})
+        locations.setdefault(str(rule_id), doc.locate(("rules", rule_id), key=True))
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
         where = ("waivers", index)
@@ -148,6 +157,7 @@ def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
             bad(where + ("expires",), "must be a date, YYYY-MM-DD")
             continue
         location = doc.locate(where)
+        locations.setdefault(str(item.get("rule")), doc.locate((*where, "rule")))
         waivers.append(Waiver(
             rule=str(item.get("rule")), reason=str(item["reason"]).strip(), expires=expires,
             owner=str(item.get("owner") or ""), kind=str(item.get("kind") or ""),
@@ -168,7 +178,8 @@ def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
         annotation_waivers = frozenset(str(item) for item in data["annotationWaivers"])
     if problems:
         raise MoltgenError(problems)
-    return PolicyConfig(settings, waivers, tuple(dirs), display or str(path), annotation_waivers)
+    return PolicyConfig(settings, waivers, tuple(dirs), display or str(path), locations,
+                        annotation_waivers)
 
 
 _INT64 = 2**63 - 1

@@ -14,6 +14,7 @@ from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import Reach, load_targets
 from moltgen.progress import SILENT, Progress
+from moltgen.errors import MoltgenError
 
 
 @dataclass(slots=True)
@@ -33,6 +34,9 @@ class CheckOptions:
 def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
     policy, catalog = _policy_and_catalog(options)
+    unknown = policy.unknown_rule_problems(list(catalog.rules))
+    if unknown:
+        raise MoltgenError(unknown)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from moltgen.check.model import FieldPath, Manifest
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import Document, load_documents, load_file
 
@@ -200,8 +200,16 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress,
     project = load_project(spec)
     unknown = [e for e in envs if e not in project.environments]
     if unknown:
-        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r} (the spec defines "
-                                   f"{', '.join(project.environments)})", field="--env"))
+        hint = did_you_mean(unknown[0], list(project.environments)) or \
+            f" (the spec defines {', '.join(project.environments) or 'none'})"
+        raise MoltgenError(Problem(f"unknown environment {unknown[0]!r}{hint}", field="--env"))
+    if not project.environments:
+        # No environment: the base is what gets deployed, so it is what gets checked.
+        base = Path(project.root) / "base"
+        if not (base / "kustomization.yaml").is_file():
+            raise MoltgenError(Problem("base/ is not rendered yet; run `moltgen render` first",
+                                       Location(str(base))))
+        return [load_overlay(base, "", project=project)]
     overlays = {}
     for env in project.environments:
         if envs and env not in envs:

@@ -27,7 +27,7 @@ POD_SPEC_CEL = (
     "object.spec.template.spec"
 )
 CONTAINERS_CEL = (
-    "variables.podSpec.?initContainers.orValue([]) + variables.podSpec.containers"
+    "variables.moltgenPodSpec.?initContainers.orValue([]) + variables.moltgenPodSpec.containers"
 )
 
 

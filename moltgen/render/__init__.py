@@ -14,6 +14,7 @@ from moltgen.additions import BASE, Additions
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
 from moltgen.render.openclaw import openclaw_json
+from moltgen.render.updates import RENOVATE_FILE, renovate_config
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
 from moltgen.spec import Image, Project, Spec, Target
 from moltgen.tree import Tree, header
@@ -58,6 +59,8 @@ def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
                               if target.instance]})
     for path, obj in render_gitops(project).items():
         files.yaml(path, obj)
+    if project.base.gitops.engine == "argocd":
+        files.json5(RENOVATE_FILE, renovate_config(project))  # image updates: moltgen.render.updates
     files.tree.update(secret_files)
     return dict(sorted(files.tree.items()))
 

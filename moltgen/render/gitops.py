@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from moltgen.render.updates import flux_image_automation
 from moltgen.spec import GitOps, Project, Spec, Target
 
 MANUAL_BY_DEFAULT = ("prod", "production")
@@ -141,6 +142,7 @@ def _flux(project: Project, gitops: GitOps) -> dict[str, dict[str, Any]]:
     }
     for target in project.targets:
         files[f"{FLUX_DIR}/{target.label}.yaml"] = _flux_kustomization(project, target, namespace, name)
+    files.update(flux_image_automation(project))
     # One Kustomization that syncs this folder itself, as `flux bootstrap` does: after one
     # `kubectl apply -k gitops/flux/`, a new instance's Kustomization arrives through Git.
     files[f"{FLUX_DIR}/sync.yaml"] = {

@@ -16,7 +16,10 @@ from moltgen.secrets import sops
 from moltgen.secrets.facts import SecretFacts, read_secret_facts
 from moltgen.secrets.manifest import (VALUES_FIELD, DesiredSecret, generated_value,
                                       leading_comment, plaintext_manifest, replace_header)
+from moltgen.spec import AUTH_KEYS
 from moltgen.yamlio import load_documents
+
+GENERATED_KEYS = frozenset(key.name for key in AUTH_KEYS.values() if key.generated)
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,54 @@ def refuse_foreign(facts: SecretFacts) -> None:
             Location(facts.file)))
 
 
-def rebuild(current: bytes, desired: DesiredSecret) -> bytes:
-    """Decrypt (in memory) and encrypt afresh to `desired`, keeping the values of kept keys."""
-    plaintext = sops.decrypt(current, file=desired.file)
-    documents = load_documents(plaintext.decode("utf-8"), desired.file)
+def set_keys(facts: SecretFacts) -> list[str]:
+    """Keys holding a value someone set (`moltgen secrets set`): not empty, and not one that
+    moltgen generates (a gateway token is made again at no loss)."""
+    return [key for key in facts.keys if key not in facts.empty_keys and key not in GENERATED_KEYS]
+
+
+def inherit(desired: DesiredSecret, sources: dict[str, bytes]) -> tuple[bytes, set[str]]:
+    """A new Secret for `desired` that takes over the values set in `sources`, the Secrets of
+    the overlays it replaces (an environment's, when it becomes a fleet; its instances', when
+    it stops being one). A key's value is taken when every source that sets it agrees. Returns
+    the new file and the sources whose every set value it holds (those may go). Decrypting
+    needs the private key (sops.SopsError otherwise), but only when a source has set values.
+    """
+    found: dict[str, set[str]] = {}
+    by_source: dict[str, dict[str, str]] = {}
+    for file, data in sources.items():
+        facts = read_secret_facts(data, file)
+        refuse_foreign(facts)
+        wanted = set_keys(facts)
+        values = _decrypted_values(data, file) if wanted else {}
+        by_source[file] = {key: values[key] for key in wanted if values.get(key)}
+        for key, value in by_source[file].items():
+            found.setdefault(key, set()).add(value)
+    values = {key: next(iter(options)) for key, options in found.items()
+              if len(options) == 1 and key in desired.keys}
+    for key in desired.generated:
+        if key in desired.keys:
+            values[key] = generated_value()
+    carried = {file for file, set_values in by_source.items()
+               if all(values.get(key) == value for key, value in set_values.items())}
+    content = checked(sops.encrypt(plaintext_manifest(desired, values), file=desired.file,
+                                   recipients=list(desired.recipients)), desired.file)
+    return content, carried
+
+
+def _decrypted_values(current: bytes, file: str) -> dict[str, str]:
+    """The Secret's values, decrypted in memory (needs the private key)."""
+    plaintext = sops.decrypt(current, file=file)
+    documents = load_documents(plaintext.decode("utf-8"), file)
     document = documents[0].data if documents and isinstance(documents[0].data, dict) else {}
     old = document.get(VALUES_FIELD) if isinstance(document.get(VALUES_FIELD), dict) else {}
-    values = {key: str(old[key]) for key in desired.keys if old.get(key) not in (None, "")}
+    return {str(key): str(value) for key, value in old.items() if value not in (None, "")}
+
+
+def rebuild(current: bytes, desired: DesiredSecret) -> bytes:
+    """Decrypt (in memory) and encrypt afresh to `desired`, keeping the values of kept keys."""
+    old = _decrypted_values(current, desired.file)
+    values = {key: old[key] for key in desired.keys if key in old}
     for key in desired.generated:
         if key in desired.keys and not values.get(key):
             values[key] = generated_value()

@@ -17,6 +17,7 @@ from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.progress import SILENT, Progress
 from moltgen.secrets import reconcile, sops
 from moltgen.secrets.age import is_recipient
+from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.manifest import SECRET_FILE, DesiredSecret, header_lines
 from moltgen.spec import Project, Target
 from moltgen.tree import header
@@ -30,6 +31,7 @@ class SecretPlan:
     files: dict[str, bytes] = field(default_factory=dict)  # path relative to the root -> bytes
     pending: list[str] = field(default_factory=list)  # changes left undone (render --check)
     warnings: list[str] = field(default_factory=list)  # overlays rendered without a Secret
+    carried: set[str] = field(default_factory=set)  # old Secrets whose set values moved over
 
 
 def secret_file(target: Target) -> str:
@@ -63,7 +65,8 @@ def desired_secret(project: Project, target: Target) -> DesiredSecret:
     )
 
 
-def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = SILENT) -> SecretPlan:
+def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = SILENT,
+                      discard: bool = False) -> SecretPlan:
     """Each overlay's `secret.enc.yaml`, as it must now be.
 
     encrypt=False (render --check): nothing that needs sops is done; such files keep their current
@@ -87,10 +90,12 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
     problems = []
     workers = max(1, min(len(desired), os.cpu_count() or 1))
     with progress.step("Secrets", len(desired)) as step, ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_plan_secret, root, secret, encrypt) for secret in desired]
+        futures = [pool.submit(_plan_secret, root, secret, encrypt,
+                               replaced_secrets(project, target, root), discard)
+                   for target, secret in zip(with_recipients, desired)]
         for secret, future in zip(desired, futures):
             try:
-                content, pending = future.result()
+                content, pending, carried = future.result()
             except MoltgenError as error:  # gather every Secret's problem, not just the first
                 problems.extend(error.problems)
                 continue
@@ -99,24 +104,88 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
             if content is not None:
                 plan.files[secret.file] = content
             plan.pending.extend(pending)
+            plan.carried |= carried
     if problems:
         raise MoltgenError(problems)
     return plan
 
 
-def _plan_secret(root: Path, desired: DesiredSecret, encrypt: bool) -> tuple[bytes | None, list[str]]:
-    """The Secret's file as it must be (None: left out), and the changes left undone."""
+def _plan_secret(root: Path, desired: DesiredSecret, encrypt: bool, replaced: dict[str, bytes],
+                 discard: bool) -> tuple[bytes | None, list[str], set[str]]:
+    """The Secret's file as it must be (None: left out), the changes left undone, and the
+    replaced Secrets whose set values it took over."""
     pending: list[str] = []
     current = read_current(root / desired.file, desired.file)
+    if current is None and replaced:
+        if encrypt:
+            content, carried = _inherit(desired, replaced, discard)
+            return content, pending, carried
+        pending.append(f"{desired.file}: does not exist yet; `moltgen render` creates it with "
+                       f"the values set in {', '.join(replaced)} (it needs the private key)")
+        return None, pending, set()
     if current is None:
         if encrypt:
-            return reconcile.create(desired), pending
+            return reconcile.create(desired), pending, set()
         pending.append(f"{desired.file}: does not exist yet; `moltgen render` creates it "
                        "(public keys only)")
-        return None, pending
+        return None, pending, set()
     if encrypt:
-        return reconcile_file(current, desired), pending
-    return _keyless_part(current, desired, pending), pending
+        return reconcile_file(current, desired), pending, set()
+    return _keyless_part(current, desired, pending), pending, set()
+
+
+def replaced_secrets(project: Project, target: Target, root: Path) -> dict[str, bytes]:
+    """The Secrets on disk of the overlays `target` replaces, which no target keeps: its
+    environment's when the project became a fleet, the instances' when it stopped being one."""
+    env_dir = root / project.overlay_dir(target.environment)
+    if target.instance:
+        candidates = [env_dir / SECRET_FILE]
+    elif env_dir.is_dir():
+        candidates = sorted(env_dir.glob(f"*/{SECRET_FILE}"))
+    else:
+        candidates = []
+    kept = {secret_file(t) for t in project.targets}
+    found = {}
+    for path in candidates:
+        name = path.relative_to(root).as_posix()
+        content = None if name in kept else read_current(path, name)
+        if content is not None:
+            found[name] = content
+    return found
+
+
+def _inherit(desired: DesiredSecret, replaced: dict[str, bytes], discard: bool) -> tuple[bytes, set[str]]:
+    try:
+        return reconcile.inherit(desired, replaced)
+    except sops.SopsError as error:
+        if error.failure is not sops.SopsFailure.NO_KEY_CAN_DECRYPT:
+            raise
+        if discard:
+            return reconcile.create(desired), set()
+        raise MoltgenError(Problem(
+            f"takes over the values set in {', '.join(replaced)}, which needs the private key, "
+            f"and none available can decrypt them: {sops.key_hint()}; or render with "
+            "--discard-secrets to start it with empty values", Location(desired.file))) from None
+
+
+def refuse_losing_values(removed: dict[str, bytes], carried: set[str]) -> None:
+    """Render removes an encrypted Secret that holds set values (its environment or instance
+    left the spec) only when asked to: the values exist nowhere else but in git history."""
+    problems = []
+    for path, content in sorted(removed.items()):
+        if path.rsplit("/", 1)[-1] != SECRET_FILE or path in carried:
+            continue
+        try:
+            lost = reconcile.set_keys(read_secret_facts(content, path))
+        except MoltgenError:
+            continue  # not a Secret moltgen can read; tree.py removes only generated files
+        if lost:
+            problems.append(Problem(
+                f"holds values set with `moltgen secrets set` ({', '.join(lost)}) that no "
+                "overlay of the spec takes over; render deletes it only with --discard-secrets",
+                Location(path)))
+    if problems:
+        raise MoltgenError(problems)
 
 
 def reconcile_file(current: bytes, desired: DesiredSecret) -> bytes:

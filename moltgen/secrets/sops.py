@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,10 +129,22 @@ def run(args: list[str], *, file: str, stdin: bytes = b"", cwd: str | None = Non
     return result.stdout
 
 
+# sops 3.11 (age/keysource.go): "failed to parse 'SOPS_AGE_KEY_FILE' age identities: ..."
+_MALFORMED_IDENTITIES = re.compile(r"failed to parse '(SOPS_AGE_KEY_FILE|SOPS_AGE_KEY|[^']*keys\.txt)' age identities")
+
+
 def classify(code: int, stderr: bytes, file: str) -> SopsError:
     """The SopsError for a sops exit code. `stderr` is only matched against, never shown."""
     text = stderr.decode("utf-8", "replace")
     if code == 128:
+        malformed = _MALFORMED_IDENTITIES.search(" ".join(text.replace("|", " ").split()))
+        if malformed:
+            source = malformed[1]
+            where = f"{source} ({os.environ[source]})" if source.endswith("_FILE") and \
+                source in os.environ else source
+            return SopsError(SopsFailure.NO_KEY_CAN_DECRYPT, file,
+                             f"{where} is not an age key file sops can read: it should hold "
+                             "lines starting AGE-SECRET-KEY-1, as `moltgen secrets keygen` writes")
         return SopsError(SopsFailure.NO_KEY_CAN_DECRYPT, file,
                          f"no private key available can decrypt this file; {key_hint()}")
     if code == 51:

@@ -39,7 +39,7 @@ def test_no_format_ever_prints_a_secret_value(result, fmt):
 def test_json_contract(result):
     data = json.loads(render(result, "json", CATALOG))
     assert set(data) == {"version", "summary", "findings"} and data["version"] == 1
-    assert set(data["summary"]) == {"objects", "errors", "warnings", "waived"}
+    assert set(data["summary"]) == {"objects", "errors", "warnings", "info", "waived"}
     assert data["summary"]["objects"] == 2 and data["summary"]["waived"] == 1
     for finding in data["findings"]:
         assert set(finding) == {"rule", "severity", "message", "object", "file", "line", "origin", "waived"}

@@ -73,6 +73,7 @@ class StandInProject:
 class StandInTarget:
     environment: str
     spec: StandInSpec
+    instance: None = None  # stand-in projects are not fleets
 
     @property
     def directory(self) -> str:

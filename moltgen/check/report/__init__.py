@@ -6,18 +6,22 @@ from __future__ import annotations
 from typing import Callable
 
 from moltgen.check.catalog import Catalog
-from moltgen.check.model import CheckResult
+from moltgen.check.model import CheckResult, Severity
 
 FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
 
 
-def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False) -> str:
+def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False,
+           fail_on: Severity = Severity.ERROR) -> str:
+    """`fail_on` is check's --fail-on: JUnit counts as failures only what fails the run."""
     from moltgen.check.report import github, json_report, junit, markdown, sarif, text
 
     renderers: dict[str, Callable[[CheckResult, Catalog], str]] = {
         "json": json_report.render, "sarif": sarif.render, "github": github.render,
-        "junit": junit.render, "markdown": markdown.render,
+        "markdown": markdown.render,
     }
     if fmt == "text":
         return text.render(result, catalog, color=color)
+    if fmt == "junit":
+        return junit.render(result, catalog, fail_on=fail_on)
     return renderers[fmt](result, catalog)

@@ -28,10 +28,11 @@ def place(finding: Finding) -> str:
     return f"{location.file}:{location.line}" if location.line else location.file
 
 
-def summary_line(objects: int, errors: int, warnings: int, waived: int) -> str:
+def summary_line(objects: int, errors: int, warnings: int, waived: int, infos: int = 0) -> str:
+    info = f"{infos} info, " if infos else ""  # counted when there are any, like the others
     return (f"{objects} object{'s' if objects != 1 else ''} checked: {errors} error"
             f"{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}, "
-            f"{waived} waived")
+            f"{info}{waived} waived")
 
 
 # C0 and C1 controls (ESC starts a terminal escape sequence), DEL, and the line and paragraph

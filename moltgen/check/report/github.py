@@ -31,5 +31,6 @@ def render(result: CheckResult, catalog: Catalog) -> str:
         props.append(f"title={_escape_property(f.rule + (' (waived)' if f.waived else ''))}")
         lines.append(f"::{command} {','.join(props)}::{_escape_data(f'{f.message} [{f.object}]')}")
     lines.append(summary_line(result.objects, result.count(Severity.ERROR),
-                              result.count(Severity.WARNING), result.waived))
+                              result.count(Severity.WARNING), result.waived,
+                              result.count(Severity.INFO)))
     return "\n".join(lines) + "\n"

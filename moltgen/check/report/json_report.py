@@ -14,7 +14,8 @@ def as_data(result: CheckResult) -> dict[str, Any]:
     return {
         "version": 1,
         "summary": {"objects": result.objects, "errors": result.count(Severity.ERROR),
-                    "warnings": result.count(Severity.WARNING), "waived": result.waived},
+                    "warnings": result.count(Severity.WARNING), "info": result.count(Severity.INFO),
+                    "waived": result.waived},
         "findings": [_finding(f) for f in sorted(result.findings, key=sort_key)],
     }
 

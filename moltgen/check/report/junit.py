@@ -1,4 +1,5 @@
-"""JUnit XML: one test case per (rule, object); a finding is a failure, a waived one skipped."""
+"""JUnit XML: one test case per (rule, object); a finding that fails the run is a failure, a
+waived one skipped."""
 
 from __future__ import annotations
 
@@ -20,11 +21,17 @@ def _xml(text: str) -> str:
     return _NOT_XML.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
 
 
-def render(result: CheckResult, catalog: Catalog) -> str:
+def render(result: CheckResult, catalog: Catalog, *, fail_on: Severity = Severity.ERROR) -> str:
+    """A finding is a failure when it fails the run (`--fail-on`): a CI that reads the JUnit
+    file and the exit code then agree; findings below it are the test case's output."""
     cases: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in sorted(result.findings, key=sort_key):
         cases[(f.rule, _xml(str(f.object)))].append(f)
-    failures = sum(1 for fs in cases.values() if any(not f.waived and f.severity != Severity.INFO for f in fs))
+
+    def fails(f: Finding) -> bool:
+        return not f.waived and f.severity != Severity.INFO and f.severity.rank >= fail_on.rank
+
+    failures = sum(1 for fs in cases.values() if any(fails(f) for f in fs))
     skipped = sum(1 for fs in cases.values() if all(f.waived for f in fs))
     suites = ET.Element("testsuites", name="moltgen check")
     suite = ET.SubElement(suites, "testsuite", name="moltgen check", tests=str(max(len(cases), 1)),
@@ -34,7 +41,7 @@ def render(result: CheckResult, catalog: Catalog) -> str:
     for (rule, obj), findings in cases.items():
         case = ET.SubElement(suite, "testcase", classname=rule, name=obj,
                              file=_xml(findings[0].location.file) if findings[0].location else "")
-        live = [f for f in findings if not f.waived and f.severity != Severity.INFO]
+        live = [f for f in findings if fails(f)]
         body = _xml("\n".join(f"{place(f)}: {f.severity.value}: {f.message}" for f in findings))
         if live:
             failure = ET.SubElement(case, "failure", type=live[0].severity.value,

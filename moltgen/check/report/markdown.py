@@ -30,7 +30,8 @@ def _code(text: str) -> str:
 def render(result: CheckResult, catalog: Catalog) -> str:
     lines = ["## moltgen check", "",
              summary_line(result.objects, result.count(Severity.ERROR),
-                          result.count(Severity.WARNING), result.waived), ""]
+                          result.count(Severity.WARNING), result.waived,
+                          result.count(Severity.INFO)), ""]
     if result.findings:
         lines += ["| | Rule | Object | Where | Message |", "|---|---|---|---|---|"]
         for f in sorted(result.findings, key=sort_key):

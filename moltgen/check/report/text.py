@@ -29,5 +29,6 @@ def render(result: CheckResult, catalog: Catalog, *, color: bool = False) -> str
                 lines.append(f"            {'waived: ' if f.waived else ''}{visible(f.waiver)}")
         lines.append("")
     lines.append(summary_line(result.objects, result.count(Severity.ERROR),
-                              result.count(Severity.WARNING), result.waived))
+                              result.count(Severity.WARNING), result.waived,
+                              result.count(Severity.INFO)))
     return "\n".join(lines) + "\n"
