@@ -41,10 +41,12 @@ def test_check_judges_a_secret_with_damaged_sops_metadata(tmp_path, sops):
 def committed_tree(tmp_path_factory) -> Path:
     """This repository's spec and committed tree (its Secrets encrypted, no key here)."""
     root = tmp_path_factory.mktemp("tree")
-    for name in ("moltgen.yaml", "moltgen.schema.json", ".sops.yaml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("base", "overlays", "policies"):
-        shutil.copytree(REPO / name, root / name)
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True,
+                             timeout=60).stdout.decode().split("\0")
+    for name in filter(None, tracked):  # every generated file, whatever render produces now
+        if (REPO / name).is_file() and not name.startswith(("tests/", "bench/", "moltgen/")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / name, root / name)
     assert run_moltgen("render", "--check", cwd=root).code == 0
     return root
 
