@@ -69,9 +69,14 @@ def apply(command: Any) -> None:
         apply(sub)
 
 
+# How alike a typed name and a real one must be for a suggestion (difflib's ratio): a slip of
+# a letter or two, not any word that shares a few letters with an option.
+_TYPO = 0.8
+
+
 def one_line(error: Any) -> str:
-    """A click usage error as one line naming the command, without the value typed: a typed
-    name is repeated only when it is close to a real one (a typo, not a pasted secret)."""
+    """A click usage error as one line naming the command, never with what was typed (a
+    mistyped option may be a pasted secret): only a real name close to it is suggested."""
     ctx = getattr(error, "ctx", None)
     path = ctx.command_path if ctx is not None else "moltgen"
     hint = f"; see '{path} --help'"
@@ -79,9 +84,10 @@ def one_line(error: Any) -> str:
     where = f"{sub}: " if sub else ""  # the caller prints "moltgen: " before it
     if isinstance(error, _click.exceptions.NoSuchOption):
         typed = error.option_name or ""
-        close = difflib.get_close_matches(typed, list(error.possibilities or []) or _option_names(ctx), n=1)
+        close = difflib.get_close_matches(typed, list(error.possibilities or []) or _option_names(ctx),
+                                          n=1, cutoff=_TYPO)
         if close:
-            return f"{where}no such option {typed} (did you mean {close[0]}?){hint}"
+            return f"{where}no such option (did you mean {close[0]}?){hint}"
         return f"{where}no such option{hint}"
     if isinstance(error, _click.exceptions.MissingParameter):
         return f"{where}missing {_param_kind(error.param)} {_param_name(error.param)}{hint}"
@@ -95,9 +101,9 @@ def one_line(error: Any) -> str:
     if message.startswith("No such command"):
         typed = re.search(r"'([^']*)'", message)
         commands = list(getattr(getattr(ctx, "command", None), "commands", {}) or {})
-        close = difflib.get_close_matches(typed[1], commands, n=1) if typed else []
+        close = difflib.get_close_matches(typed[1], commands, n=1, cutoff=_TYPO) if typed else []
         if close:
-            return f"{where}no such command {typed[1]} (did you mean {close[0]}?){hint}"
+            return f"{where}no such command (did you mean {close[0]}?){hint}"
         return f"{where}no such command (commands: {', '.join(commands)}){hint}"
     return f"{where}{message[:1].lower()}{message[1:].rstrip('.')}{hint}"
 

@@ -54,10 +54,10 @@ def test_version_and_h():
 
 
 @pytest.mark.parametrize("args, message", [
-    (("rendr",), "moltgen: no such command rendr (did you mean render?); see 'moltgen --help'"),
-    (("check", "--formt", "json"), "moltgen: check: no such option --formt (did you mean --format?); see 'moltgen check --help'"),
+    (("rendr",), "moltgen: no such command (did you mean render?); see 'moltgen --help'"),
+    (("check", "--formt", "json"), "moltgen: check: no such option (did you mean --format?); see 'moltgen check --help'"),
     (("nosuch",), "moltgen: no such command (commands: check, rules, render, build, diff, schema, init, secrets, policy); see 'moltgen --help'"),
-    (("schema", "--outptu", "x"), "moltgen: schema: no such option --outptu (did you mean --output?); see 'moltgen schema --help'"),
+    (("schema", "--outptu", "x"), "moltgen: schema: no such option (did you mean --output?); see 'moltgen schema --help'"),
     (("build",), "moltgen: build: missing argument ENV; see 'moltgen build --help'"),
     (("render", "--lock-timeout", "sk-ant-secret"), "moltgen: render: invalid value for --lock-timeout; see 'moltgen render --help'"),
     (("diff", "dev", "prod", "sk-ant-secret"), "moltgen: diff: unexpected extra argument; see 'moltgen diff --help'"),
