@@ -17,7 +17,7 @@ import typer
 
 from moltgen.check.commands import register as register_check_commands
 from moltgen.cliconventions import HELP_OPTIONS, MoltgenGroup
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.errors import Location, MoltgenError, Problem, os_problem
 from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
 
@@ -314,6 +314,15 @@ def main() -> None:
     except KeyboardInterrupt:
         print("moltgen: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `moltgen check | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except MemoryError:  # past the cap rules run under (moltgen.check.limits), or the machine's
+        print("moltgen: out of memory", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:  # a read-only folder, a full disk, a permission: file and errno text
+        print(f"moltgen: {os_problem(error)}", file=sys.stderr)
+        sys.exit(2)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("MOLTGEN_DEBUG"):
             raise

@@ -76,7 +76,7 @@ def check_kustomization(directory: str | Path, *, allow_remote: bool = False,
     directory = Path(directory)
     walk = _Walk(root or repository_root(directory), allow_remote)
     shown = _show(directory)
-    if not _inside(directory.resolve(), walk.root):
+    if not inside(directory.resolve(), walk.root):
         walk.refuse(Location(shown), "", f"resolves outside the repository root {walk.root}")
     else:
         _walk_kustomization(walk, directory)
@@ -87,7 +87,7 @@ def check_kustomization(directory: str | Path, *, allow_remote: bool = False,
 def check_file(path: Path, root: Path, display: str) -> None:
     """A YAML file `check` reads directly: inside the root and regular."""
     resolved = path.resolve()
-    if not _inside(resolved, root):
+    if not inside(resolved, root):
         raise MoltgenError(Problem(f"resolves outside the repository root {root}", Location(display)))
 
 
@@ -99,7 +99,7 @@ def _walk_kustomization(walk: _Walk, directory: Path) -> None:
     file = next((directory / n for n in KUSTOMIZATION_NAMES if (directory / n).is_file()), None)
     if file is None:
         return  # kustomize says so, naming the directory
-    if not _inside(file.resolve(), walk.root):
+    if not inside(file.resolve(), walk.root):
         walk.refuse(Location(_show(file)), "", f"resolves outside the repository root {walk.root}")
         return
     documents = load_file(file, _show(file))
@@ -172,6 +172,8 @@ def _plugin_entries(data: Any) -> Iterator[_Entry]:
         return
     if "path" in data:
         yield ("path",), data["path"], "file"
+    if str(data.get("kind", "")).lower() == "ksops":  # KSOPS reads its encrypted files
+        yield from _listed(data, ("files",), "file")
     yield from _helm(data, ())
     for index, item in enumerate(_list(data.get("replacements"))):
         if isinstance(item, dict) and "path" in item:
@@ -209,6 +211,9 @@ def _check_entry(walk: _Walk, document: Document, directory: Path,
             for sub_at, sub_entry, sub_expect in _plugin_entries(inline.data):
                 _check_entry(walk, inline, directory, at + sub_at, sub_entry, sub_expect, where)
         return
+    if "\x00" in entry:
+        walk.refuse(where, what, "a path cannot hold a NUL character")
+        return
     target = directory / entry
     try:
         resolved = target.resolve()
@@ -224,7 +229,7 @@ def _check_entry(walk: _Walk, document: Document, directory: Path,
     except (OSError, RuntimeError) as exc:  # a symlink loop is a RuntimeError before 3.13
         walk.refuse(where, what, f"cannot read: {getattr(exc, 'strerror', None) or 'symlink loop'}")
         return
-    if not _inside(resolved, walk.root):
+    if not inside(resolved, walk.root):
         walk.refuse(where, what, f"resolves outside the repository root {walk.root}: {_NOTE}")
         return
     if stat.S_ISDIR(mode) and expect in ("resource", "directory", "plugin"):
@@ -241,7 +246,7 @@ def _check_entry(walk: _Walk, document: Document, directory: Path,
                 _check_entry(walk, config, target.parent, sub_at, sub_entry, sub_expect)
 
 
-def _inside(path: Path, root: Path) -> bool:
+def inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 

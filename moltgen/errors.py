@@ -8,6 +8,8 @@ and exits 2; nothing else in moltgen prints errors or decides exit codes.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from dataclasses import dataclass
 
 
@@ -57,3 +59,16 @@ def did_you_mean(word: str, candidates: list[str]) -> str:
         return f" (did you mean {lowered[word.lower()]!r}?)"
     matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def os_problem(error: OSError) -> Problem:
+    """An OS error as a person can act on it: the file (both, for a rename) and the errno text,
+    e.g. `overlays/dev: Read-only file system`. Never the exception's own text beyond these."""
+    reason = error.strerror or (errno.errorcode.get(error.errno, "") if error.errno else "") \
+        or type(error).__name__
+    if error.filename is None:
+        return Problem(reason)
+    where = os.fsdecode(error.filename)
+    if error.filename2 is not None:
+        where = f"{where} -> {os.fsdecode(error.filename2)}"
+    return Problem(reason, Location(where))

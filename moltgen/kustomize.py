@@ -36,15 +36,15 @@ class Deadline:
         self.seconds = seconds
         self._end = time.monotonic() + seconds
 
-    def remaining(self, directory: Path) -> float:
+    def remaining(self, directory: Path | str, what: str = "kustomize build") -> float:
         left = self._end - time.monotonic()
         if left <= 0:
-            raise self.spent(directory)
+            raise self.spent(directory, what)
         return left
 
-    def spent(self, directory: Path) -> BudgetSpent:
-        return BudgetSpent(Problem(f"kustomize build did not finish within the {self.seconds:g} s "
-                                    "budget (--timeout)", Location(str(directory))))
+    def spent(self, directory: Path | str, what: str = "kustomize build") -> BudgetSpent:
+        return BudgetSpent(Problem(f"{what} did not finish within the {self.seconds:g} s "
+                                   "budget (--timeout)", Location(str(directory))))
 
 
 # Defence in depth behind confine.py: even if an address slipped through the walk, git and

@@ -55,6 +55,19 @@ def _hostname(value: str) -> str:
     return value
 
 
+def _no_waivers(annotations: dict[str, str]) -> dict[str, str]:
+    # A waiver annotation would let the spec (and so a pull request) waive findings on the
+    # objects it renders; waivers belong in the policy file, which the target branch owns.
+    for key in annotations:
+        if key.startswith("moltgen.dev/waive."):
+            raise ValueError(f"{key!r}: waiver annotations are not allowed here; waive findings "
+                             "in policies/policy.yaml")
+    return annotations
+
+
+UserAnnotations = Annotated[dict[str, str], AfterValidator(_no_waivers)]
+
+
 def _quantity(value: str) -> str:
     parse_quantity(value)  # raises ValueError: "'2 gigs' is not a Kubernetes quantity"
     return value
@@ -254,7 +267,7 @@ class Ingress(Model):
     cluster_issuer: str | None = Field(None, description="cert-manager ClusterIssuer for the TLS certificate.")
     controller: Literal["auto", "nginx", "other"] = Field(
         "auto", description="nginx adds WebSocket timeouts; auto detects nginx-based classes.")
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: UserAnnotations = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _host_when_enabled(self) -> Ingress:

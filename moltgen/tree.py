@@ -440,8 +440,10 @@ def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
             os.fsync(handle.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # write() and fsync() name no file: say which one failed
         raise
 
 

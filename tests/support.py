@@ -28,6 +28,14 @@ def run_moltgen(*args: str, cwd: Path | str = REPO, stdin: str | None = None,
     return Run(result.returncode, result.stdout, result.stderr)
 
 
+def namespaces_permitted() -> bool:
+    """Whether `unshare -rmn` works here (user, mount and network namespaces, no real root)."""
+    try:
+        return subprocess.run(["unshare", "-rmn", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root (for asserting that a failed command changed nothing)."""
     return {p.relative_to(root).as_posix(): p.read_bytes()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 
 from moltgen import confine, kustomize
 from moltgen.errors import MoltgenError
-from support import run_moltgen
+from support import REPO, namespaces_permitted, run_moltgen
 
 SECRET_OUTSIDE = "value-from-outside-the-repository"
 
@@ -237,3 +239,25 @@ def test_the_repository_root_is_the_git_checkout_then_the_spec_folder(tmp_path, 
     assert confine.repository_root(tmp_path / "a" / "b" / "c") == (tmp_path / "a").resolve()
     (tmp_path / ".git").mkdir()
     assert confine.repository_root(tmp_path / "a" / "b" / "c") == tmp_path.resolve()
+
+
+def test_an_overlay_symlinked_out_does_not_load_the_spec_beside_it(repo, tmp_path):
+    """The overlay's project (for origins) is looked up beside the overlay's real folder:
+    outside the repository, its spec is not read either."""
+    outside = tmp_path / "outside" / "project"
+    (outside / "overlays" / "dev").mkdir(parents=True)
+    (outside / "moltgen.yaml").write_text(f"name: {SECRET_OUTSIDE}\n")  # invalid: it would fail
+    (outside / "overlays" / "dev" / "kustomization.yaml").write_text("resources: []\n")
+    (repo / "dev").symlink_to(outside / "overlays" / "dev")
+    from moltgen.check.targets import _project_of_overlay
+    assert _project_of_overlay(repo / "dev") is None
+
+
+@pytest.mark.skipif(not namespaces_permitted(), reason="user and network namespaces not permitted here")
+def test_the_repository_checks_clean_with_no_network_at_all():
+    """In a network namespace with no interface, check and build of this repository's own
+    overlays succeed: nothing they need is remote."""
+    for args in (("check",), ("build", "prod")):
+        result = subprocess.run(["unshare", "-rn", sys.executable, "-m", "moltgen", *args],
+                                cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, (args, result.stderr)

@@ -410,6 +410,103 @@ def test_random_manifests_check_without_crashing_and_findings_are_located(scratc
     assert len(reports["github"].rstrip("\n").split("\n")) == len(result.findings) + 1
 
 
+# -- 3b. Secret sops metadata and policy parameters -------------------------------------------
+
+CIPHERTEXT = "ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]"
+age_entries = st.one_of(junk, st.fixed_dictionaries({}, optional={"recipient": junk, "enc": junk}))
+sops_blocks = st.one_of(junk, st.fixed_dictionaries({}, optional={
+    "age": st.one_of(junk, st.lists(age_entries, max_size=3)), "lastmodified": junk, "mac": junk,
+    "encrypted_regex": junk, "version": junk, "pgp": junk, "kms": junk, "unencrypted_suffix": junk}))
+
+
+@FUZZ
+@given(sops_blocks)
+@example({"age": 1})
+@example({"age": True})
+@example({"age": float("nan")})
+@example({"age": [{"recipient": [1]}]})
+def test_secret_sops_metadata_gives_facts_a_located_error_or_findings(scratch, sops):
+    from moltgen.secrets.facts import read_secret_facts
+
+    document = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"},
+                "stringData": {"a": CIPHERTEXT, "b": ""}, "sops": sops}
+    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+    try:  # as render and render --check read an encrypted file
+        facts = read_secret_facts(text, "secret.enc.yaml")
+    except MoltgenError as error:
+        for problem in assert_located(error, "secret.enc.yaml", text):
+            assert problem.field and problem.field.startswith("sops"), str(problem)
+    else:
+        assert all(isinstance(r, str) for r in facts.recipients)
+    path = scratch / "secret.yaml"
+    path.write_text(text)
+    result, _ = run_check(CheckOptions([str(path)], [], policy=POLICY))  # as check reads it
+    assert result.objects == 1
+
+
+PARAMETERIZED = [("secret-rotation-age", "maxAgeDays"), ("image-tag-latest", "mutableTags"),
+                 ("ingress-websocket-timeouts", "minSeconds"), ("moltbot-bind-lan", "x")]
+param_values = st.one_of(junk, st.integers(), st.floats(), st.text(),
+                         st.sampled_from([float("nan"), float("inf"), 2**64, -2**63, "1\n2",
+                                          "\x1b[2J", "'; true || '", [1], {"a": float("nan")}]))
+
+
+@FUZZ
+@given(st.sampled_from(PARAMETERIZED), param_values)
+def test_policy_params_run_or_are_located_in_the_policy_file(scratch, rule_param, value):
+    rule, param = rule_param
+    policy = scratch / "policy.yaml"
+    text = yaml.safe_dump({"rules": {rule: {"params": {param: value}}}}, allow_unicode=True)
+    policy.write_text(text)
+    manifests = scratch / "params.yaml"
+    manifests.write_text(VALID_POD + "---\n" + (REPO / "base" / "deployment.yaml").read_text())
+    try:
+        result, _ = run_check(CheckOptions([str(manifests)], [], policy=policy))
+    except MoltgenError as error:
+        for problem in assert_located(error, str(policy), text):
+            assert problem.field and problem.field.startswith(f"rules.{rule}.params"), str(problem)
+        return
+    assert result.objects == 2
+
+
+# -- 3c. kustomizations the confinement walk reads before kustomize runs --------------------------
+
+KUSTOMIZATION_FIELDS = ["resources", "bases", "components", "crds", "configurations",
+                        "patchesStrategicMerge", "patches", "patchesJson6902", "replacements",
+                        "configMapGenerator", "secretGenerator", "generators", "transformers",
+                        "validators", "helmCharts", "helmGlobals", "openapi"]
+entries = st.one_of(junk, st.sampled_from(
+    ["cm.yaml", "../x", "/etc/passwd", "http://127.0.0.1:9/x", "git@h:o/r", "a\x00b", ".", "..",
+     "k=cm.yaml", "cm.yaml\n", "kind: X\npath: ../../x\n", "~/x", "", " "]))
+list_items = st.one_of(entries, st.dictionaries(
+    st.sampled_from(["path", "files", "envs", "env", "repo", "valuesFile", "chartHome", "name"]),
+    st.one_of(entries, st.lists(entries, max_size=3))))
+kustomizations = st.dictionaries(
+    st.sampled_from(KUSTOMIZATION_FIELDS),
+    st.one_of(st.lists(list_items, max_size=3),
+              st.dictionaries(st.sampled_from(["path", "chartHome", "configHome"]), entries),
+              entries),
+    max_size=4)
+
+
+@FUZZ
+@given(kustomizations)
+@example({"resources": ["a\x00b"]})
+@example({"configMapGenerator": [{"files": [{}], "envs": 1, "env": [1]}]})
+def test_confinement_walk_passes_or_names_the_kustomization_line(scratch, data):
+    from moltgen.confine import check_kustomization
+
+    overlay = scratch / "walk"
+    overlay.mkdir(exist_ok=True)
+    (overlay / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    (overlay / "kustomization.yaml").write_text(text)
+    try:
+        check_kustomization(overlay, root=scratch.resolve())
+    except MoltgenError as error:
+        assert_located(error, str(overlay / "kustomization.yaml"), text)
+
+
 VALID_POD = """apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: n}

@@ -21,7 +21,10 @@ BUILTIN_DIR = Path(__file__).parent / "rules"
 KIND_GROUPS = {"workloads": WORKLOAD_KINDS}
 _KEYS = {"id", "severity", "summary", "description", "match", "scope", "forEach", "each", "when",
          "expression", "message", "messageExpression", "field", "fieldExpression", "objects",
-         "params", "tests", "builtin", "enabled"}
+         "params", "tests", "builtin", "enabled", "security"}
+# A custom rule comes from the policy's tree: its CEL is bounded in size (evaluation is bounded
+# by the runtime's comprehension iteration budget, which fails the rule closed).
+MAX_CUSTOM_EXPRESSION = 4096
 _TEST_KEYS = {"name", "expect", "env", "count", "object", "objects", "params"}
 
 
@@ -67,6 +70,7 @@ class Rule:
     builtin: bool = False  # implemented by the engine (schema), not by CEL
     enabled: bool = True
     custom: bool = False  # from a policies/ rules directory
+    security: bool = False  # an object's own annotation cannot waive it (moltgen.check.waivers)
 
     def matches(self, kind: str, env: str) -> bool:
         if self.kinds and kind not in self.kinds:
@@ -206,6 +210,9 @@ def _parse_rule(doc: Document, path: Path, custom: bool) -> Rule:
             continue
         # A custom rule is compiled here, so its author sees a located error; the shipped
         # rules are compiled by the test suite, and at run time only when used (with params).
+        if value and custom and len(value) > MAX_CUSTOM_EXPRESSION:
+            bad((key,), f"a custom rule's expression is at most {MAX_CUSTOM_EXPRESSION} characters")
+            continue
         if value and custom:
             try:
                 celenv.compile_expression(value.strip())
@@ -245,6 +252,7 @@ def _parse_rule(doc: Document, path: Path, custom: bool) -> Rule:
         object_kinds=_kinds(objects.get("kinds"), lambda m: None),
         same_namespace=objects.get("namespace", "same") == "same", params=dict(params),
         tests=tests, builtin=builtin, enabled=data.get("enabled", True) is not False, custom=custom,
+        security=data.get("security", False) is True,
     )
 
 

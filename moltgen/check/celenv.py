@@ -126,6 +126,8 @@ class Program:
             value = self._expression.eval(activation)
         except RuntimeError as exc:  # e.g. "Iteration budget exceeded"
             return EvalError(_clean(str(exc)))
+        except MemoryError:  # past limits.memory_cap: a value grew without bound
+            return EvalError("memory budget exceeded")
         if value.type().name() == "ERROR":
             return EvalError(_clean(str(value.value())))
         return value.plain_value()

@@ -59,10 +59,11 @@ def check(
     kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
     schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
+    base_policy: Optional[str] = typer.Option(None, "--base-policy", metavar="REF", help="Read the policy (and its custom rules) from this git revision, e.g. the pull request's target branch, not from the working tree."),
     spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
-    timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of all kustomize builds together."),
+    timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of the whole check: every kustomize build and every rule."),
     changed_since: Optional[str] = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
@@ -77,7 +78,7 @@ def check(
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
                            tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
-                           timeout=timeout, changed_since=changed_since)
+                           timeout=timeout, changed_since=changed_since, base_policy=base_policy)
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -14,12 +14,15 @@ waivers:                    # reason is required; expires and owner are strongly
     expires: 2026-12-31
     owner: platform-team
 customRules: [rules]        # directories of rule files, relative to this file
+annotationWaivers: [image-digest]  # the rules an object's moltgen.dev/waive.<rule> annotation may
+                            # waive; default: every rule not marked `security: true`
 ```
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ class RuleSettings:
     enabled: bool | None = None
     severity: Severity | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    param_locations: dict[str, Location] = field(default_factory=dict)  # for later type errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,8 @@ class PolicyConfig:
     custom_rule_dirs: tuple[Path, ...] = ()
     source: str = ""
     rule_locations: dict[str, Location] = field(default_factory=dict)  # rule id → where named
+    # Rules an object's own annotation may waive; None: every rule not marked security.
+    annotation_waivers: frozenset[str] | None = None
 
     def unknown_rule_problems(self, known: list[str]) -> list[Problem]:
         """A rule id in `rules:` or a waiver that no rule has: a typo that would silently
@@ -87,17 +93,18 @@ class PolicyConfig:
                 for rule_id, location in self.rule_locations.items() if rule_id not in known]
 
 
-def load_policy(path: Path | None) -> PolicyConfig:
-    """The given policy file, else policies/policy.yaml when present, else defaults."""
+def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
+    """The given policy file, else policies/policy.yaml when present, else defaults.
+    `display` names the file in messages (`main:policies/policy.yaml` for --base-policy)."""
     confine_to = None  # a policy named on the command line is read wherever it is
     if path is None:
         if not DEFAULT_POLICY.is_file():
             rules_dir = DEFAULT_POLICY.parent / "rules"
             return PolicyConfig(custom_rule_dirs=(rules_dir,) if rules_dir.is_dir() else ())
         path, confine_to = DEFAULT_POLICY, Path.cwd()  # the repository's: a link stays inside
-    documents = load_file(path, confine_to=confine_to)
+    documents = load_file(path, display, confine_to=confine_to)
     if not documents:
-        return PolicyConfig(source=str(path))
+        return PolicyConfig(source=display or str(path))
     doc = documents[0]
     data = doc.data
     problems: list[Problem] = []
@@ -106,9 +113,14 @@ def load_policy(path: Path | None) -> PolicyConfig:
         problems.append(Problem(message, doc.locate(where, key=True), ".".join(map(str, where))))
 
     if not isinstance(data, dict):
-        raise MoltgenError(Problem("a policy file is a mapping", Location(str(path))))
-    for key in set(data) - {"rules", "waivers", "customRules"}:
-        bad((key,), "unknown key (expected rules, waivers, customRules)")
+        raise MoltgenError(Problem("a policy file is a mapping", Location(display or str(path))))
+    for key in set(data) - {"rules", "waivers", "customRules", "annotationWaivers"}:
+        bad((key,), "unknown key (expected rules, waivers, customRules, annotationWaivers)")
+    for key, kind in (("rules", dict), ("waivers", list), ("customRules", list),
+                      ("annotationWaivers", list)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise MoltgenError(Problem(f"must be a {'mapping' if kind is dict else 'list'}",
+                                       doc.locate((key,)), key))
     settings: dict[str, RuleSettings] = {}
     locations: dict[str, Location] = {}
     for rule_id, value in (data.get("rules") or {}).items():
@@ -119,10 +131,21 @@ def load_policy(path: Path | None) -> PolicyConfig:
         if "severity" in value:
             try:
                 severity = Severity(value["severity"])
-            except ValueError:
+            except (ValueError, TypeError):  # TypeError: a list or mapping is not hashable
                 bad(("rules", rule_id, "severity"), "must be error, warning or info")
-        settings[str(rule_id)] = RuleSettings(value.get("enabled"), severity,
-                                              dict(value.get("params") or {}))
+        params = value.get("params") or {}
+        if not isinstance(params, dict):
+            bad(("rules", rule_id, "params"), "must be a mapping of parameter names to values")
+            params = {}
+        for name, param in params.items():
+            for where, message in param_problems(param, ("rules", rule_id, "params", name)):
+                bad(where, message)
+        if "enabled" in value and not isinstance(value["enabled"], bool):
+            bad(("rules", rule_id, "enabled"), "must be true or false")
+        settings[str(rule_id)] = RuleSettings(
+            value.get("enabled") if isinstance(value.get("enabled"), bool) else None, severity,
+            dict(params), {str(name): doc.locate(("rules", rule_id, "params", name))
+                           for name in params})
         locations.setdefault(str(rule_id), doc.locate(("rules", rule_id), key=True))
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
@@ -168,9 +191,35 @@ def load_policy(path: Path | None) -> PolicyConfig:
         if not directory.is_dir():
             bad(("customRules", index), f"no such directory: {directory}")
         dirs.append(directory)
+    annotation_waivers = None
+    if data.get("annotationWaivers") is not None:
+        for index, item in enumerate(data["annotationWaivers"]):
+            if not isinstance(item, str):
+                bad(("annotationWaivers", index), "must be a rule id")
+        annotation_waivers = frozenset(str(item) for item in data["annotationWaivers"])
     if problems:
         raise MoltgenError(problems)
-    return PolicyConfig(settings, waivers, tuple(dirs), str(path), locations)
+    return PolicyConfig(settings, waivers, tuple(dirs), display or str(path), locations,
+                        annotation_waivers)
+
+
+_INT64 = 2**63 - 1
+
+
+def param_problems(value: Any, where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """Parameters become CEL literals: only what CEL can hold exactly (strings, booleans,
+    64-bit integers, finite numbers, lists and mappings of them, null)."""
+    if value is None or isinstance(value, (bool, str)):
+        return []
+    if isinstance(value, int):
+        return [] if -_INT64 <= value <= _INT64 else [(where, "is out of the 64-bit integer range")]
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(where, "must be a finite number")]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in param_problems(item, where + (index,))]
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in param_problems(item, where + (key,))]
+    return [(where, f"a {type(value).__name__} is not a parameter value (use a string)")]
 
 
 def _date(value: Any) -> dt.date | None:

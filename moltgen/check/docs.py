@@ -23,6 +23,10 @@ def rules_markdown(catalog: Catalog) -> str:
     for rule in rules:
         lines += ["", f"## {rule.id}", "", f"**{rule.summary}** — severity `{rule.severity.value}`"
                   f", applies to {_applies(rule)}.", "", rule.description, ""]
+        if rule.security:
+            lines.append("Security rule: an object's own `moltgen.dev/waive.*` annotation cannot "
+                         "waive it (only the policy file, or its `annotationWaivers` list).")
+            lines.append("")
         if rule.environments:
             lines.append(f"Only in environments: {', '.join(rule.environments)}.")
             lines.append("")

@@ -26,8 +26,8 @@ from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
-from moltgen.check.waivers import annotation_waivers, apply_waivers
-from moltgen.errors import Problem
+from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
+from moltgen.errors import Location, MoltgenError, Problem
 
 
 @dataclass(slots=True)
@@ -67,6 +67,7 @@ class EffectiveRule:
     rule: Rule
     severity: Severity
     params: dict[str, Any] = field(default_factory=dict)
+    where: Location | None = None  # the policy's params of this rule, for a compile error
     _programs: dict[str, Any] = field(default_factory=dict)
 
     def program(self, name: str) -> celenv.Program:
@@ -75,7 +76,13 @@ class EffectiveRule:
             source = self.rule.sources()[name]
             if "params" in self.rule.uses:
                 source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
-            found = self._programs[name] = celenv.compile_expression(source)
+            try:
+                found = self._programs[name] = celenv.compile_expression(source)
+            except celenv.CelError as exc:  # a rule compiles alone: its parameters are at fault
+                first = str(exc).splitlines()[0] if str(exc) else "does not compile"
+                raise MoltgenError(Problem(f"the rule's {name} does not compile with these "
+                                           f"parameters: {first}", self.where,
+                                           f"rules.{self.rule.id}.params")) from None
         return found
 
 
@@ -100,9 +107,21 @@ class Engine:
             if not enabled:
                 continue
             severity = settings.severity if settings and settings.severity else rule.severity
+            if settings:
+                _check_param_types(rule, settings)
             params = {**rule.params, **(settings.params if settings else {})}
-            rules[rule.id] = EffectiveRule(rule, severity, params)
+            where = next(iter(settings.param_locations.values()), None) if settings else None
+            rules[rule.id] = EffectiveRule(rule, severity, params, where)
         return rules
+
+    def _annotation_may_waive(self, rule_id: str) -> bool:
+        if rule_id == "waiver-invalid":
+            return False  # it reports the annotations themselves
+        allowed = self.policy.annotation_waivers
+        if allowed is not None:
+            return rule_id in allowed
+        rule = self.catalog.rules.get(rule_id)
+        return rule is not None and not rule.security
 
     def _rules_for(self, kind: str) -> list[EffectiveRule]:
         found = self._by_kind.get(kind)
@@ -113,9 +132,11 @@ class Engine:
         return found
 
     def check(self, manifests: Iterable[Manifest],
-              on_object: Callable[[], None] | None = None) -> CheckResult:
+              on_object: Callable[[], None] | None = None,
+              between: Callable[[], None] | None = None) -> CheckResult:
         """Check the manifests of one target (an overlay, a file...): rules across objects see
-        these. `on_object` is called after each object (progress).
+        these. `on_object` is called after each object (progress), `between` before each
+        object of the second pass (a time budget).
 
         Objects are checked as they come and then dropped, so memory does not grow with their
         size: schema and single-object rules first, one object at a time. What rules across
@@ -160,6 +181,8 @@ class Engine:
         # of its objects are decompressed once for all of its subjects.
         later.sort(key=lambda entry: entry[0])
         for _, whole, blob, invalid, shell in later:
+            if between is not None:
+                between()
             shell.data = _decompress(blob)
             if whole:
                 schema_findings, invalid = self._validate(shell)
@@ -170,7 +193,9 @@ class Engine:
             if index.is_subject(item._kind):
                 found = list(self._rule_findings(item, index))
                 if found:
-                    self._conclude(found, shell, annotation_waivers(shell)[0], findings)
+                    waivers = untrusted_waivers(annotation_waivers(shell)[0],
+                                                self._annotation_may_waive, shell)[0]
+                    self._conclude(found, shell, waivers, findings)
             shell.data = None  # type: ignore[assignment]
         return CheckResult(objects=count, findings=findings)
 
@@ -179,7 +204,8 @@ class Engine:
         """The rules of one object, after `found` (its schema findings), and its waivers."""
         found = [*found, *self._rule_findings(item, None)]
         waivers, invalid = annotation_waivers(item.manifest)
-        found.extend(self._builtin("waiver-invalid", f) for f in invalid)
+        waivers, refused = untrusted_waivers(waivers, self._annotation_may_waive, item.manifest)
+        found.extend(self._builtin("waiver-invalid", f) for f in invalid + refused)
         self._conclude(found, item.manifest, waivers, findings)
 
     def _conclude(self, found: list[Finding | None], manifest: Manifest, waivers: list[Any],
@@ -379,6 +405,55 @@ def _key_of(element: Any) -> str:
     if isinstance(element, dict) and isinstance(element.get("name"), str):
         return element["name"]
     return ""
+
+
+def _param_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "integer" if isinstance(value, int) else "number"
+    return {str: "string", list: "list", dict: "mapping"}.get(type(value), "null")
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def _check_param_types(rule: Rule, settings: Any) -> None:
+    """A parameter the policy sets has the type of the rule's default (and its items the type
+    of the default's items): `maxAgeDays: [1]` is a located error here, not a failed
+    evaluation on every object or a program that does not compile."""
+    problems = []
+    for name, value in settings.params.items():
+        if name not in rule.params:
+            continue
+        mismatch = _type_mismatch(rule.params[name], value, (name,))
+        if mismatch:
+            where, want, got = mismatch
+            problems.append(Problem(f"must be {_a(want)}, like the rule's default (found {_a(got)})",
+                                    settings.param_locations.get(name),
+                                    ".".join(map(str, ("rules", rule.id, "params") + where))))
+    if problems:
+        raise MoltgenError(problems)
+
+
+def _type_mismatch(default: Any, value: Any, where: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str] | None:
+    if default is None:
+        return None
+    want, got = _param_kind(default), _param_kind(value)
+    if got != want and not (want == "number" and got == "integer"):
+        return where, want, got
+    if isinstance(default, list) and default:
+        for index, item in enumerate(value):
+            found = _type_mismatch(default[0], item, where + (index,))
+            if found:
+                return found
+    if isinstance(default, dict):
+        for key, item in value.items():
+            found = _type_mismatch(default.get(key), item, where + (key,))
+            if found:
+                return found
+    return None
 
 
 class _CompactIndex:

@@ -9,6 +9,7 @@ from typing import Any
 from moltgen.check.catalog import Catalog, load_catalog
 from moltgen.check.config import PolicyConfig, load_policy
 from moltgen.check.engine import Engine
+from moltgen.check.limits import memory_cap
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import Reach, load_targets
@@ -25,15 +26,15 @@ class CheckOptions:
     kubernetes_version: str | None = None
     schema_dirs: tuple[Path, ...] = ()
     strict: bool = True
+    base_policy: str | None = None  # a git revision to read the policy from (base_policy.py)
     allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
-    timeout: float | None = None  # seconds for all kustomize builds together
+    timeout: float | None = None  # seconds for the whole check: builds and rules
     changed_since: str | None = None  # git revision: check only the overlays changed since
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
-    policy: PolicyConfig = load_policy(options.policy)
-    catalog = load_catalog(policy.custom_rule_dirs)
+    policy, catalog = _policy_and_catalog(options)
     unknown = policy.unknown_rule_problems(list(catalog.rules))
     if unknown:
         raise MoltgenError(unknown)
@@ -47,9 +48,17 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
                            progress=progress, reach=Reach(options.allow_remote, deadline),
                            changed=changed)
-    with progress.step("checking objects", sum(t.estimate for t in targets)) as step:
+    with progress.step("checking objects", sum(t.estimate for t in targets)) as step, \
+            memory_cap():
         for target in targets:
-            result = engine.check(target.stream(), on_object=step.advance)
+            def in_budget(name: str = target.name) -> None:
+                deadline.remaining(name, "check")  # between objects: no rule runs unbounded
+
+            def on_object() -> None:
+                step.advance()
+                in_budget()
+
+            result = engine.check(target.stream(), on_object=on_object, between=in_budget)
             # files that did not parse are known once the stream has been read
             total.findings.extend(engine.unreadable(target.unreadable, target.env))
             total.objects += result.objects
@@ -77,3 +86,17 @@ def _changed_inputs(options: CheckOptions, policy: PolicyConfig) -> set[Path] | 
     if any(path in policy_inputs or any(d in path.parents for d in rule_dirs) for path in changed):
         return None
     return changed
+
+
+def _policy_and_catalog(options: CheckOptions) -> tuple[PolicyConfig, Catalog]:
+    if options.base_policy is None:
+        policy = load_policy(options.policy)
+        return policy, load_catalog(policy.custom_rule_dirs)
+    from moltgen.check.base_policy import policy_at
+    from moltgen.check.config import DEFAULT_POLICY
+
+    with policy_at(options.base_policy, options.policy or DEFAULT_POLICY) as found:
+        if found is None:  # the base has no policy: the defaults, never the pull request's
+            return PolicyConfig(source=f"{options.base_policy} (none)"), load_catalog(())
+        policy = load_policy(*found)
+        return policy, load_catalog(policy.custom_rule_dirs)  # read before the copy goes

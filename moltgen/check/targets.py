@@ -257,8 +257,10 @@ def _project_of_overlay(path: Path) -> Any:
     if resolved.parent.name != "overlays":
         return None
     spec = resolved.parent.parent / "moltgen.yaml"
-    if not spec.is_file():
-        return None
+    from moltgen.confine import inside, repository_root
+
+    if not spec.is_file() or not inside(spec.resolve(), repository_root(path)):
+        return None  # never a spec from outside the repository (an overlay symlinked out)
     try:
         from moltgen.spec import load_project  # type: ignore[attr-defined]
     except ImportError:

@@ -188,6 +188,15 @@ def _binding(rule: Rule, scope: Scope) -> dict[str, Any]:
             "metadata": {"name": policy_name(rule)}, "spec": spec}
 
 
+# In a single-quoted CEL string: the quote, the backslash and any control character are escaped.
+_CEL_UNSAFE = re.compile(r"['\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _cel_escape(match: re.Match[str]) -> str:
+    char = match[0]
+    return "\\" + char if char in "'\\" else f"\\u{ord(char):04x}"
+
+
 def cel_literal(value: Any) -> str:
     """A CEL literal for a parameter value."""
     if isinstance(value, bool):
@@ -195,7 +204,7 @@ def cel_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + _CEL_UNSAFE.sub(_cel_escape, value) + "'"
     if isinstance(value, list):
         return "[" + ", ".join(cel_literal(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -8,7 +8,7 @@ reported (marked waived, counted); an expired waiver stops waiving and the findi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Callable
 
 from moltgen.check.config import Waiver
 from moltgen.check.model import Finding, Manifest, Severity
@@ -34,6 +34,25 @@ def annotation_waivers(manifest: Manifest) -> tuple[list[Waiver], list[Finding]]
         except ValueError as exc:
             problems.append(Finding("waiver-invalid", Severity.ERROR, f"{key}: {exc}", ref, path))
     return waivers, problems
+
+
+def untrusted_waivers(waivers: list[Waiver], may_waive: Callable[[str], bool],
+                      manifest: Manifest) -> tuple[list[Waiver], list[Finding]]:
+    """An annotation is written by whoever writes the object, so in a pull request it is the
+    author waiving their own finding: only rules the policy lets annotations waive are waived;
+    any other waiver annotation is itself a `waiver-invalid` finding."""
+    kept, refused = [], []
+    for waiver in waivers:
+        if may_waive(waiver.rule):
+            kept.append(waiver)
+            continue
+        key = f"{ANNOTATION_PREFIX}{waiver.rule}"
+        refused.append(Finding(
+            "waiver-invalid", Severity.ERROR,
+            f"{key}: an annotation cannot waive {waiver.rule}; waive it in the policy file "
+            "(waivers:), or list it under annotationWaivers there", manifest.ref,
+            ("metadata", "annotations", key)))
+    return kept, refused
 
 
 def parse_annotation(rule: str, text: str) -> Waiver:

@@ -64,8 +64,12 @@ def secret_facts(document: dict[str, Any], file: str) -> SecretFacts:
     sops = document.get("sops")
     encrypted = isinstance(sops, dict)
     sops = sops if isinstance(sops, dict) else {}
-    recipients = tuple(str(entry.get("recipient")) for entry in sops.get("age") or []
-                       if isinstance(entry, dict) and entry.get("recipient"))
+    # A pull request can write anything here: what is not the shape sops writes is ignored
+    # (and `sops_problems` names it where a file is read).
+    ages = sops.get("age") if isinstance(sops.get("age"), list) else []
+    recipients = tuple(entry["recipient"] for entry in ages
+                       if isinstance(entry, dict) and isinstance(entry.get("recipient"), str)
+                       and entry["recipient"])
     others = tuple(kind for kind in ("pgp", "kms", "gcp_kms", "azure_kv", "hc_vault", "hckms")
                    if sops.get(kind))
     last_modified = sops.get("lastmodified")
@@ -79,9 +83,29 @@ def secret_facts(document: dict[str, Any], file: str) -> SecretFacts:
         plaintext_keys=tuple(plaintext),
         recipients=recipients,
         other_master_keys=others,
-        encrypted_regex=_text(sops.get("encrypted_regex")),
-        last_modified=_text(last_modified),
+        encrypted_regex=_string(sops.get("encrypted_regex")),
+        last_modified=_string(last_modified),
     )
+
+
+def sops_problems(document: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(field path, message) for each part of a `sops` block that is not what sops writes."""
+    sops = document.get("sops") if isinstance(document, dict) else None
+    if sops is None:
+        return []
+    if not isinstance(sops, dict):
+        return [(("sops",), "sops metadata must be a mapping")]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    ages = sops.get("age")
+    if ages is not None and not isinstance(ages, list):
+        problems.append((("sops", "age"), "must be a list of age recipients"))
+    for index, entry in enumerate(ages if isinstance(ages, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("recipient"), str):
+            problems.append((("sops", "age", index), "must be a mapping with a recipient string"))
+    for key in ("lastmodified", "encrypted_regex", "mac", "version"):
+        if key in sops and not isinstance(sops[key], str):
+            problems.append((("sops", key), "must be a string"))
+    return problems
 
 
 def read_secret_facts(text: str | bytes, file: str) -> SecretFacts:
@@ -96,6 +120,10 @@ def read_secret_facts(text: str | bytes, file: str) -> SecretFacts:
     if len(documents) != 1 or not isinstance(documents[0].data, dict):
         raise MoltgenError(Problem("expected exactly one Secret manifest", Location(file)))
     document = documents[0].data
+    damaged = sops_problems(document)
+    if damaged:
+        raise MoltgenError([Problem(message, documents[0].locate(path), ".".join(map(str, path)))
+                            for path, message in damaged])
     # A file sops encrypted whole (not with our encrypted_regex) has ciphertext even as its kind.
     kind_hidden = isinstance(document.get("sops"), dict) and is_ciphertext(document.get("kind"))
     if document.get("kind") != "Secret" and not kind_hidden:
@@ -117,3 +145,7 @@ def read_secret_file(path: str | Path, display: str | None = None) -> SecretFact
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

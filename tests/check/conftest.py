@@ -32,3 +32,17 @@ def check_text(text: str, *, env: str = "", only: list[str] | None = None,
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+def check_json(cwd: Path, *args: str) -> tuple[int, dict]:
+    """`moltgen check ARGS --format json` in a real process: its exit code (0 or 1) and report."""
+    import json
+    from support import run_moltgen
+
+    result = run_moltgen("check", *args, "--format", "json", cwd=cwd)
+    assert result.code in (0, 1), result
+    return result.code, json.loads(result.stdout)
+
+
+def by_rule(report: dict, rule: str) -> list[dict]:
+    return [f for f in report["findings"] if f["rule"] == rule]

@@ -20,7 +20,7 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: p
-  annotations: {{"moltgen.dev/waive.run-as-non-root": "demo; expires=2099-01-01; owner=me"}}
+  annotations: {{"moltgen.dev/waive.resources-limits": "demo; expires=2099-01-01; owner=me"}}
 spec: {{containers: [{{name: c, image: "busybox:latest"}}]}}
 """
 CATALOG = load_catalog()
@@ -93,3 +93,39 @@ def test_junit_is_well_formed_xml_when_a_name_holds_a_control_character():
     report = render(check_text(text), "junit", CATALOG)
     names = {case.get("name") for case in ET.fromstring(report).iter("testcase")}
     assert names == {"Pod p\\x1fq"}
+
+
+HOSTILE_NAME = '<img src=x onerror=alert(1)>\x1b]8;;https://evil.example\x07[link](javascript:x)\n::error::forged %0A'
+HOSTILE = f"""apiVersion: v1
+kind: Pod
+metadata: {{name: {json.dumps(HOSTILE_NAME)}, namespace: n}}
+spec: {{containers: [{{name: {json.dumps(HOSTILE_NAME)}, image: "busybox:latest"}}]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    return check_text(HOSTILE, schemas=True)
+
+
+def test_text_output_shows_control_characters_instead_of_sending_them(hostile):
+    text = render(hostile, "text", CATALOG)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b]8;;https://evil.example\\x07" in text
+    assert all(not line.startswith("::error::forged") for line in text.splitlines())
+
+
+def test_markdown_output_escapes_html_and_links_from_manifests(hostile):
+    text = render(hostile, "markdown", CATALOG)
+    assert "<img" not in text and "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
+    assert "[link](javascript" not in text and "\\[link\\]\\(javascript:x\\)" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == len(hostile.findings) + 1  # one row per finding: no line break got in
+
+
+def test_github_output_cannot_forge_a_workflow_command(hostile):
+    text = render(hostile, "github", CATALOG)
+    lines = text.splitlines()
+    assert len(lines) == len(hostile.findings) + 1
+    assert not any(line.startswith("::error::forged") for line in lines)
+    assert "%0A::error::forged %250A" in text  # the newline and the % are escaped

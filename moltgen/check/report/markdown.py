@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
-from moltgen.check.report.common import place, sort_key, summary_line
+from moltgen.check.report.common import place, sort_key, summary_line, visible
 
 _ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 
 
+# Markdown that would turn text from a manifest into links, images, emphasis or code spans.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
 def _cell(text: str) -> str:
-    """Text in a table cell: GitHub renders HTML in markdown, so `<digest>` would vanish."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from a manifest in a table cell: HTML escaped (no `<img src=...>`), Markdown
+    punctuation escaped (no links), controls shown, one line."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(visible(text), quote=False))
+
+
+def _code(text: str) -> str:
+    """A code span: nothing inside is Markdown or HTML, except a backtick or a pipe."""
+    return "`" + visible(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def render(result: CheckResult, catalog: Catalog) -> str:
@@ -25,5 +37,5 @@ def render(result: CheckResult, catalog: Catalog) -> str:
         for f in sorted(result.findings, key=sort_key):
             icon = "💤" if f.waived else _ICON[f.severity]
             message = f.message + (f" — waived: {f.waiver}" if f.waived else "")
-            lines.append(f"| {icon} | `{f.rule}` | {_cell(str(f.object))} | `{place(f)}` | {_cell(message)} |")
+            lines.append(f"| {icon} | {_code(f.rule)} | {_cell(str(f.object))} | {_code(place(f))} | {_cell(message)} |")
     return "\n".join(lines) + "\n"
