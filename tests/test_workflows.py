@@ -20,10 +20,14 @@ def moltgen_steps(workflow):
 def test_pull_request_workflow_commands_succeed_on_this_repository(tmp_path):
     workflow = load(".github/workflows/moltgen-pull-request.yml")
     commands = moltgen_steps(workflow)
-    assert commands == ["moltgen render --check",
-                        "moltgen check --format sarif --output moltgen.sarif --fail-on error",
-                        "moltgen check --format markdown"]
+    assert commands == [
+        "moltgen render --check",
+        'moltgen check --base-policy "$MOLTGEN_BASE_POLICY" --format sarif --output moltgen.sarif --fail-on error',
+        'moltgen check --base-policy "$MOLTGEN_BASE_POLICY" --format markdown']
+    # The policy is read from the branch the pull request targets; here, this clone's HEAD.
+    assert workflow["jobs"]["moltgen"]["env"]["MOLTGEN_BASE_POLICY"] == "origin/${{ github.base_ref }}"
     for command in commands:
+        command = command.replace('"$MOLTGEN_BASE_POLICY"', "HEAD")
         args = [str(tmp_path / a) if a == "moltgen.sarif" else a for a in shlex.split(command)[1:]]
         result = run_moltgen(*args)
         assert result.code == 0, (command, result.stdout, result.stderr)
