@@ -271,8 +271,8 @@ def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
     project = load_project(spec_path)
     for warning in pipeline.render(project).warnings:
         print(f"moltgen: warning: {warning}", file=sys.stderr)
-    for key, value in adoption.secrets.items():
-        set_secret(load_project(spec_path), env, key, value)
+    for key, value in adoption.secrets.items():  # each written with the tree, as `secrets set`
+        pipeline.render(project, edit=lambda key=key, value=value: set_secret(project, env, key, value))
     for line in adoption.unmapped:
         print(f"moltgen: not mapped: {line}", file=sys.stderr)
     imported = f"; {len(adoption.secrets)} Secret value(s) encrypted into overlays/{env}" \

@@ -96,13 +96,18 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
     What the kustomization reaches is confined first (moltgen.confine); a KSOPS generator is
     built keyless, its encrypted files as resources (moltgen.ksops)."""
     directory = Path(directory)
+    _buildable(directory, allow_remote)
+    with ksops.keyless([directory]) as (buildable,):
+        return _run(directory, buildable, extra_args, _child_env(env, allow_remote),
+                    deadline or Deadline())
+
+
+def _buildable(directory: Path, allow_remote: bool) -> None:
+    """A rendered kustomization whose reach is confined (moltgen.confine), or MoltgenError."""
     if not (directory / "kustomization.yaml").is_file():
         raise MoltgenError(Problem("no kustomization.yaml here: not rendered yet? run `moltgen render` "
                                    "first", Location(str(directory))))
     confine.check_kustomization(directory, allow_remote=allow_remote)
-    with ksops.keyless([directory]) as (buildable,):
-        return _run(directory, buildable, extra_args, _child_env(env, allow_remote),
-                    deadline or Deadline())
 
 
 def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...], env: dict[str, str],
@@ -153,7 +158,7 @@ def build_all(directories: list[Path], on_built: Callable[[], None] | None = Non
 
     deadline = deadline or Deadline()
     for directory in directories:
-        confine.check_kustomization(directory, allow_remote=allow_remote)
+        _buildable(directory, allow_remote)
     env = _child_env(None, allow_remote)
 
     def build_missing(missing: list[Path], advance: Callable[[], None]) -> list[str]:

@@ -132,13 +132,18 @@ def overlays(tmp_path_factory, age_key) -> dict[str, list[dict]]:
     work = tmp_path_factory.mktemp("conformance")
     spec_text = (REPO / "moltgen.yaml").read_text()
     built: dict[str, list[dict]] = {}
-    repo = render_copy(work / "repo", spec_text, age_key)
-    for env in load_project(repo / "moltgen.yaml").environments:
-        built[f"repo/{env}"] = build_flux(repo / "overlays" / env)
-    fleet_spec = re.sub(r"\n  dev:\n((    |      ).*\n)+", "\n", spec_text)
-    assert "dev:" not in fleet_spec.split("environments:")[1]
     xdg = work / "xdg"
     install_ksops_plugin(xdg)
+    repo = render_copy(work / "repo", spec_text, age_key)
+    project = load_project(repo / "moltgen.yaml")
+    for env in project.environments:  # delivered the way this repository's spec says
+        overlay = repo / "overlays" / env
+        built[f"repo/{env}"] = (build_argocd(overlay, xdg) if project.base.gitops.engine == "argocd"
+                                else build_flux(overlay))
+    # The fleet: prod only, delivered by each engine in turn (the spec's own gitops: replaced).
+    fleet_spec = re.sub(r"\n  dev:\n((    |      ).*\n)+", "\n", spec_text)
+    fleet_spec = re.sub(r"\ngitops:\n(  .*\n)+", "\n", fleet_spec)
+    assert "dev:" not in fleet_spec.split("environments:")[1] and "\ngitops:" not in fleet_spec
     for engine in ("argocd", "flux"):
         root = render_copy(work / engine, fleet_spec + FLEET.format(engine=engine), age_key)
         for instance in INSTANCES:
