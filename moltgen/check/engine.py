@@ -147,8 +147,8 @@ class Engine:
         """
         index = _CompactIndex(self._cross_rules())
         # (namespace, checked whole later?, compressed data, wrong-type paths, the manifest
-        # without its data)
-        later: list[tuple[str, bool, bytes, list[FieldPath], Manifest]] = []
+        # without its data, findings it already has)
+        later: list[tuple[str, bool, bytes, list[FieldPath], Manifest, list[Finding | None]]] = []
         findings: list[Finding] = []
         first: dict[tuple[str, str, str], str] = {}  # where each kind/namespace/name was first
         count = 0
@@ -163,9 +163,7 @@ class Engine:
             if image_tag is None and manifest.data.get("kind") == "ConfigMap":
                 index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
                 later.append((manifest.ref.namespace, True, _compress(manifest.data), [],
-                              _shell(manifest)))
-                if duplicate is not None:
-                    self._conclude([duplicate], manifest, [], findings)
+                              _shell(manifest), [duplicate]))
             else:
                 schema_findings, invalid = self._validate(manifest)
                 item = Prepared.of(manifest, invalid, image_tag)
@@ -174,20 +172,20 @@ class Engine:
                 if index.is_subject(item._kind):
                     if blob is None or item.view is not manifest.data:
                         blob = _compress(manifest.data)
-                    later.append((manifest.ref.namespace, False, blob, invalid, _shell(manifest)))
+                    later.append((manifest.ref.namespace, False, blob, invalid, _shell(manifest), []))
             if on_object is not None:
                 on_object()
         # Namespace by namespace: rules across objects mostly look within one, so the views
         # of its objects are decompressed once for all of its subjects.
         later.sort(key=lambda entry: entry[0])
-        for _, whole, blob, invalid, shell in later:
+        for _, whole, blob, invalid, shell, found_first in later:
             if between is not None:
                 between()
             shell.data = _decompress(blob)
             if whole:
                 schema_findings, invalid = self._validate(shell)
                 item = Prepared.of(shell, invalid, image_tag)
-                self._check_alone(item, schema_findings, findings)
+                self._check_alone(item, [*schema_findings, *found_first], findings)
             else:
                 item = Prepared.of(shell, invalid, image_tag)
             if index.is_subject(item._kind):

@@ -105,3 +105,13 @@ def test_a_container_rule_waiver_can_name_the_container(tmp_path):
     path.write_text("waivers:\n  - rule: image-tag-latest\n    keys: [legacy]\n    reason: vendor image\n")
     result = check_text(pod, only=["image-tag-latest"], policy=load_policy(path))
     assert sorted((f.key, f.waived) for f in result.findings) == [("app", False), ("legacy", True)]
+
+
+def test_annotation_waives_the_duplicate_of_a_configmap_judged_in_the_second_pass():
+    """With no Moltbot image in the target, ConfigMaps are judged after every object is read;
+    their findings are waived by their annotations like any other object's."""
+    twice = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: n}\n---\n"
+             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: n\n"
+             "  annotations: {moltgen.dev/waive.duplicate-object: generated twice on purpose}\n")
+    [finding] = check_text(twice, only=["duplicate-object", "waiver-invalid"]).findings
+    assert finding.rule == "duplicate-object" and finding.waived and "on purpose" in finding.waiver
