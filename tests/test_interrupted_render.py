@@ -10,9 +10,10 @@ renders add, change and remove files. Where to kill is not left to timing: the r
 a Python audit hook (tests/render_killer.py) that counts its file operations inside the project
 (opening a file to write, a rename, a removal, a directory made or removed) and the sops it
 starts, and SIGKILLs its own process at the N-th. A first run on a copy of the project counts
-them and gives the expected tree; then N is drawn, half the time among the operations of the
-write phase (staging the files, committing the journal, moving them into place). The draws are
-seeded, so the sequence of specs and kill points is reproducible. Linux only (/proc).
+them and gives the expected tree; then N is drawn: each chain first kills once in every phase
+(a sops run, staging the files, committing the journal, moving them into place), then more
+often than not in a write phase. The draws are seeded, so the sequence of specs is
+reproducible. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -191,6 +192,10 @@ class Chain:
         self.variant = Variant()
         self.outcomes: list[Outcome] = []
         self.values: set[bytes] = set()  # every secret value seen, to look for on disk
+        # Phases a kill must land in: sops runs only when a Secret changes, so random draws alone
+        # can miss it (the CI run of stop 16 did).
+        # Twice after the commit, so every run sees a journal rolled forward.
+        self.unvisited = ["sops", "stage", "commit", "apply", "apply"]
 
     def killer(self, cwd: Path, kill_at: int) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(KILLER), str(kill_at), "render"], cwd=cwd,
@@ -214,8 +219,17 @@ class Chain:
         by_phase: dict[str, list[int]] = {}
         for index, (phase, _) in enumerate(operations):
             by_phase.setdefault(phase, []).append(index)
+        # "apply" is moving files into place after the journal's commit; a render with nothing
+        # to write still makes `.moltgen` first, which is no kill in the write phase.
+        committed = by_phase.get("commit", [len(operations)])[-1]
+        by_phase["apply"] = [i for i in by_phase.get("apply", []) if i > committed]
+        by_phase = {phase: points for phase, points in by_phase.items() if points}
         writing = [phase for phase in ("stage", "commit", "apply") if phase in by_phase]
-        if writing and rng.random() < 0.6:  # a phase of the write first: commit is two operations
+        unvisited = [phase for phase in self.unvisited if phase in by_phase]
+        if unvisited:  # each chain kills in every phase once, whatever the draws
+            self.unvisited.remove(unvisited[0])
+            point = rng.choice(by_phase[unvisited[0]])
+        elif writing and rng.random() < 0.6:  # a phase of the write: commit is two operations
             point = rng.choice(by_phase[rng.choice(writing)])
         else:
             point = rng.randrange(len(operations) + 1)
