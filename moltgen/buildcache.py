@@ -81,6 +81,10 @@ class InputScanner:
     def __init__(self, engine_identity: str = ""):
         self.engine_identity = engine_identity
         self._file_digests: dict[str, str] = {}
+        # A fleet's 500 overlays share their base: its tree is listed and its kustomization
+        # parsed once per scanner (one run), not once per overlay.
+        self._trees: dict[str, tuple[dict[str, str], set[str]]] = {}
+        self._kustomizations: dict[str, object] = {}
 
     def inputs(self, directory: Path) -> Inputs:
         root = directory.resolve()
@@ -109,7 +113,9 @@ class InputScanner:
                               if (directory / name).is_file()), None)
         if kustomization is None:
             raise _Uncacheable
-        data = _load_yaml(kustomization)
+        data = self._kustomizations.get(str(kustomization))
+        if data is None:
+            data = self._kustomizations[str(kustomization)] = _load_yaml(kustomization)
         if not isinstance(data, dict) or any(field in data for field in _UNCACHEABLE_FIELDS):
             raise _Uncacheable
         for field in _RESOURCE_FIELDS:
@@ -156,6 +162,22 @@ class InputScanner:
         """Every file under `directory` (resolved), following symbolic links as kustomize does."""
         if str(directory) in directories:
             return
+        found = self._trees.get(str(directory))
+        if found is None:
+            found = self._trees[str(directory)] = ({}, set())
+            try:
+                self._scan_tree(directory, *found)
+            except BaseException:
+                del self._trees[str(directory)]
+                raise
+        files.update(found[0])
+        directories.update(found[1])
+        if len(files) > MAX_FILES:
+            raise _Uncacheable
+
+    def _scan_tree(self, directory: Path, files: dict[str, str], directories: set[str]) -> None:
+        if str(directory) in directories:
+            return  # a symbolic link back up the tree
         directories.add(str(directory))
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
@@ -167,11 +189,11 @@ class InputScanner:
             if entry.is_symlink():
                 target = Path(os.path.realpath(entry.path))
                 if target.is_dir():
-                    self._hash_tree(target, files, directories)
+                    self._scan_tree(target, files, directories)
                 else:
                     files[str(target)] = self._file_digest(target)
             elif entry.is_dir():
-                self._hash_tree(Path(entry.path), files, directories)
+                self._scan_tree(Path(entry.path), files, directories)
             else:
                 files[entry.path] = self._file_digest(Path(entry.path))
             if len(files) > MAX_FILES:

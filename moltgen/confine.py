@@ -75,13 +75,29 @@ def check_kustomization(directory: str | Path, *, allow_remote: bool = False,
     entries are allowed)."""
     directory = Path(directory)
     walk = _Walk(root or repository_root(directory), allow_remote)
-    shown = _show(directory)
-    if not inside(directory.resolve(), walk.root):
-        walk.refuse(Location(shown), "", f"resolves outside the repository root {walk.root}")
-    else:
-        _walk_kustomization(walk, directory)
+    _confine(walk, directory)
     if walk.problems:
         raise MoltgenError(walk.problems)
+
+
+def check_kustomizations(directories: list[Path], *, allow_remote: bool = False) -> None:
+    """check_kustomization of many overlays (a fleet's) in one walk per repository root: the
+    base they share is read and checked once, and the problems of all of them are raised
+    together."""
+    walks: dict[Path, _Walk] = {}
+    for directory in map(Path, directories):
+        root = repository_root(directory)
+        _confine(walks.setdefault(root, _Walk(root, allow_remote)), directory)
+    problems = [problem for walk in walks.values() for problem in walk.problems]
+    if problems:
+        raise MoltgenError(problems)
+
+
+def _confine(walk: _Walk, directory: Path) -> None:
+    if not inside(directory.resolve(), walk.root):
+        walk.refuse(Location(_show(directory)), "", f"resolves outside the repository root {walk.root}")
+    else:
+        _walk_kustomization(walk, directory)
 
 
 def check_file(path: Path, root: Path, display: str) -> None:

@@ -104,10 +104,14 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
 
 def _buildable(directory: Path, allow_remote: bool) -> None:
     """A rendered kustomization whose reach is confined (moltgen.confine), or MoltgenError."""
+    _rendered(directory)
+    confine.check_kustomization(directory, allow_remote=allow_remote)
+
+
+def _rendered(directory: Path) -> None:
     if not (directory / "kustomization.yaml").is_file():
         raise MoltgenError(Problem("no kustomization.yaml here: not rendered yet? run `moltgen render` "
                                    "first", Location(str(directory))))
-    confine.check_kustomization(directory, allow_remote=allow_remote)
 
 
 def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...], env: dict[str, str],
@@ -151,22 +155,29 @@ CHUNK = 32  # instances per kustomize run; see build_each
 def build_all(directories: list[Path], on_built: Callable[[], None] | None = None, *,
               allow_remote: bool = False, deadline: Deadline | None = None) -> str:
     """Build many kustomization directories (a fleet's instances) into one stream: each
-    directory's output as `kustomize build` prints it, in the order given. Every directory is
+    directory's output as `kustomize build` prints it, in the order given."""
+    return "---\n".join(text for text in build_parts(directories, on_built, allow_remote=allow_remote,
+                                                       deadline=deadline) if text)
+
+
+def build_parts(directories: list[Path], on_built: Callable[[], None] | None = None, *,
+                allow_remote: bool = False, deadline: Deadline | None = None) -> list[str]:
+    """Each directory's `kustomize build` output, in the order given. Every directory is
     confined before any is built, and all runs share one `deadline`. Unchanged overlays come
     from the build cache (moltgen.buildcache). `on_built` is called once per directory."""
     from moltgen.buildcache import build_cached, engine_identity
 
     deadline = deadline or Deadline()
     for directory in directories:
-        _buildable(directory, allow_remote)
+        _rendered(directory)
+    confine.check_kustomizations(directories, allow_remote=allow_remote)
     env = _child_env(None, allow_remote)
 
     def build_missing(missing: list[Path], advance: Callable[[], None]) -> list[str]:
         return build_each(missing, advance, env=env, deadline=deadline)
 
     identity = engine_identity(engine_command(), ("allow-remote" if allow_remote else "offline",))
-    outputs = build_cached(directories, build_missing, identity, on_built)
-    return "---\n".join(text for text in outputs if text)
+    return build_cached(directories, build_missing, identity, on_built)
 
 
 def build_each(directories: list[Path], on_built: Callable[[], None] | None = None, *,

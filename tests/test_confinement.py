@@ -184,6 +184,33 @@ def test_local_bases_inside_the_repository_still_build(repo):
     assert "name: from-base" in built and "name: ok" in built
 
 
+def test_a_fleet_is_confined_in_one_walk_naming_each_offence_once(repo, tarpit, monkeypatch):
+    """Many overlays over one base (a fleet): the base is walked once, so its remote entry is
+    one problem, not one per overlay; an instance's own escape is named with its file."""
+    base = repo / "base"
+    base.mkdir()
+    (base / "cm.yaml").write_text(CONFIG_MAP)
+    (base / "kustomization.yaml").write_text(
+        KUSTOMIZATION + f"  - http://127.0.0.1:{tarpit.port}/x.yaml\n")
+    overlays = []
+    for name in ("a", "b", "c"):
+        overlay = repo / "overlays" / name
+        overlay.mkdir(parents=True)
+        (overlay / "kustomization.yaml").write_text("resources:\n  - ../../base\n")
+        overlays.append(overlay)
+    (overlays[1] / "kustomization.yaml").write_text(
+        "resources:\n  - ../../base\n  - ../../../outside/kdir\n")
+    monkeypatch.chdir(repo)  # locations are shown relative to the working directory
+    with pytest.raises(MoltgenError) as raised:
+        kustomize.build_all(overlays)
+    problems = raised.value.problems
+    assert [(str(p.location).split(":")[0], p.message.split(":")[0]) for p in problems] == [
+        ("base/kustomization.yaml", "a remote address is refused"),
+        ("overlays/b/kustomization.yaml", f"resolves outside the repository root {repo.resolve()}"),
+    ], problems
+    assert not tarpit.connections
+
+
 def test_allow_remote_reaches_out_but_within_one_budget_across_chunks_and_retries(tmp_path, tarpit):
     """Four fleet instances each name a remote base on the tarpit. Before, each kustomize run
     had its own timeout, and a failed chunk was retried instance by instance: 5 runs, each

@@ -14,6 +14,7 @@ that lists one container of three still points at the right lines.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,22 +45,46 @@ class _Entry:
     resource: _Source | None = None
     generator: Location | None = None
     patches: list[_Source] = field(default_factory=list)
+    order: int = 0  # its place among the map's entries
 
 
 class OverlaySourceMap:
-    def __init__(self, overlay: Path, display: Path | None = None):
+    """Read on first use: a fleet's check makes one per instance overlay, and only those
+    with findings are read. Maps given the same `documents` share the files they parse (a
+    base under every instance is parsed once)."""
+
+    def __init__(self, overlay: Path, display: Path | None = None,
+                 documents: dict[Path, list[Document]] | None = None):
         self.overlay = overlay
         self._display_root = display
+        self._documents = documents if documents is not None else {}
+        self._read = False
+
+    def _ensure_read(self) -> None:
+        if self._read:
+            return
+        self._read = True
         self.entries: list[_Entry] = []
         self._pending_patches: list[tuple[str, str, _Source, str, str, str | None]] = []
         # `images:` entries, outermost kustomization first (its transformer runs last and wins)
         self._images: list[tuple[dict[str, Any], Document, FieldPath]] = []
-        self._documents: dict[Path, list[Document]] = {}  # a base shared by branches: parsed once
-        self._visit(overlay, "", "", None, ())
+        self._visit(self.overlay, "", "", None, ())
+        # Entries by (kind, name): a fleet's environment has thousands, and every patch and
+        # every finding looks one up. Each list keeps the entries' order (the last one wins).
+        self._by_built: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+        self._by_original: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+        self._generators: dict[str, list[_Entry]] = defaultdict(list)
+        for order, entry in enumerate(self.entries):
+            entry.order = order
+            self._by_built[(entry.kind, entry.built_name)].append(entry)
+            self._by_original[(entry.kind, entry.original_name)].append(entry)
+            if entry.generator is not None:
+                self._generators[entry.kind].append(entry)
         for kind, name, source, prefix, suffix, namespace in self._pending_patches:
-            for entry in self.entries:
-                if (entry.kind == kind and entry.built_name in (name, prefix + name + suffix)
-                        and (namespace is None or entry.namespace == namespace)):
+            names = dict.fromkeys((name, prefix + name + suffix))
+            matched = [e for n in names for e in self._by_built.get((kind, n), ())]
+            for entry in sorted(matched, key=lambda e: e.order):
+                if namespace is None or entry.namespace == namespace:
                     entry.patches.append(source)
 
     # -- reading kustomizations ---------------------------------------------------------------
@@ -172,22 +197,22 @@ class OverlaySourceMap:
 
     # -- answering ------------------------------------------------------------------------------
     def entry_for(self, obj: dict[str, Any]) -> _Entry | None:
+        """The entry that declared `obj`, in its own namespace first: by its built name, else
+        as a generator's output with a hash suffix, else by its name before prefixes."""
+        self._ensure_read()
         namespace = _namespace_of(obj)
-        same_namespace = [e for e in self.entries if e.namespace == namespace]
-        return self._entry_among(same_namespace, obj) or self._entry_among(self.entries, obj)
-
-    @staticmethod
-    def _entry_among(entries: list[_Entry], obj: dict[str, Any]) -> _Entry | None:
         kind, name = _kind_name(obj)
-        candidates = [e for e in entries if e.kind == kind and e.built_name == name]
-        if not candidates:
-            candidates = [e for e in entries if e.kind == kind and e.generator is not None
-                          and name.startswith(e.built_name) and _HASH.match(name[len(e.built_name):])]
-        if not candidates:
-            candidates = [e for e in entries if e.kind == kind and e.original_name == name]
-        return candidates[-1] if candidates else None
+        tiers = (self._by_built.get((kind, name), ()),
+                 [e for e in self._generators.get(kind, ())
+                  if name.startswith(e.built_name) and _HASH.match(name[len(e.built_name):])],
+                 self._by_original.get((kind, name), ()))
+        for candidates in ([e for e in tier if e.namespace == namespace] for tier in tiers):
+            if candidates:
+                return candidates[-1]
+        return next((tier[-1] for tier in tiers if tier), None)
 
     def locate(self, obj: dict[str, Any], path: FieldPath) -> Location | None:
+        self._ensure_read()
         image = self._locate_image(obj, path)
         if image is not None:
             return image

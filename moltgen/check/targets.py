@@ -208,25 +208,30 @@ class _DocumentLocator:
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
-                 built: str | None = None, reach: Reach = Reach()) -> TargetSet:
-    """Build the overlay with kustomize (unless `built` is its output already); locate fields
-    in the files that wrote them."""
+                 built: list[tuple[Path, str]] | None = None, reach: Reach = Reach()) -> TargetSet:
+    """Build the overlay with kustomize (unless `built` holds its output already: one part per
+    directory built, a fleet's instance overlays); locate fields in the files that wrote them,
+    through the source map of the directory each object was built from."""
     from moltgen import kustomize
     from moltgen.check.sourcemap import OverlaySourceMap
 
-    text = built if built is not None else kustomize.build(
-        directory, allow_remote=reach.allow_remote, deadline=reach.deadline)
+    if built is None:
+        built = [(directory, kustomize.build(directory, allow_remote=reach.allow_remote,
+                                             deadline=reach.deadline))]
     name = _show(directory)
-    source_map = OverlaySourceMap(directory)
+    documents: dict[Path, Any] = {}  # parsed source files, shared by every part's map
     fallback = Location(_show(directory / "kustomization.yaml"))
     origin_of = _origin_function() if project is not None else None
 
     def source() -> Iterator[Manifest]:
-        for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
-            for _, data in _flatten(doc.data, ()):
-                yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
-                               _origin_locator(origin_of, project, env, data) if origin_of else None)
-    return TargetSet(name, env, source, count_documents(text.encode("utf-8", "surrogateescape")))
+        for part, text in built:
+            source_map = OverlaySourceMap(part, documents=documents)  # read on first locate
+            for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
+                for _, data in _flatten(doc.data, ()):
+                    yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
+                                   _origin_locator(origin_of, project, env, data) if origin_of else None)
+    total = sum(count_documents(text.encode("utf-8", "surrogateescape")) for _, text in built)
+    return TargetSet(name, env, source, total)
 
 
 def _overlay_locator(source_map: Any, data: dict[str, Any], fallback: Location) -> Callable[[FieldPath], Location]:
@@ -322,8 +327,8 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
         overlays = {env: overlays[env] for env in builds}
     deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
-        built = {env: kustomize.build_all(directories, step.advance,
-                                          allow_remote=reach.allow_remote, deadline=deadline)
+        built = {env: list(zip(directories, kustomize.build_parts(
+                     directories, step.advance, allow_remote=reach.allow_remote, deadline=deadline)))
                  for env, directories in builds.items()}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]
