@@ -14,18 +14,18 @@ from __future__ import annotations
 import gc
 import re
 import stat
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.files import read_regular_file
+from moltgen.packing import compress, decompress
 
 try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
     _BaseLoader: Any = yaml.CSafeLoader
@@ -133,6 +133,9 @@ class Document:
         With key=True, the position of the mapping key rather than its value (where an
         unknown field should be reported).
         """
+        quick = _quick_position(self.span, path, key)
+        if quick is not None:  # most paths are plain keys of block mappings: no compose
+            return Location(self.file, quick[0] + self.span.first_line + 1, quick[1] + 1)
         (node, line_shift), key_node = self._root(), None
         for part in path:
             found = _child(node, part)
@@ -165,17 +168,77 @@ class CompactDocument:
     line: int
     column: int
     first_line: int
+    dictionary: bytes | None = None  # what `text` was compressed against (shared)
 
     @classmethod
-    def of(cls, doc: Document) -> CompactDocument:
+    def of(cls, doc: Document, dictionary: Callable[[bytes], bytes | None] | None = None) -> CompactDocument:
+        """`dictionary`: given the text, a zlib dictionary to compress it against (the text of
+        a similar document: a fleet's objects of one kind compress to a third)."""
         span = doc.span
-        return cls(doc.file, doc.index, zlib.compress(span.text.encode("utf-8", "surrogatepass"), 1),
-                   span.start, span.end, span.line, span.column, span.first_line)
+        raw = span.text.encode("utf-8", "surrogatepass")
+        zdict = dictionary(raw) if dictionary is not None else None
+        return cls(doc.file, doc.index, compress(raw, zdict), span.start, span.end, span.line, span.column,
+                   span.first_line, zdict)
 
     def document(self) -> Document:
-        text = zlib.decompress(self.text).decode("utf-8", "surrogatepass")
+        text = decompress(self.text, self.dictionary).decode("utf-8", "surrogatepass")
         return Document(None, self.file, self.index,
                         _Span(text, self.start, self.end, self.line, self.column, self.first_line))
+
+
+# A plain key of a block mapping, its colon, and what follows on the line.
+_PLAIN_KEY_LINE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]*)[ \t]*:(?:[ \t]+(.*))?$")
+
+
+def _quick_position(span: _Span, path: Path_, key: bool) -> tuple[int, int] | None:
+    """Where a path of plain keys is, read from the text line by line as a composer would find
+    it (0-based line and column), or None whenever that is not certain: quoted, flow, tagged or
+    anchored content, a list, a tab, a value on a later line, or a path that does not exist
+    (the caller composes then). tests/test_yamlio.py holds it equal to composing."""
+    if not path or not all(isinstance(part, str) for part in path):
+        return None
+    text = span.text
+    line_start = text.rfind("\n", 0, span.start) + 1
+    if text[line_start:span.start].strip(" "):
+        return None  # the root starts after `--- ` or `- ` on its line
+    indent, depth, line = span.column, 0, span.line
+    position = line_start
+    child_indent = False  # the next content line opens the mapping of path[depth]
+    while position < span.end:
+        end = text.find("\n", position, span.end)
+        end = span.end if end < 0 else end
+        content = text[position:end]
+        stripped = content.lstrip(" ")
+        if stripped and not stripped.startswith("#"):
+            if stripped[0] == "\t" or "\t" in content[:len(content) - len(stripped)]:
+                return None
+            at = len(content) - len(stripped)
+            if child_indent:
+                if at <= indent:
+                    return None  # the key's value is empty, or null: compose decides
+                indent, child_indent = at, False
+            if at < indent:
+                return None  # the mapping ended without the key
+            if at == indent:
+                match = _PLAIN_KEY_LINE.match(stripped)
+                if match is None:
+                    return None  # `- item`, `? key`, a quoted key, a flow collection...
+                value = (match.group(2) or "").rstrip()
+                if value[:1] in ("\"", "'") and (len(value) < 2 or value[-1] != value[0]):
+                    return None  # a quoted scalar that may go on for lines at any indent
+                if match.group(1) == path[depth]:
+                    if depth == len(path) - 1:
+                        if key:
+                            return line, at
+                        if not value or value[0] in "#&!*|>{[":
+                            return None  # on a later line, tagged, anchored, an alias...
+                        return line, at + match.start(2)
+                    if value and not value.startswith("#"):
+                        return None  # a flow mapping or a scalar: compose decides
+                    depth, child_indent = depth + 1, True
+        position = end + 1
+        line += 1
+    return None
 
 
 @lru_cache(maxsize=16)  # findings are located object by object: a few recent ones suffice

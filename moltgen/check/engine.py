@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
-import zlib
+import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +28,7 @@ from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.packing import compress, decompress
 
 
 @dataclass(slots=True)
@@ -75,6 +76,7 @@ class EffectiveRule:
         if found is None:
             source = self.rule.sources()[name]
             if "params" in self.rule.uses:
+                source = _unroll_pattern_lists(source, self.params)
                 source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
             try:
                 found = self._programs[name] = celenv.compile_expression(source)
@@ -145,10 +147,11 @@ class Engine:
         applies to (its subject); the subjects are evaluated in a second pass, once every
         object is known.
         """
-        index = _CompactIndex(self._cross_rules())
-        # (namespace, checked whole later?, compressed data, wrong-type paths, the manifest
+        packer = _Packer()
+        index = _CompactIndex(self._cross_rules(), packer)
+        # (namespace, kind, checked whole later?, packed data, wrong-type paths, the manifest
         # without its data, findings it already has)
-        later: list[tuple[str, bool, bytes, list[FieldPath], Manifest, list[Finding | None]]] = []
+        later: list[tuple[str, str, bool, bytes, list[FieldPath], Manifest, list[Finding | None]]] = []
         findings: list[Finding] = []
         first: dict[tuple[str, str, str], str] = {}  # where each kind/namespace/name was first
         count = 0
@@ -162,8 +165,9 @@ class Engine:
             duplicate = self._duplicate(manifest, first)
             if image_tag is None and manifest.data.get("kind") == "ConfigMap":
                 index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
-                later.append((manifest.ref.namespace, True, _compress(manifest.data), [],
-                              _shell(manifest), [duplicate]))
+                later.append((manifest.ref.namespace, "ConfigMap", True,
+                              packer.pack("ConfigMap", manifest.data), [],
+                              _shell(manifest, packer, "ConfigMap"), [duplicate]))
             else:
                 schema_findings, invalid = self._validate(manifest)
                 item = Prepared.of(manifest, invalid, image_tag)
@@ -171,17 +175,18 @@ class Engine:
                 self._check_alone(item, [*schema_findings, duplicate], findings)
                 if index.is_subject(item._kind):
                     if blob is None or item.view is not manifest.data:
-                        blob = _compress(manifest.data)
-                    later.append((manifest.ref.namespace, False, blob, invalid, _shell(manifest), []))
+                        blob = packer.pack(item._kind, manifest.data)
+                    later.append((manifest.ref.namespace, item._kind, False, blob, invalid,
+                                  _shell(manifest, packer, item._kind), []))
             if on_object is not None:
                 on_object()
         # Namespace by namespace: rules across objects mostly look within one, so the views
         # of its objects are decompressed once for all of its subjects.
         later.sort(key=lambda entry: entry[0])
-        for _, whole, blob, invalid, shell, found_first in later:
+        for _, kind, whole, blob, invalid, shell, found_first in later:
             if between is not None:
                 between()
-            shell.data = _decompress(blob)
+            shell.data = packer.unpack(kind, blob)
             if whole:
                 schema_findings, invalid = self._validate(shell)
                 item = Prepared.of(shell, invalid, image_tag)
@@ -396,6 +401,64 @@ class Engine:
                 finding.origin = None
 
 
+# `params.NAME.exists(r, value.matches(r))`: a list of patterns, each matched in turn.
+_EXISTS_MATCHES = re.compile(
+    r"params\.([A-Za-z_]\w*)\.exists\(\s*([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\.matches\(\s*\2\s*\)\s*\)")
+
+
+def _unroll_pattern_lists(source: str, params: dict[str, Any]) -> str:
+    """`params.p.exists(r, value.matches(r))` over a list of patterns becomes
+    `(value.matches('...') || ...)`, the same verdict: the CEL runtime compiles a literal
+    pattern once, with the program, and a pattern held in a variable at every evaluation
+    (nine patterns: 440 µs per evaluation against 15 µs)."""
+    def unroll(match: re.Match[str]) -> str:
+        patterns = params.get(match[1])
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            return match[0]
+        alternatives = [_guarded_match(match[3], p) for p in patterns]
+        return "(" + (" || ".join(alternatives) or "false") + ")"
+    return _EXISTS_MATCHES.sub(unroll, source)
+
+
+def _guarded_match(value: str, pattern: str) -> str:
+    """`value.matches(pattern)`, after a string test that the pattern implies: the runtime
+    compiles even a literal pattern at every evaluation (~60 µs), `startsWith` costs ~1 µs,
+    and most values tested for key material start with nothing like a key."""
+    match = f"{value}.matches({cel_literal(pattern)})"
+    prefix = _literal_prefix(pattern)
+    if len(prefix) < 2:
+        return match
+    test = "startsWith" if pattern.startswith("^") else "contains"
+    return f"({value}.{test}({cel_literal(prefix)}) && {match})"
+
+
+_LITERAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:/=@ ")
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The text every match of `pattern` starts with (after `^`) or contains: its leading
+    plain characters, but for one a quantifier makes optional; "" when the pattern may have
+    an alternative at its top level (`a|b`)."""
+    if "|" in pattern and ("\\" in pattern or "[" in pattern or _top_level_bar(pattern)):
+        return ""
+    start = 1 if pattern.startswith("^") else 0
+    end = start
+    while end < len(pattern) and pattern[end] in _LITERAL:
+        end += 1
+    if end < len(pattern) and pattern[end] in "?*{":
+        end -= 1  # the last character may be absent
+    return pattern[start:max(start, end)]
+
+
+def _top_level_bar(pattern: str) -> bool:
+    depth = 0
+    for char in pattern:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            return True
+    return False
+
+
 def _key_of(element: Any) -> str:
     """What a waiver's `keys` names an element by: a Secret key, or the `name` of a list item."""
     if isinstance(element, str):
@@ -465,8 +528,9 @@ class _CompactIndex:
 
     CACHED = 64  # (kinds, namespace) lists kept decompressed
 
-    def __init__(self, rules: list[EffectiveRule]):
+    def __init__(self, rules: list[EffectiveRule], packer: _Packer):
         self.rules = rules
+        self.packer = packer
         kinds = [r.rule.object_kinds for r in rules]
         self.kinds_wanted: frozenset[str] | None = (
             None if any(not k for k in kinds) else frozenset(k for ks in kinds for k in ks))
@@ -482,7 +546,7 @@ class _CompactIndex:
         """Keep an object's view if a rule may ask for it; the compressed view, or None."""
         if not self.rules or (self.kinds_wanted is not None and kind not in self.kinds_wanted):
             return None
-        blob = _compress(view)
+        blob = self.packer.pack(kind, view)
         self.by_kind[(kind, namespace)].append(blob)
         self.by_kind[(kind, "*")].append(blob)
         self.kinds[kind] = None
@@ -498,7 +562,7 @@ class _CompactIndex:
         found = self._cache.get(key)
         if found is None:
             kinds = rule.object_kinds or tuple(self.kinds)
-            found = [_decompress(blob)
+            found = [self.packer.unpack(kind, blob)
                      for kind in kinds for blob in self.by_kind.get((kind, namespace), ())]
             self._cache[key] = found
             if len(self._cache) > self.CACHED:
@@ -508,19 +572,41 @@ class _CompactIndex:
         return found
 
 
-def _compress(data: Any) -> bytes:
-    return zlib.compress(pickle.dumps(data, pickle.HIGHEST_PROTOCOL), 1)
+class _Packer:
+    """Pickles and compresses what a check keeps of its objects for the second pass, each
+    kind against a dictionary: the first object of that kind. Objects of one kind mostly
+    repeat each other (a fleet's instances differ in names and namespaces), so a kept view
+    costs about 120 bytes instead of 580 with zlib alone (measured on a built fleet)."""
+
+    KINDS = 64  # dictionaries kept (one per kind, then per document text of a kind)
+    WINDOW = 32 * 1024  # zlib reads no further back
+
+    def __init__(self) -> None:
+        self._dictionaries: dict[tuple[str, str], bytes] = {}
+
+    def dictionary(self, what: str, kind: str, first: bytes) -> bytes | None:
+        """The dictionary for `what` of `kind`; `first` becomes it if this kind has none yet.
+        Many kinds (a stream of custom resources) leave the later ones without."""
+        key = (what, kind)
+        found = self._dictionaries.get(key)
+        if found is None and len(self._dictionaries) < self.KINDS:
+            found = self._dictionaries[key] = first[-self.WINDOW:]
+        return found
+
+    def pack(self, kind: str, data: Any) -> bytes:
+        raw = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+        return compress(raw, self.dictionary("data", kind, raw))
+
+    def unpack(self, kind: str, blob: bytes) -> Any:
+        return pickle.loads(decompress(blob, self._dictionaries.get(("data", kind))))
 
 
-def _decompress(blob: bytes) -> Any:
-    return pickle.loads(zlib.decompress(blob))
-
-
-def _shell(manifest: Manifest) -> Manifest:
-    """The manifest without its data, kept for a later pass (its data kept compressed); a
-    locator that can keep its text smaller does (check.targets)."""
+def _shell(manifest: Manifest, packer: _Packer, kind: str) -> Manifest:
+    """The manifest without its data, kept for a later pass (its data kept packed); a
+    locator that can keep its text smaller does (check.targets), against the dictionary of
+    its kind's document texts."""
     compact = getattr(manifest.locate, "compact", None)
     if compact is not None:
-        compact()
+        compact(partial(packer.dictionary, "text", kind))
     return Manifest(None, manifest.locate, manifest.target, manifest.env,  # type: ignore[arg-type]
                     manifest.origin)

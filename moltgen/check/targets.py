@@ -202,9 +202,10 @@ class _DocumentLocator:
             where = where.document()
         return where.locate(self.prefix + tuple(path), key=True)
 
-    def compact(self) -> None:
+    def compact(self, dictionary: Callable[[bytes], bytes | None] | None = None) -> None:
+        """`dictionary`: given this document's text, the zlib dictionary to compress it against."""
         if isinstance(self.where, Document):
-            self.where = CompactDocument.of(self.where)
+            self.where = CompactDocument.of(self.where, dictionary)
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,

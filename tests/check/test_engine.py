@@ -96,3 +96,37 @@ def test_views_cover_every_workload_shape():
         ("spec", "jobTemplate", "spec", "template", "spec", "containers", 0)]
     assert pod_spec({"kind": "ConfigMap"}) is None
     assert containers({"kind": "Deployment", "spec": {}}) == []
+
+
+# Values on both sides of every default key pattern of secret-in-env-literal, and of patterns
+# with optional, repeated and alternative parts.
+_VALUES = ["", "sk-ant-" + "a" * 25, "sk-ant-short", "sk-" + "b" * 24, "sk-proj-" + "c" * 24,
+           "ghp_" + "d" * 31, "gho_" + "d" * 31, "gh_" + "d" * 31, "github_pat_" + "e" * 31,
+           "xoxb-1234567890", "xoxz-1234567890", "123456789:" + "f" * 35, "AKIA" + "G" * 16,
+           "AIza" + "h" * 35, "-----BEGIN RSA PRIVATE KEY-----", "x -----BEGIN PRIVATE KEY-----",
+           "abd", "ac", "abbbc", "xa", "xb", "XAB", "/home/node", "$(HOME)"]
+_PATTERNS = ["^ab?c", "^ab+c", "^ab*", "x(a|b)", "ab|xa", "^a{0,2}c", "(?i)^xab", "^abd$", "b"]
+
+
+def test_pattern_lists_unrolled_and_guarded_give_the_verdicts_of_the_list():
+    """A rule's `params.list.exists(r, v.matches(r))` is compiled as one `matches` per pattern
+    behind a cheaper string test; on every value it must say what the list form says."""
+    from moltgen.check import celenv
+    from moltgen.check.engine import _unroll_pattern_lists
+    from moltgen.check.vap import cel_literal
+
+    defaults = load_catalog(()).rules["secret-in-env-literal"].params["valuePatterns"]
+    for patterns in (defaults, _PATTERNS, [], *([p] for p in defaults + _PATTERNS)):
+        params = {"p": patterns}
+        source = "params.p.exists(r, value.matches(r))"
+        unrolled = _unroll_pattern_lists(source, params)
+        assert "exists" not in unrolled
+        programs = [celenv.compile_expression(
+            f"cel.bind(params, {cel_literal(params)}, cel.bind(value, object.v, {text}))")
+            for text in (source, unrolled)]
+        for value in _VALUES:
+            activation = celenv.activation({"v": value}, objects=None, now=None)
+            listed, guarded = (program.run(activation) for program in programs)
+            assert listed == guarded, (patterns, value, unrolled)
+    assert "startsWith('sk-ant-')" in _unroll_pattern_lists(
+        "params.p.exists(r, value.matches(r))", {"p": defaults})
