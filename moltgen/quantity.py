@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _SUFFIXES: dict[str, Fraction] = {
     "": Fraction(1),
@@ -42,7 +43,14 @@ def parse_quantity(text: str | int | float) -> Fraction:
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
     if isinstance(text, (int, float)):
         text = str(text)
-    match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=4096)  # a fleet's spec repeats a few quantities thousands of times
+def _parse_text(text: str) -> Fraction:
+    match = _QUANTITY.match(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
     number = Fraction(match["number"])

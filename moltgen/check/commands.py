@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import typer
 
@@ -23,10 +23,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(policy_app, name="policy")
 
 
-def write_output(text: str, output: Optional[Path]) -> None:
-    """stdout, or FILE written atomically (a reader never sees half a report)."""
+def write_output(text: str | Iterable[str], output: Optional[Path]) -> None:
+    """stdout, or FILE written atomically (a reader never sees half a report). `text` may come
+    in pieces, written as they come."""
+    pieces = [text] if isinstance(text, str) else text
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.writelines(pieces)
         sys.stdout.flush()
         return
     directory = output.parent if str(output.parent) else Path(".")
@@ -35,11 +37,15 @@ def write_output(text: str, output: Optional[Path]) -> None:
             # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
             # the device itself with a regular file.
             with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
+                handle.writelines(pieces)
             return
         fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.writelines(pieces)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)  # no half-written report left beside the file
+            raise
         # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
         # the user's shell would create: 0666 less the umask.
         umask = os.umask(0)
@@ -68,7 +74,7 @@ def check(
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
-    from moltgen.check.report import FORMATS, render
+    from moltgen.check.report import FORMATS, render_chunks
     from moltgen.check.run import CheckOptions, run_check
     from moltgen.progress import Progress
 
@@ -82,7 +88,7 @@ def check(
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    write_output(render(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
+    write_output(render_chunks(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
     if result.failed(Severity(fail_on)):
         raise typer.Exit(1)
 

@@ -48,6 +48,19 @@ def test_json_contract(result):
     assert (empty["file"], empty["line"]) == ("m.yaml", 4)
 
 
+def test_the_json_report_is_written_in_pieces_equal_to_the_whole(result):
+    """The CLI writes the JSON report as it is encoded (a 100,000-object check has 50,000
+    findings); the pieces make exactly the document json.dumps makes, findings made dicts
+    one at a time."""
+    from moltgen.check.report import render_chunks
+    from moltgen.check.report.json_report import as_data
+
+    pieces = render_chunks(result, "json", CATALOG)
+    assert not isinstance(pieces, (str, list))  # a generator: nothing encoded ahead
+    assert "".join(pieces) == json.dumps(as_data(result), indent=2) + "\n" == \
+        render(result, "json", CATALOG)
+
+
 def test_sarif_is_valid_sarif_2_1_0(result):
     document = json.loads(render(result, "sarif", CATALOG))
     pydantic_sarif = pytest.importorskip("pydantic_sarif.model")

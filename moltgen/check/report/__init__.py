@@ -3,7 +3,7 @@ sees a Secret value, because findings never carry one."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
@@ -25,3 +25,14 @@ def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = Fal
     if fmt == "junit":
         return junit.render(result, catalog, fail_on=fail_on)
     return renderers[fmt](result, catalog)
+
+
+def render_chunks(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False,
+                  fail_on: Severity = Severity.ERROR) -> Iterable[str]:
+    """render(), in pieces to write one after the other: the JSON report of a large check is
+    never held whole (report.json_report.chunks)."""
+    if fmt == "json":
+        from moltgen.check.report import json_report
+
+        return json_report.chunks(result)
+    return [render(result, fmt, catalog, color=color, fail_on=fail_on)]
