@@ -9,12 +9,14 @@ objects see only the kinds they ask for, indexed by namespace.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import pickle
 import re
+import sys
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from moltgen.check import celenv
 from moltgen.check.apis import identity_problem
@@ -45,7 +47,7 @@ class Prepared:
     _kind: str = ""
 
     @classmethod
-    def of(cls, manifest: Manifest, invalid: list[FieldPath] | None = None,
+    def of(cls, manifest: Manifest, invalid: Sequence[FieldPath] | None = None,
            image_tag: str | None = None) -> Prepared:
         """`invalid`: paths whose values have the wrong type (from the schema), left unjudged;
         `image_tag`: the Moltbot release whose config schema judges openclaw.json."""
@@ -151,9 +153,10 @@ class Engine:
         index = _CompactIndex(self._cross_rules(), packer)
         # (namespace, kind, checked whole later?, packed data, wrong-type paths, the manifest
         # without its data, findings it already has)
-        later: list[tuple[str, str, bool, bytes, list[FieldPath], Manifest, list[Finding | None]]] = []
+        later: list[tuple[str, str, bool, bytes, tuple[FieldPath, ...], Manifest,
+                          tuple[Finding | None, ...]]] = []
         findings: list[Finding] = []
-        first: dict[tuple[str, str, str], str] = {}  # where each kind/namespace/name was first
+        first: dict[bytes, str] = {}  # where each kind/namespace/name was first (_identity)
         count = 0
         # openclaw.json is judged by the schema of the release the target's image runs: the
         # first Moltbot container's tag. A ConfigMap that comes before it is checked later.
@@ -166,8 +169,8 @@ class Engine:
             if image_tag is None and manifest.data.get("kind") == "ConfigMap":
                 index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
                 later.append((manifest.ref.namespace, "ConfigMap", True,
-                              packer.pack("ConfigMap", manifest.data), [],
-                              _shell(manifest, packer, "ConfigMap"), [duplicate]))
+                              packer.pack("ConfigMap", manifest.data), (),
+                              _shell(manifest, packer, "ConfigMap"), (duplicate,)))
             else:
                 schema_findings, invalid = self._validate(manifest)
                 item = Prepared.of(manifest, invalid, image_tag)
@@ -176,8 +179,8 @@ class Engine:
                 if index.is_subject(item._kind):
                     if blob is None or item.view is not manifest.data:
                         blob = packer.pack(item._kind, manifest.data)
-                    later.append((manifest.ref.namespace, item._kind, False, blob, invalid,
-                                  _shell(manifest, packer, item._kind), []))
+                    later.append((manifest.ref.namespace, item._kind, False, blob,
+                                  tuple(invalid), _shell(manifest, packer, item._kind), ()))
             if on_object is not None:
                 on_object()
         # Namespace by namespace: rules across objects mostly look within one, so the views
@@ -235,13 +238,13 @@ class Engine:
         apply_waivers(findings, self.policy.waivers, env, self.now.date())
         return findings
 
-    def _duplicate(self, manifest: Manifest, first: dict[tuple[str, str, str], str]) -> Finding | None:
+    def _duplicate(self, manifest: Manifest, first: dict[bytes, str]) -> Finding | None:
         """The second object of a kind, namespace and name in one target replaces the first when
         applied (`kubectl apply`), or fails the sync (Argo CD, Flux): one of them is a mistake."""
         ref = manifest.ref
         if not (ref.kind and ref.name):
             return None
-        key = (ref.kind, ref.namespace, ref.name)
+        key = _identity(ref)
         where = first.get(key)
         if where is None:
             first[key] = str(manifest.locate(("metadata", "name")))
@@ -375,7 +378,7 @@ class Engine:
         if rule.message_expression:
             text = effective.program("messageExpression").run(activation)
             if isinstance(text, str) and text.strip():
-                message = text.strip()
+                message = sys.intern(text.strip())  # a fleet's findings repeat a few texts
         path = base_path + rule.field
         if rule.field_expression:
             text = effective.program("fieldExpression").run(activation)
@@ -457,6 +460,13 @@ def _top_level_bar(pattern: str) -> bool:
         if char == "|" and depth == 0:
             return True
     return False
+
+
+def _identity(ref: ObjectRef) -> bytes:
+    """A 128-bit digest of kind, namespace and name: what a target remembers of each object to
+    find duplicates, a third of the three strings' size (collisions: 2^-128)."""
+    text = "\0".join((ref.kind, ref.namespace, ref.name)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def _key_of(element: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from sys import intern
 from typing import Any, Callable
 
 from moltgen.errors import Location
@@ -32,8 +33,9 @@ class ObjectRef:
     @classmethod
     def of(cls, data: dict[str, Any]) -> ObjectRef:
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-        return cls(str(data.get("apiVersion") or ""), str(data.get("kind") or ""),
-                   str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+        # Interned: the findings of a large target share these few texts, not a copy each.
+        return cls(intern(str(data.get("apiVersion") or "")), intern(str(data.get("kind") or "")),
+                   intern(str(metadata.get("namespace") or "")), str(metadata.get("name") or ""))
 
     def __str__(self) -> str:
         if not (self.kind or self.name or self.namespace):
