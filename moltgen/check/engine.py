@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import pickle
-import re
 import sys
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
@@ -30,7 +28,8 @@ from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.packing import compress, decompress
+from moltgen.check.patterns import unroll_pattern_lists
+from moltgen.packing import Packer
 
 
 @dataclass(slots=True)
@@ -78,7 +77,7 @@ class EffectiveRule:
         if found is None:
             source = self.rule.sources()[name]
             if "params" in self.rule.uses:
-                source = _unroll_pattern_lists(source, self.params)
+                source = unroll_pattern_lists(source, self.params)
                 source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
             try:
                 found = self._programs[name] = celenv.compile_expression(source)
@@ -149,7 +148,7 @@ class Engine:
         applies to (its subject); the subjects are evaluated in a second pass, once every
         object is known.
         """
-        packer = _Packer()
+        packer = Packer()
         index = _CompactIndex(self._cross_rules(), packer)
         # (namespace, kind, checked whole later?, packed data, wrong-type paths, the manifest
         # without its data, findings it already has)
@@ -404,64 +403,6 @@ class Engine:
                 finding.origin = None
 
 
-# `params.NAME.exists(r, value.matches(r))`: a list of patterns, each matched in turn.
-_EXISTS_MATCHES = re.compile(
-    r"params\.([A-Za-z_]\w*)\.exists\(\s*([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\.matches\(\s*\2\s*\)\s*\)")
-
-
-def _unroll_pattern_lists(source: str, params: dict[str, Any]) -> str:
-    """`params.p.exists(r, value.matches(r))` over a list of patterns becomes
-    `(value.matches('...') || ...)`, the same verdict: the CEL runtime compiles a literal
-    pattern once, with the program, and a pattern held in a variable at every evaluation
-    (nine patterns: 440 µs per evaluation against 15 µs)."""
-    def unroll(match: re.Match[str]) -> str:
-        patterns = params.get(match[1])
-        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            return match[0]
-        alternatives = [_guarded_match(match[3], p) for p in patterns]
-        return "(" + (" || ".join(alternatives) or "false") + ")"
-    return _EXISTS_MATCHES.sub(unroll, source)
-
-
-def _guarded_match(value: str, pattern: str) -> str:
-    """`value.matches(pattern)`, after a string test that the pattern implies: the runtime
-    compiles even a literal pattern at every evaluation (~60 µs), `startsWith` costs ~1 µs,
-    and most values tested for key material start with nothing like a key."""
-    match = f"{value}.matches({cel_literal(pattern)})"
-    prefix = _literal_prefix(pattern)
-    if len(prefix) < 2:
-        return match
-    test = "startsWith" if pattern.startswith("^") else "contains"
-    return f"({value}.{test}({cel_literal(prefix)}) && {match})"
-
-
-_LITERAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:/=@ ")
-
-
-def _literal_prefix(pattern: str) -> str:
-    """The text every match of `pattern` starts with (after `^`) or contains: its leading
-    plain characters, but for one a quantifier makes optional; "" when the pattern may have
-    an alternative at its top level (`a|b`)."""
-    if "|" in pattern and ("\\" in pattern or "[" in pattern or _top_level_bar(pattern)):
-        return ""
-    start = 1 if pattern.startswith("^") else 0
-    end = start
-    while end < len(pattern) and pattern[end] in _LITERAL:
-        end += 1
-    if end < len(pattern) and pattern[end] in "?*{":
-        end -= 1  # the last character may be absent
-    return pattern[start:max(start, end)]
-
-
-def _top_level_bar(pattern: str) -> bool:
-    depth = 0
-    for char in pattern:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            return True
-    return False
-
-
 def _identity(ref: ObjectRef) -> bytes:
     """A 128-bit digest of kind, namespace and name: what a target remembers of each object to
     find duplicates, a third of the three strings' size (collisions: 2^-128)."""
@@ -530,15 +471,15 @@ def _type_mismatch(default: Any, value: Any, where: tuple[Any, ...]) -> tuple[tu
 class _CompactIndex:
     """What rules across objects read of the other objects of a target, kept small.
 
-    The redacted view of each object of a kind some rule asks for (`objects.kinds`), pickled
-    and compressed (a tenth of its size as Python objects), by kind and namespace; a rule
+    The redacted view of each object of a kind some rule asks for (`objects.kinds`), packed
+    (moltgen.packing: a fiftieth of its size as Python objects), by kind and namespace; a rule
     across objects costs what its namespace holds, not what the target holds. Views are
     decompressed per (kinds, namespace) as rules ask, the most recent few kept.
     """
 
     CACHED = 64  # (kinds, namespace) lists kept decompressed
 
-    def __init__(self, rules: list[EffectiveRule], packer: _Packer):
+    def __init__(self, rules: list[EffectiveRule], packer: Packer):
         self.rules = rules
         self.packer = packer
         kinds = [r.rule.object_kinds for r in rules]
@@ -582,36 +523,7 @@ class _CompactIndex:
         return found
 
 
-class _Packer:
-    """Pickles and compresses what a check keeps of its objects for the second pass, each
-    kind against a dictionary: the first object of that kind. Objects of one kind mostly
-    repeat each other (a fleet's instances differ in names and namespaces), so a kept view
-    costs about 120 bytes instead of 580 with zlib alone (measured on a built fleet)."""
-
-    KINDS = 64  # dictionaries kept (one per kind, then per document text of a kind)
-    WINDOW = 32 * 1024  # zlib reads no further back
-
-    def __init__(self) -> None:
-        self._dictionaries: dict[tuple[str, str], bytes] = {}
-
-    def dictionary(self, what: str, kind: str, first: bytes) -> bytes | None:
-        """The dictionary for `what` of `kind`; `first` becomes it if this kind has none yet.
-        Many kinds (a stream of custom resources) leave the later ones without."""
-        key = (what, kind)
-        found = self._dictionaries.get(key)
-        if found is None and len(self._dictionaries) < self.KINDS:
-            found = self._dictionaries[key] = first[-self.WINDOW:]
-        return found
-
-    def pack(self, kind: str, data: Any) -> bytes:
-        raw = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
-        return compress(raw, self.dictionary("data", kind, raw))
-
-    def unpack(self, kind: str, blob: bytes) -> Any:
-        return pickle.loads(decompress(blob, self._dictionaries.get(("data", kind))))
-
-
-def _shell(manifest: Manifest, packer: _Packer, kind: str) -> Manifest:
+def _shell(manifest: Manifest, packer: Packer, kind: str) -> Manifest:
     """The manifest without its data, kept for a later pass (its data kept packed); a
     locator that can keep its text smaller does (check.targets), against the dictionary of
     its kind's document texts."""

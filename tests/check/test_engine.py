@@ -112,14 +112,14 @@ def test_pattern_lists_unrolled_and_guarded_give_the_verdicts_of_the_list():
     """A rule's `params.list.exists(r, v.matches(r))` is compiled as one `matches` per pattern
     behind a cheaper string test; on every value it must say what the list form says."""
     from moltgen.check import celenv
-    from moltgen.check.engine import _unroll_pattern_lists
+    from moltgen.check.patterns import unroll_pattern_lists
     from moltgen.check.vap import cel_literal
 
     defaults = load_catalog(()).rules["secret-in-env-literal"].params["valuePatterns"]
     for patterns in (defaults, _PATTERNS, [], *([p] for p in defaults + _PATTERNS)):
         params = {"p": patterns}
         source = "params.p.exists(r, value.matches(r))"
-        unrolled = _unroll_pattern_lists(source, params)
+        unrolled = unroll_pattern_lists(source, params)
         assert "exists" not in unrolled
         programs = [celenv.compile_expression(
             f"cel.bind(params, {cel_literal(params)}, cel.bind(value, object.v, {text}))")
@@ -128,5 +128,5 @@ def test_pattern_lists_unrolled_and_guarded_give_the_verdicts_of_the_list():
             activation = celenv.activation({"v": value}, objects=None, now=None)
             listed, guarded = (program.run(activation) for program in programs)
             assert listed == guarded, (patterns, value, unrolled)
-    assert "startsWith('sk-ant-')" in _unroll_pattern_lists(
+    assert "startsWith('sk-ant-')" in unroll_pattern_lists(
         "params.p.exists(r, value.matches(r))", {"p": defaults})
