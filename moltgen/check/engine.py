@@ -472,7 +472,7 @@ class _CompactIndex:
     """What rules across objects read of the other objects of a target, kept small.
 
     The redacted view of each object of a kind some rule asks for (`objects.kinds`), packed
-    (moltgen.packing: a fiftieth of its size as Python objects), by kind and namespace; a rule
+    (moltgen.packing: ~120 bytes for an object of a fleet), by kind and namespace; a rule
     across objects costs what its namespace holds, not what the target holds. Views are
     decompressed per (kinds, namespace) as rules ask, the most recent few kept.
     """
