@@ -58,9 +58,13 @@ class Inputs:
     digest: str | None  # None: not cacheable (a remote resource, a Helm chart, too many files)
     files: frozenset[str]  # resolved paths of the files hashed, and of named paths now missing
     directories: frozenset[str]  # directories hashed whole: anything changing inside counts
+    complete: bool = True  # False: the walk stopped early, so these are not all the inputs
 
     def affected_by(self, changed: Iterable[Path]) -> bool:
-        """Whether any of these paths (resolved, existing or deleted) is an input."""
+        """Whether any of these paths (resolved, existing or deleted) is an input; always,
+        when the inputs are not all known (a remote base may have changed too)."""
+        if not self.complete:
+            return True
         for path in changed:
             text = str(path)
             if text in self.files:
@@ -78,8 +82,11 @@ class InputScanner:
     """Finds and hashes the inputs of kustomization directories; each file is read once per
     scanner, so the base shared by a fleet's 500 overlays is hashed once."""
 
-    def __init__(self, engine_identity: str = ""):
+    def __init__(self, engine_identity: str = "", *, digests: bool = True):
+        """`digests=False`: find the inputs without reading them (no key), which is all
+        `check --changed-since` needs to know."""
         self.engine_identity = engine_identity
+        self.digests = digests
         self._file_digests: dict[str, str] = {}
         # A fleet's 500 overlays share their base: its tree is listed and its kustomization
         # parsed once per scanner (one run), not once per overlay.
@@ -95,6 +102,8 @@ class InputScanner:
             if len(files) > MAX_FILES:
                 raise _Uncacheable
         except _Uncacheable:
+            return Inputs(None, frozenset(files), frozenset(directories), complete=False)
+        if not self.digests:
             return Inputs(None, frozenset(files), frozenset(directories))
         digest = hashlib.sha256(FORMAT + b"\0" + self.engine_identity.encode() + b"\0")
         for path in sorted(files):
@@ -200,6 +209,8 @@ class InputScanner:
                 raise _Uncacheable
 
     def _file_digest(self, path: Path) -> str:
+        if not self.digests:
+            return ""
         key = str(path)
         found = self._file_digests.get(key)
         if found is None:

@@ -119,6 +119,23 @@ def test_remote_resources_are_never_cached(tree):
     assert BuildCache(tree / "cache").get(None) is None
 
 
+def test_the_inputs_without_digests_are_the_same_paths_and_an_unknown_reach_is_always_affected(tree):
+    """`check --changed-since` asks only which paths an overlay reads (no file is read to
+    hash it); an overlay whose inputs cannot all be known (a remote base) counts as changed
+    whatever changed, so a pull request never skips it."""
+    overlay = tree / "overlays/a"
+    hashed, listed = InputScanner("engine").inputs(overlay), InputScanner(digests=False).inputs(overlay)
+    assert listed.digest is None and listed.complete
+    assert (listed.files, listed.directories) == (hashed.files, hashed.directories)
+    unrelated = {tree / "overlays/b/patches/port.yaml"}
+    assert not listed.affected_by(unrelated) and listed.affected_by({tree / "base/service.yaml"})
+    kustomization = overlay / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(
+        "- secret.enc.yaml\n", "- secret.enc.yaml\n- https://github.com/example/repo//deploy?ref=v1\n"))
+    remote = InputScanner(digests=False).inputs(overlay)
+    assert not remote.complete and remote.affected_by(unrelated)
+
+
 def test_chunked_builds_are_each_directory_built_alone(tree, monkeypatch):
     """The fleet path (FIFO chunk, boundaries, legacy order restored) gives kustomize's bytes."""
     extra = write(tree / "extra/kustomization.yaml", KUSTOMIZATION + "resources:\n- objects.yaml\n")

@@ -282,7 +282,7 @@ def _affected(builds: dict[str, list[Path]], changed: set[Path]) -> dict[str, li
     overlay built on it); environments left with none are dropped."""
     from moltgen.buildcache import InputScanner
 
-    scanner = InputScanner()
+    scanner = InputScanner(digests=False)
     kept = {env: [d for d in directories if scanner.inputs(d).affected_by(changed)]
             for env, directories in builds.items()}
     return {env: directories for env, directories in kept.items() if directories}
