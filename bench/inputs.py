@@ -1,8 +1,16 @@
-"""Fixed-size inputs: plain YAML streams of N built objects, cut from a fleet's build output."""
+"""Fixed-size inputs: plain YAML streams of N built objects, cut from a fleet's build output.
+
+Run as a script (`inputs.py COUNT OUTPUT SOURCE...`) it writes one and prints its provenance:
+the bench makes its inputs in a child process, because a command's peak memory as the kernel
+reports it (ru_maxrss) starts from the resident size of the process that forked it, and a
+100,000-object stream held in the bench itself made moltgen's peak look 250 MB larger.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 
 # --- YAML documents, as text -----------------------------------------------------------------
@@ -81,3 +89,14 @@ def fixed_size_stream(sources: list[Path], count: int) -> tuple[str, dict]:
 
 def _joined(documents: list[str]) -> list[str]:
     return [documents[0]] + ["---\n" + doc for doc in documents[1:]] if documents else []
+
+
+def write_fixed_size_stream(count: int, output: Path, sources: list[Path]) -> dict:
+    text, provenance = fixed_size_stream(sources, count)
+    output.write_text(text)
+    return {**provenance, "megabytes": len(text) / 1e6}
+
+
+if __name__ == "__main__":
+    print(json.dumps(write_fixed_size_stream(int(sys.argv[1]), Path(sys.argv[2]),
+                                             [Path(p) for p in sys.argv[3:]])))
