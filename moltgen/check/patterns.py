@@ -48,9 +48,9 @@ _LITERAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 
 def _literal_prefix(pattern: str) -> str:
     """The text every match of `pattern` starts with (after `^`) or contains: its leading
-    plain characters, but for one a quantifier makes optional; "" when the pattern may have
-    an alternative at its top level (`a|b`)."""
-    if "|" in pattern and ("\\" in pattern or "[" in pattern or _top_level_bar(pattern)):
+    plain characters, but for one a quantifier makes optional; "" when the pattern has an
+    alternative anywhere (`a|b`), since it may be one at the top level."""
+    if "|" in pattern:
         return ""
     start = 1 if pattern.startswith("^") else 0
     end = start
@@ -59,12 +59,3 @@ def _literal_prefix(pattern: str) -> str:
     if end < len(pattern) and pattern[end] in "?*{":
         end -= 1  # the last character may be absent
     return pattern[start:max(start, end)]
-
-
-def _top_level_bar(pattern: str) -> bool:
-    depth = 0
-    for char in pattern:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            return True
-    return False
