@@ -42,13 +42,13 @@ MAX_FILES = 20_000  # files hashed for one overlay; beyond that the overlay is n
 _MAX_REFERENCE = 4096  # a longer string is no path
 
 
-def cache_directory() -> Path | None:
-    """Where entries live, or None when caching is off."""
+def cache_directory(kind: str = "builds") -> Path | None:
+    """Where entries of a kind live (builds, findings), or None when caching is off."""
     if os.environ.get("MOLTGEN_NO_CACHE"):
         return None
     base = os.environ.get("XDG_CACHE_HOME", "")
     root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "moltgen" / "builds"
+    return root / "moltgen" / kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,16 +285,19 @@ def _own_code_digest() -> str:
 
 
 class BuildCache:
-    """Entries of built output by input digest, in `directory` (None: no cache)."""
+    """Entries by key in `directory` (None: no cache): each written atomically and carrying
+    the hash of its own body, so a torn or damaged entry is dropped, never trusted. Built
+    output is stored as text; `format` tells other kinds of entry apart (check.findingscache)."""
 
-    def __init__(self, directory: Path | None):
+    def __init__(self, directory: Path | None, format: bytes = FORMAT):
         self.directory = directory
+        self.format = format
 
     def _path(self, digest: str) -> Path:
         assert self.directory is not None
         return self.directory / digest[:2] / digest
 
-    def get(self, digest: str | None) -> str | None:
+    def get_bytes(self, digest: str | None) -> bytes | None:
         if self.directory is None or digest is None:
             return None
         path = self._path(digest)
@@ -303,22 +306,18 @@ class BuildCache:
         except OSError:
             return None
         header, _, body = content.partition(b"\n")
-        if header != FORMAT + b" " + hashlib.sha256(body).hexdigest().encode():
+        if header != self.format + b" " + hashlib.sha256(body).hexdigest().encode():
             try:  # damaged or foreign: rebuilt and replaced, never trusted
                 path.unlink()
             except OSError:
                 pass
             return None
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:  # pragma: no cover - the hash matched what we wrote
-            return None
+        return body
 
-    def put(self, digest: str | None, text: str) -> None:
+    def put_bytes(self, digest: str | None, body: bytes) -> None:
         if self.directory is None or digest is None:
             return
-        body = text.encode("utf-8")
-        content = FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+        content = self.format + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
         path = self._path(digest)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -333,6 +332,18 @@ class BuildCache:
         except OSError:
             pass  # best effort: the next run builds again
 
+    def get(self, digest: str | None) -> str | None:
+        body = self.get_bytes(digest)
+        if body is None:
+            return None
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:  # pragma: no cover - the hash matched what we wrote
+            return None
+
+    def put(self, digest: str | None, text: str) -> None:
+        self.put_bytes(digest, text.encode("utf-8"))
+
 
 BuildEach = Callable[[list[Path], Callable[[], None]], list[str]]
 
@@ -343,10 +354,18 @@ def build_cached(directories: list[Path], build_each: BuildEach, identity: str,
     """The built output of each directory: from the cache where its inputs are unchanged, the
     rest built by `build_each` (one output per directory, in order; it calls its second
     argument once per directory built) and stored. `on_built` is called once per directory."""
+    return [text for text, _ in build_cached_keyed(directories, build_each, identity, on_built, cache)]
+
+
+def build_cached_keyed(directories: list[Path], build_each: BuildEach, identity: str,
+                       on_built: Callable[[], None] | None = None,
+                       cache: BuildCache | None = None) -> list[tuple[str, str | None]]:
+    """build_cached, each output with the digest of its inputs (None: not cacheable, or the
+    cache is off), which keys what is derived from the output too (check.findingscache)."""
     advance = on_built or (lambda: None)
     cache = cache if cache is not None else BuildCache(cache_directory())
     if cache.directory is None:
-        return build_each(directories, advance)
+        return [(text, None) for text in build_each(directories, advance)]
     scanner = InputScanner(identity)
     digests = [scanner.inputs(directory).digest for directory in directories]
     outputs: list[str | None] = [cache.get(digest) for digest in digests]
@@ -359,4 +378,4 @@ def build_cached(directories: list[Path], build_each: BuildEach, identity: str,
         for i, text in zip(missing, built):
             outputs[i] = text
             cache.put(digests[i], text)
-    return [text or "" for text in outputs]
+    return [(text or "", digest) for text, digest in zip(outputs, digests)]

@@ -165,7 +165,15 @@ def build_parts(directories: list[Path], on_built: Callable[[], None] | None = N
     """Each directory's `kustomize build` output, in the order given. Every directory is
     confined before any is built, and all runs share one `deadline`. Unchanged overlays come
     from the build cache (moltgen.buildcache). `on_built` is called once per directory."""
-    from moltgen.buildcache import build_cached, engine_identity
+    return [text for text, _ in build_parts_keyed(directories, on_built, allow_remote=allow_remote,
+                                                  deadline=deadline)]
+
+
+def build_parts_keyed(directories: list[Path], on_built: Callable[[], None] | None = None, *,
+                      allow_remote: bool = False,
+                      deadline: Deadline | None = None) -> list[tuple[str, str | None]]:
+    """build_parts, each output with the digest of its build's inputs (None: not cached)."""
+    from moltgen.buildcache import build_cached_keyed, engine_identity
 
     deadline = deadline or Deadline()
     for directory in directories:
@@ -177,7 +185,7 @@ def build_parts(directories: list[Path], on_built: Callable[[], None] | None = N
         return build_each(missing, advance, env=env, deadline=deadline)
 
     identity = engine_identity(engine_command(), ("allow-remote" if allow_remote else "offline",))
-    return build_cached(directories, build_missing, identity, on_built)
+    return build_cached_keyed(directories, build_missing, identity, on_built)
 
 
 def build_each(directories: list[Path], on_built: Callable[[], None] | None = None, *,

@@ -4,6 +4,7 @@ near-copies of a fleet to a fraction of what zlib alone leaves."""
 
 from __future__ import annotations
 
+import io
 import pickle
 import zlib
 from typing import Any
@@ -21,6 +22,16 @@ def decompress(blob: bytes, dictionary: bytes | None = None) -> bytes:
         return zlib.decompress(blob)
     decompressor = zlib.decompressobj(zdict=dictionary)
     return decompressor.decompress(blob) + decompressor.flush()
+
+
+def plain_pickle(data: Any) -> bytes:
+    """Plain data (no cycles) pickled without the memo: the bytes depend on the values only,
+    not on which equal strings happen to be one object, so equal views have equal digests."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(data)
+    return buffer.getvalue()
 
 
 class Packer:
@@ -45,7 +56,10 @@ class Packer:
         return found
 
     def pack(self, kind: str, data: Any) -> bytes:
-        raw = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+        return self.pack_raw(kind, pickle.dumps(data, pickle.HIGHEST_PROTOCOL))
+
+    def pack_raw(self, kind: str, raw: bytes) -> bytes:
+        """Compress an object pickled already."""
         return compress(raw, self.dictionary("data", kind, raw))
 
     def unpack(self, kind: str, blob: bytes) -> Any:

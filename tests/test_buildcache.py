@@ -4,6 +4,7 @@ every kind of input invalidates its entry, and a damaged or half-written entry i
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import threading
@@ -208,6 +209,31 @@ def test_a_project_check_writes_nothing_into_the_repository(tmp_path, monkeypatc
     second = run_moltgen("check", "--format", "json", cwd=project, env={"XDG_CACHE_HOME": str(cache)})
     assert (first.code, first.stdout) == (second.code, second.stdout)
     assert snapshot(project) == before
+
+
+def test_a_project_check_from_cached_findings_is_the_check_without_the_cache(tmp_path):
+    """A fleet checked with both caches warm, after one instance changed and a comment was
+    inserted above the spec's image (so the origin of every image finding moved, and only
+    one instance's overlays did): the report is the one a check without any cache gives."""
+    project = tmp_path / "project"
+    project.mkdir()
+    spec = FLEET_SPEC.replace("namespace: bots\n", "namespace: bots\nimage: {tag: main}\n")
+    (project / "moltgen.yaml").write_text(spec)
+    assert run_moltgen("render", cwd=project).code == 0
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    cold = run_moltgen("check", "--format", "json", cwd=project, env=cache)
+    assert [p for p in (tmp_path / "xdg/moltgen/findings").rglob("*") if p.is_file()]
+    spec = spec.replace("memory: 4Gi", "memory: 3Gi").replace("name: bot\n", "name: bot\n# the team's bots\n")
+    (project / "moltgen.yaml").write_text(spec)
+    assert run_moltgen("render", cwd=project).code == 0
+    warm = run_moltgen("check", "--format", "json", cwd=project, env=cache)
+    plain = run_moltgen("check", "--format", "json", cwd=project, env={"MOLTGEN_NO_CACHE": "1"})
+    assert (warm.code, warm.stdout) == (plain.code, plain.stdout)
+
+    def image_origins(run) -> set[int]:
+        return {f["origin"]["line"] for f in json.loads(run.stdout)["findings"]
+                if f["rule"] == "image-digest" and f["origin"]}
+    assert image_origins(warm) == {line + 1 for line in image_origins(cold)} != set()
 
 
 # -- corruption ---------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from moltgen.check.apis import identity_problem
 from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
-from moltgen.check.model import CheckResult, FieldPath, Finding, Manifest, ObjectRef, Severity, parse_path
+from moltgen.check.findingscache import FindingsStore, PartEntry, SubjectEntry, loads
+from moltgen.check.model import (CheckResult, FieldPath, Finding, Manifest, ObjectRef, Part, Severity,
+                                 parse_path)
 from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
 from moltgen.check.schema import SchemaSet
 from moltgen.check.views import containers, pod_spec, rule_view
@@ -29,7 +31,7 @@ from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.check.patterns import unroll_pattern_lists
-from moltgen.packing import Packer
+from moltgen.packing import Packer, plain_pickle
 
 
 @dataclass(slots=True)
@@ -96,7 +98,10 @@ class Engine:
         self.catalog = catalog
         self.policy = policy or PolicyConfig()
         self.schemas = schemas
-        self.now = now or dt.datetime.now(dt.timezone.utc)
+        # The start of the day (UTC): rules that read `now` count whole days, and every check of
+        # one day agrees, so findings cached during a day are exact (check.findingscache).
+        self.now = now or dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0,
+                                                                    microsecond=0)
         self.rules = self._effective_rules(set(only) if only is not None else None)
         self._by_kind: dict[str, list[EffectiveRule]] = {}
 
@@ -148,61 +153,147 @@ class Engine:
         applies to (its subject); the subjects are evaluated in a second pass, once every
         object is known.
         """
-        packer = Packer()
-        index = _CompactIndex(self._cross_rules(), packer)
-        # (namespace, kind, checked whole later?, packed data, wrong-type paths, the manifest
-        # without its data, findings it already has)
-        later: list[tuple[str, str, bool, bytes, tuple[FieldPath, ...], Manifest,
-                          tuple[Finding | None, ...]]] = []
-        findings: list[Finding] = []
-        first: dict[bytes, str] = {}  # where each kind/namespace/name was first (_identity)
-        count = 0
-        # openclaw.json is judged by the schema of the release the target's image runs: the
-        # first Moltbot container's tag. A ConfigMap that comes before it is checked later.
-        image_tag: str | None = None
+        run = _TargetRun(self)
         for manifest in manifests:
-            count += 1
-            if image_tag is None:
-                image_tag = moltbot_image_tag((manifest.data,))
-            duplicate = self._duplicate(manifest, first)
-            if image_tag is None and manifest.data.get("kind") == "ConfigMap":
-                index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
-                later.append((manifest.ref.namespace, "ConfigMap", True,
-                              packer.pack("ConfigMap", manifest.data), (),
-                              _shell(manifest, packer, "ConfigMap"), (duplicate,)))
-            else:
-                schema_findings, invalid = self._validate(manifest)
-                item = Prepared.of(manifest, invalid, image_tag)
-                blob = index.add(item._kind, manifest.ref.namespace, item.view)
-                self._check_alone(item, [*schema_findings, duplicate], findings)
-                if index.is_subject(item._kind):
-                    if blob is None or item.view is not manifest.data:
-                        blob = packer.pack(item._kind, manifest.data)
-                    later.append((manifest.ref.namespace, item._kind, False, blob,
-                                  tuple(invalid), _shell(manifest, packer, item._kind), ()))
+            self._first_pass(run, manifest, None)
             if on_object is not None:
                 on_object()
+        self._second_pass(run, between)
+        return CheckResult(objects=run.count, findings=run.findings)
+
+    def check_parts(self, parts: Sequence[Part], store: FindingsStore,
+                    on_object: Callable[[], None] | None = None,
+                    between: Callable[[], None] | None = None,
+                    origin_at: Callable[[Any], Location | None] | None = None,
+                    context: tuple[str, ...] = ("", "")) -> CheckResult:
+        """`check` of a target built in parts (a fleet's instance overlays), each part's
+        findings taken from `store` when its inputs are unchanged (check.findingscache), and
+        stored when they were not. The findings are those `check` gives, in the same order.
+        `origin_at` finds a cached finding's line in the spec; `context` (the target's name
+        and environment, then anything else its findings depend on) is part of every key."""
+        run = _TargetRun(self, *context[:2])
+        recorders: list[tuple[str, _PartRecorder]] = []
+        for part in parts:
+            key = store.key(part.inputs, part.name, "origins" if origin_at else "", *context)
+            entry = store.get(key)
+            if entry is not None and self._reuse_part(run, part, key, entry, origin_at):
+                for _ in range(entry.objects):
+                    if on_object is not None:
+                        on_object()
+                continue
+            recorder = _PartRecorder(len(run.findings), run.count, run.image_tag) if key is not None else None
+            for manifest in part.manifests():
+                self._first_pass(run, manifest, recorder)
+                if on_object is not None:
+                    on_object()
+            if recorder is not None:
+                recorder.finish(run)
+                recorders.append((key, recorder))  # type: ignore[arg-type]
+        if any(c.entry.final_tag != run.image_tag for c in run.reused if c.waits_for_tag):
+            # A cached part judged a ConfigMap by the release a later part named, and that
+            # release is another now: check every part again (and store the new verdicts).
+            return self.check_parts(parts, _Refreshing(store), on_object, between, origin_at, context)
+        for part, found in self._second_pass(run, between):
+            self._place_again(part, found)
+        for key, recorder in recorders:
+            if recorder.storable:
+                store.put(key, recorder.entry(run.image_tag))
+        for cached in run.reused:
+            if cached.changed:  # new candidates, the same verdicts: keep the new digests
+                store.put(cached.key, cached.entry)
+        return CheckResult(objects=run.count, findings=run.findings)
+
+    def _first_pass(self, run: _TargetRun, manifest: Manifest, recorder: _PartRecorder | None) -> None:
+        """Schema and single-object rules of one object; what rules across objects need of it
+        is kept in the run's index, and it is kept for the second pass if it is their subject.
+        `recorder`: what a part's cache entry keeps is noted there."""
+        index, packer = run.index, run.packer
+        ordinal = run.count
+        run.count += 1
+        if run.image_tag is None:
+            run.image_tag = moltbot_image_tag((manifest.data,))
+        if recorder is not None:
+            recorder.note_identity(manifest, run.first)
+        duplicate = self._duplicate(manifest, run.first)
+        if recorder is not None:
+            recorder.identity_placed(run.first)
+        if run.image_tag is None and manifest.data.get("kind") == "ConfigMap":
+            added = index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
+            raw = plain_pickle(manifest.data)
+            subject = None
+            if recorder is not None:
+                if added is not None:
+                    recorder.views.append(("ConfigMap", manifest.ref.namespace, added[1], added[2]))
+                subject = SubjectEntry(ordinal - recorder.start_ordinal, manifest.ref.namespace,
+                                       "ConfigMap", raw, (), whole=True)
+                recorder.subjects.append(subject)
+            run.later.append(_Later(manifest.ref.namespace, "ConfigMap", True,
+                                    packer.pack_raw("ConfigMap", raw), (),
+                                    _shell(manifest, packer, "ConfigMap"), (duplicate,), subject))
+            return
+        schema_findings, invalid = self._validate(manifest)
+        item = Prepared.of(manifest, invalid, run.image_tag)
+        added = index.add(item._kind, manifest.ref.namespace, item.view)
+        if recorder is not None and added is not None:
+            recorder.views.append((item._kind, manifest.ref.namespace, added[1], added[2]))
+        self._check_alone(item, [*schema_findings, duplicate], run.findings)
+        if index.is_subject(item._kind):
+            if added is None or item.view is not manifest.data:
+                raw = plain_pickle(manifest.data)
+                blob = packer.pack_raw(item._kind, raw)
+            else:
+                blob, raw = added[0], added[1]
+            subject = None
+            if recorder is not None:
+                subject = SubjectEntry(ordinal - recorder.start_ordinal,
+                                       manifest.ref.namespace, item._kind, raw, tuple(invalid))
+                recorder.subjects.append(subject)
+            run.later.append(_Later(manifest.ref.namespace, item._kind, False, blob, tuple(invalid),
+                                    _shell(manifest, packer, item._kind), (), subject))
+
+    def _second_pass(self, run: _TargetRun, between: Callable[[], None] | None) -> list[tuple[_CachedPart, list[tuple[int, list[Finding]]]]]:
+        """Rules across objects, subject by subject, once every object is known. A cached
+        part's verdicts are reused where its candidates are unchanged or its findings agree;
+        the rest are returned (by part) to be placed from the part's files."""
+        index, packer, findings = run.index, run.packer, run.findings
         # Namespace by namespace: rules across objects mostly look within one, so the views
         # of its objects are decompressed once for all of its subjects.
-        later.sort(key=lambda entry: entry[0])
-        for _, kind, whole, blob, invalid, shell, found_first in later:
+        run.later.sort(key=lambda entry: entry.namespace)
+        unplaced: dict[int, tuple[_CachedPart, list[tuple[int, list[Finding]]]]] = {}
+        for later in run.later:
             if between is not None:
                 between()
-            shell.data = packer.unpack(kind, blob)
-            if whole:
+            if later.part is not None:
+                again = self._reuse_cross(run, later.part, later.subject)  # type: ignore[arg-type]
+                if again:
+                    unplaced.setdefault(id(later.part), (later.part, []))[1].extend(again)
+                continue
+            shell = later.shell
+            assert shell is not None
+            shell.data = packer.unpack(later.kind, later.blob)
+            if later.whole:
                 schema_findings, invalid = self._validate(shell)
-                item = Prepared.of(shell, invalid, image_tag)
-                self._check_alone(item, [*schema_findings, *found_first], findings)
+                item = Prepared.of(shell, invalid, run.image_tag)
+                start = len(findings)
+                self._check_alone(item, [*schema_findings, *later.found_first], findings)
+                if later.subject is not None:
+                    later.subject.alone, later.subject.invalid = findings[start:], tuple(invalid)
             else:
-                item = Prepared.of(shell, invalid, image_tag)
+                item = Prepared.of(shell, later.invalid, run.image_tag)
             if index.is_subject(item._kind):
-                found = list(self._rule_findings(item, index))
+                if later.subject is not None:
+                    by_rule = self._cross_by_rule(item, index)
+                    later.subject.rules = [(effective.rule.id, key, index.digest(key), found)
+                                           for effective, key, found in by_rule]
+                    found = [f for _, _, each in by_rule for f in each]
+                else:
+                    found = list(self._rule_findings(item, index))
                 if found:
                     waivers = untrusted_waivers(annotation_waivers(shell)[0],
                                                 self._annotation_may_waive, shell)[0]
                     self._conclude(found, shell, waivers, findings)
             shell.data = None  # type: ignore[assignment]
-        return CheckResult(objects=count, findings=findings)
+        return list(unplaced.values())
 
     def _check_alone(self, item: Prepared, found: list[Finding | None],
                      findings: list[Finding]) -> None:
@@ -286,37 +377,120 @@ class Engine:
     # -- CEL rules ----------------------------------------------------------------------------
     def _rule_findings(self, item: Prepared, index: _CompactIndex | None) -> Iterable[Finding]:
         """Without an index the rules of one object; with it, the rules across objects."""
+        shared: dict[str, Any] = {}  # container activations, shared by every container rule
+        for effective in self._applicable(item, index is not None):
+            yield from self._one_rule(item, effective, index, shared)
+
+    def _applicable(self, item: Prepared, across: bool) -> Iterable[EffectiveRule]:
         env = item.manifest.env
-        container_activations: list[Any] | None = None
         for effective in self._rules_for(item._kind):
             rule = effective.rule
             if rule.environments and env not in rule.environments:
                 continue
-            if (rule.scope == "objects") != (index is not None):
-                continue
-            objects = index.candidates(item, rule) if index is not None else None
-            base = self._activation(item, objects)
-            if rule.when:
-                verdict = effective.program("when").run(base)
-                if verdict is not True:
-                    if isinstance(verdict, celenv.EvalError):
-                        yield self._error_finding(item, effective, (), verdict)
-                    continue
-            if rule.for_each == "container":
-                if objects is not None:
-                    activations = [self._container_activation(item, c, objects) for _, c in item.containers]
-                else:
-                    if container_activations is None:  # shared by every container rule
-                        container_activations = [self._container_activation(item, c, None)
-                                                 for _, c in item.containers]
-                    activations = container_activations
-                for (path, container), activation in zip(item.containers, activations):
-                    rebind = partial(self._container_activation, item, container, objects)
-                    yield from self._evaluate(item, effective, activation, path, rebind,
-                                              container["name"])
+            if (rule.scope == "objects") == across:
+                yield effective
+
+    def _cross_by_rule(self, item: Prepared, index: _CompactIndex) -> list[tuple[EffectiveRule, tuple[Any, ...], list[Finding]]]:
+        """The rules across objects of one subject, each with the key of the candidates it
+        saw and its findings (a part's cache entry keeps them per rule)."""
+        return [(effective, index.key_for(item, effective.rule), list(self._one_rule(item, effective, index, {})))
+                for effective in self._applicable(item, True)]
+
+    def _one_rule(self, item: Prepared, effective: EffectiveRule, index: _CompactIndex | None,
+                  shared: dict[str, Any]) -> Iterable[Finding]:
+        rule = effective.rule
+        objects = index.candidates(item, rule) if index is not None else None
+        base = self._activation(item, objects)
+        if rule.when:
+            verdict = effective.program("when").run(base)
+            if verdict is not True:
+                if isinstance(verdict, celenv.EvalError):
+                    yield self._error_finding(item, effective, (), verdict)
+                return
+        if rule.for_each == "container":
+            if objects is not None:
+                activations = [self._container_activation(item, c, objects) for _, c in item.containers]
             else:
-                rebind = partial(self._item_activation, item, objects)
-                yield from self._evaluate(item, effective, base, (), rebind)
+                activations = shared.get("containers")
+                if activations is None:
+                    activations = shared["containers"] = [self._container_activation(item, c, None)
+                                                          for _, c in item.containers]
+            for (path, container), activation in zip(item.containers, activations):
+                rebind = partial(self._container_activation, item, container, objects)
+                yield from self._evaluate(item, effective, activation, path, rebind,
+                                          container["name"])
+        else:
+            rebind = partial(self._item_activation, item, objects)
+            yield from self._evaluate(item, effective, base, (), rebind)
+
+    # -- cached parts (check_parts) -----------------------------------------------------------
+    def _reuse_part(self, run: _TargetRun, part: Part, key: str | None, entry: PartEntry,
+                    origin_at: Callable[[Any], Location | None] | None) -> bool:
+        """Take a cached part into the run: its identities, findings, views and subjects.
+        False (and nothing taken) when one of its objects repeats an earlier part's: the
+        duplicate finding names the other part, so the part is checked again."""
+        if entry.tag_in != run.image_tag or any(identity in run.first for identity, _ in entry.identities):
+            return False
+        run.image_tag = entry.tag_out
+        for identity, where in entry.identities:
+            run.first[identity] = where
+        resolve = _origin_resolver(origin_at)
+        for finding in entry.findings:
+            resolve(finding)
+        for subject in entry.subjects:
+            for finding in subject.alone:
+                resolve(finding)
+            for _, _, _, found in subject.rules:
+                for finding in found:
+                    resolve(finding)
+        run.findings.extend(entry.findings)
+        for kind, namespace, raw, digest in entry.views:
+            run.index.add_raw(kind, namespace, raw, digest)
+        cached = _CachedPart(part, key, entry)
+        for subject in entry.subjects:
+            run.later.append(_Later(subject.namespace, subject.kind, False, None, subject.invalid,
+                                    None, (), subject, cached))
+        run.count += entry.objects
+        run.reused.append(cached)
+        return True
+
+    def _reuse_cross(self, run: _TargetRun, part: _CachedPart, subject: SubjectEntry) -> list[tuple[int, list[Finding]]]:
+        """A cached subject's verdicts across objects: reused where the rule's candidates are
+        unchanged, evaluated again where they changed. Findings that agree with the stored
+        ones keep their places; the others are returned to be placed."""
+        item: Prepared | None = None
+        waivers: list[Any] = []
+        unplaced: list[tuple[int, list[Finding]]] = []
+        run.findings.extend(subject.alone)  # a ConfigMap checked whole in the second pass
+        for position, (rule_id, key, digest, stored) in enumerate(subject.rules):
+            current = run.index.digest(key)
+            if current == digest:
+                run.findings.extend(stored)
+                continue
+            if item is None:
+                shell = Manifest(loads(subject.data), _nowhere, run.target, run.env)
+                item = Prepared.of(shell, subject.invalid, run.image_tag)
+                waivers = untrusted_waivers(annotation_waivers(shell)[0],
+                                            self._annotation_may_waive, shell)[0]
+            found = list(self._one_rule(item, self.rules[rule_id], run.index, {}))
+            apply_waivers(found, self.policy.waivers + waivers, run.env, self.now.date())
+            if [_verdict_of(f) for f in found] == [_verdict_of(f) for f in stored]:
+                found = stored
+            else:
+                unplaced.append((subject.ordinal, found))
+            subject.rules[position] = (rule_id, key, current, found)
+            part.changed = True
+            run.findings.extend(found)
+        return unplaced
+
+    def _place_again(self, part: _CachedPart, unplaced: list[tuple[int, list[Finding]]]) -> None:
+        """Place findings of a cached part that a changed candidate gave: from its files."""
+        wanted: dict[int, list[Finding]] = {}
+        for ordinal, found in unplaced:
+            wanted.setdefault(ordinal, []).extend(found)
+        for ordinal, manifest in enumerate(part.part.manifests()):
+            for finding in wanted.get(ordinal, ()):
+                self._place(finding, manifest)
 
     def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None,
                               element: Any = None) -> Any:
@@ -399,8 +573,10 @@ class Engine:
         if manifest.origin is not None:
             try:
                 finding.origin = manifest.origin(finding.path)
+                key_of = getattr(manifest.origin, "key", None)
+                finding.origin_key = key_of(finding.path) if key_of is not None else None
             except Exception:  # noqa: BLE001 - a missing origin must not hide a finding
-                finding.origin = None
+                finding.origin = finding.origin_key = None
 
 
 def _identity(ref: ObjectRef) -> bytes:
@@ -490,18 +666,46 @@ class _CompactIndex:
             None if any(not k for k in subjects) else frozenset(k for ks in subjects for k in ks))
         # (kind, namespace) -> compressed views, namespace "*" for every namespace
         self.by_kind: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+        self.digests: dict[tuple[str, str], list[bytes]] = defaultdict(list)  # parallel to by_kind
+        self._digests: dict[tuple[Any, ...], bytes] = {}
         self.kinds: dict[str, None] = {}
         self._cache: OrderedDict[tuple[tuple[str, ...], str], list[Any]] = OrderedDict()
 
-    def add(self, kind: str, namespace: str, view: dict[str, Any]) -> bytes | None:
-        """Keep an object's view if a rule may ask for it; the compressed view, or None."""
+    def add(self, kind: str, namespace: str, view: dict[str, Any]) -> tuple[bytes, bytes, bytes] | None:
+        """Keep an object's view if a rule may ask for it: the compressed view, the view
+        pickled and its digest; None if no rule asks for its kind."""
         if not self.rules or (self.kinds_wanted is not None and kind not in self.kinds_wanted):
             return None
-        blob = self.packer.pack(kind, view)
-        self.by_kind[(kind, namespace)].append(blob)
-        self.by_kind[(kind, "*")].append(blob)
+        raw = plain_pickle(view)
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        return self.add_raw(kind, namespace, raw, digest), raw, digest
+
+    def add_raw(self, kind: str, namespace: str, raw: bytes, digest: bytes) -> bytes:
+        """Keep a view pickled already (from a cached part), with its digest."""
+        blob = self.packer.pack_raw(kind, raw)
+        for where in ((kind, namespace), (kind, "*")):
+            self.by_kind[where].append(blob)
+            self.digests[where].append(digest)
         self.kinds[kind] = None
         return blob
+
+    def key_for(self, item: Prepared, rule: Rule) -> tuple[Any, ...]:
+        """Which candidates a rule sees for a subject: its kinds, in its namespace or all."""
+        return (rule.object_kinds, item.manifest.ref.namespace if rule.same_namespace else "*")
+
+    def digest(self, key: tuple[Any, ...]) -> bytes:
+        """A digest of the candidates `key` names, in the order a rule sees them (after the
+        first pass): a rule whose subject and candidates are unchanged gives the same verdict."""
+        found = self._digests.get(key)
+        if found is None:
+            kinds, namespace = key
+            digest = hashlib.blake2b(digest_size=16)
+            for kind in kinds or tuple(self.kinds):
+                digest.update(kind.encode("utf-8", "surrogatepass") + b"\0")
+                for view in self.digests.get((kind, namespace), ()):
+                    digest.update(view)
+            found = self._digests[key] = digest.digest()
+        return found
 
     def is_subject(self, kind: str) -> bool:
         """Whether some rule across objects applies to objects of this kind."""
@@ -532,3 +736,132 @@ def _shell(manifest: Manifest, packer: Packer, kind: str) -> Manifest:
         compact(partial(packer.dictionary, "text", kind))
     return Manifest(None, manifest.locate, manifest.target, manifest.env,  # type: ignore[arg-type]
                     manifest.origin)
+
+
+@dataclass(slots=True)
+class _Later:
+    """An object kept for the second pass: its packed data and the manifest without it, or,
+    from a cached part, its cache entry."""
+
+    namespace: str
+    kind: str
+    whole: bool  # checked whole in the second pass (a ConfigMap before the release was known)
+    blob: bytes | None
+    invalid: tuple[FieldPath, ...]
+    shell: Manifest | None
+    found_first: tuple[Finding | None, ...]  # findings it has already (its duplicate)
+    subject: SubjectEntry | None = None  # what a part's cache entry keeps of it
+    part: _CachedPart | None = None  # set when it comes from a cached part
+
+
+class _TargetRun:
+    """The state of one target's check: its index, what waits for the second pass, findings."""
+
+    def __init__(self, engine: Engine, target: str = "", env: str = ""):
+        self.packer = Packer()
+        self.index = _CompactIndex(engine._cross_rules(), self.packer)
+        self.later: list[_Later] = []
+        self.findings: list[Finding] = []
+        self.first: dict[bytes, str] = {}  # where each kind/namespace/name was first (_identity)
+        # openclaw.json is judged by the schema of the release the target's image runs: the
+        # first Moltbot container's tag. A ConfigMap that comes before it is checked later.
+        self.image_tag: str | None = None
+        self.count = 0
+        self.target, self.env = target, env
+        self.reused: list[_CachedPart] = []
+
+
+@dataclass(slots=True)
+class _CachedPart:
+    part: Part
+    key: str | None
+    entry: PartEntry
+    changed: bool = False  # a verdict was evaluated again: the entry is written back
+
+    @property
+    def waits_for_tag(self) -> bool:
+        """Whether it has a ConfigMap judged by the release the whole target names."""
+        return any(subject.whole for subject in self.entry.subjects)
+
+
+class _Refreshing:
+    """A store that is written, never read: every part is checked again."""
+
+    def __init__(self, store: FindingsStore):
+        self.store = store
+
+    def key(self, *parts: Any) -> str | None:
+        return self.store.key(*parts)
+
+    def get(self, key: str | None) -> None:
+        return None
+
+    def put(self, key: str | None, entry: PartEntry) -> None:
+        self.store.put(key, entry)
+
+
+class _PartRecorder:
+    """What a part's cache entry keeps, noted as the part is checked. A part with an object
+    that repeats another part's is not stored: its duplicate finding names the other part."""
+
+    def __init__(self, start: int, start_ordinal: int, tag_in: str | None):
+        self.start, self.start_ordinal = start, start_ordinal
+        self.tag_in = self.tag_out = tag_in
+        self.storable = True
+        self.objects = 0
+        self.alone: list[Finding] = []
+        self.identities: list[tuple[bytes, str]] = []
+        self.views: list[tuple[str, str, bytes, bytes]] = []
+        self.subjects: list[SubjectEntry] = []
+        self._mine: set[bytes] = set()
+        self._pending: bytes | None = None
+
+    def note_identity(self, manifest: Manifest, first: dict[bytes, str]) -> None:
+        ref = manifest.ref
+        identity = _identity(ref) if ref.kind and ref.name else None
+        self._pending = None
+        if identity is None:
+            return
+        if identity in first:
+            if identity not in self._mine:
+                self.storable = False
+            return
+        self._pending = identity
+
+    def identity_placed(self, first: dict[bytes, str]) -> None:
+        if self._pending is not None:
+            self._mine.add(self._pending)
+            self.identities.append((self._pending, first[self._pending]))
+
+    def finish(self, run: _TargetRun) -> None:
+        self.alone = run.findings[self.start:]
+        self.objects = run.count - self.start_ordinal
+        self.tag_out = run.image_tag
+
+    def entry(self, final_tag: str | None) -> PartEntry:
+        return PartEntry(self.objects, self.alone, self.identities, self.views, self.subjects,
+                         self.tag_in, self.tag_out, final_tag)
+
+
+def _verdict_of(finding: Finding) -> tuple[Any, ...]:
+    """A finding without its places: what a rule evaluated again must agree with."""
+    return (finding.rule, finding.severity, finding.message, finding.object, finding.path,
+            finding.key, finding.waived, finding.waiver)
+
+
+def _nowhere(path: FieldPath) -> Location:
+    raise AssertionError("a cached subject is placed from its part's files")  # pragma: no cover
+
+
+def _origin_resolver(origin_at: Callable[[Any], Location | None] | None) -> Callable[[Finding], None]:
+    """Set a cached finding's origin from its key, in the spec as it is now."""
+    memo: dict[Any, Location | None] = {}
+
+    def resolve(finding: Finding) -> None:
+        key = finding.origin_key
+        if key is None:
+            return
+        if key not in memo:
+            memo[key] = origin_at(key) if origin_at is not None else None
+        finding.origin = memo[key]
+    return resolve

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from sys import intern
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from moltgen.errors import Location
 
@@ -79,11 +79,25 @@ class Finding:
     waived: bool = False
     waiver: str = ""  # why it is waived, or why a waiver no longer applies
     key: str = ""  # the Secret key, container or list item it is about (waivers' `keys`)
+    # what decides `origin` without its line (render.origins.origin_key): a cached finding
+    # finds its line again in the spec as it is now
+    origin_key: Any = None
 
     @property
     def counts_as(self) -> Severity | None:
         """The severity that counts towards the exit code; None once waived."""
         return None if self.waived else self.severity
+
+
+@dataclass(slots=True)
+class Part:
+    """One built directory of a target (an instance overlay of a fleet): its objects, and the
+    digest of everything its build read (None: not cacheable), which keys its cached findings
+    (check.findingscache)."""
+
+    name: str
+    inputs: str | None
+    manifests: Callable[[], Iterator[Manifest]]
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 from moltgen.check.catalog import Catalog, load_catalog
 from moltgen.check.config import PolicyConfig, load_policy
 from moltgen.check.engine import Engine
+from moltgen.check.findingscache import FindingsStore, run_fingerprint
 from moltgen.check.limits import memory_cap
 from moltgen.check.model import CheckResult
 from moltgen.check.schema import SchemaSet
@@ -41,6 +42,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
+    store = FindingsStore(run_fingerprint(engine, schemas))
     from moltgen.kustomize import BUILD_TIMEOUT_SECONDS, Deadline
 
     deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
@@ -58,7 +60,11 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
                 step.advance()
                 in_budget()
 
-            result = engine.check(target.stream(), on_object=on_object, between=in_budget)
+            if target.parts is not None and store.enabled:
+                result = engine.check_parts(target.parts, store, on_object, in_budget,
+                                            target.origin_at, (target.name, target.env))
+            else:
+                result = engine.check(target.stream(), on_object=on_object, between=in_budget)
             # files that did not parse are known once the stream has been read
             total.findings.extend(engine.unreadable(target.unreadable, target.env))
             total.objects += result.objects

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from moltgen.check.model import FieldPath, Manifest
+from moltgen.check.model import FieldPath, Manifest, Part
 from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
@@ -36,6 +36,10 @@ class TargetSet:
     estimate: int = 0  # how many objects, as far as counting `---` lines tells (progress)
     # files that did not parse, each one problem; filled as the stream is read
     unreadable: list[Problem] = field(default_factory=list)
+    # a project's overlay: its built parts, whose findings can be cached (check.findingscache),
+    # and where a cached finding's origin key is in the spec now
+    parts: list[Part] | None = None
+    origin_at: Callable[[Any], Location | None] | None = None
 
     def stream(self) -> Iterator[Manifest]:
         return self.source()
@@ -209,47 +213,88 @@ class _DocumentLocator:
 
 
 def load_overlay(directory: Path, env: str, *, project: Any = None,
-                 built: list[tuple[Path, str]] | None = None, reach: Reach = Reach()) -> TargetSet:
+                 built: list[tuple[Path, str, str | None]] | None = None,
+                 reach: Reach = Reach()) -> TargetSet:
     """Build the overlay with kustomize (unless `built` holds its output already: one part per
-    directory built, a fleet's instance overlays); locate fields in the files that wrote them,
-    through the source map of the directory each object was built from."""
+    directory built, a fleet's instance overlays, each with the digest of its build's inputs);
+    locate fields in the files that wrote them, through the source map of the directory each
+    object was built from."""
     from moltgen import kustomize
-    from moltgen.check.sourcemap import OverlaySourceMap
 
     if built is None:
         built = [(directory, kustomize.build(directory, allow_remote=reach.allow_remote,
-                                             deadline=reach.deadline))]
+                                             deadline=reach.deadline), None)]
     name = _show(directory)
     documents: dict[Path, Any] = {}  # parsed source files, shared by every part's map
     fallback = Location(_show(directory / "kustomization.yaml"))
-    origin_of = _origin_function() if project is not None else None
+    origins = _origins(project, env)
+    parts = [Part(_show(part), inputs, _part_manifests(part, text, name, env, documents, fallback, origins))
+             for part, text, inputs in built]
 
     def source() -> Iterator[Manifest]:
-        for part, text in built:
-            source_map = OverlaySourceMap(part, documents=documents)  # read on first locate
-            for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
-                for _, data in _flatten(doc.data, ()):
-                    yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
-                                   _origin_locator(origin_of, project, env, data) if origin_of else None)
-    total = sum(count_documents(text.encode("utf-8", "surrogateescape")) for _, text in built)
-    return TargetSet(name, env, source, total)
+        for part in parts:
+            yield from part.manifests()
+    total = sum(count_documents(text.encode("utf-8", "surrogateescape")) for _, text, _ in built)
+    return TargetSet(name, env, source, total, parts=parts,
+                     origin_at=origins.at if origins is not None else None)
+
+
+def _part_manifests(part: Path, text: str, name: str, env: str, documents: dict[Path, Any],
+                    fallback: Location, origins: _Origins | None) -> Callable[[], Iterator[Manifest]]:
+    from moltgen.check.sourcemap import OverlaySourceMap
+
+    def manifests() -> Iterator[Manifest]:
+        source_map = OverlaySourceMap(part, documents=documents)  # read on first locate
+        for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
+            for _, data in _flatten(doc.data, ()):
+                yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
+                               _Origin(origins, data) if origins is not None else None)
+    return manifests
 
 
 def _overlay_locator(source_map: Any, data: dict[str, Any], fallback: Location) -> Callable[[FieldPath], Location]:
     return lambda path: source_map.locate(data, tuple(path)) or fallback
 
 
-def _origin_locator(origin_of: Any, project: Any, env: str, data: dict[str, Any]) -> Callable[[FieldPath], Location | None]:
-    return lambda path: origin_of(project, env, data, tuple(path))
+class _Origins:
+    """Lines of the spec that set the fields of a project's built objects
+    (moltgen.render.origins), found once per origin key."""
+
+    def __init__(self, origins: Any, project: Any, env: str):
+        self.origins, self.project, self.env = origins, project, env
+        self._found: dict[Any, Location | None] = {}
+
+    def at(self, key: Any) -> Location | None:
+        if key not in self._found:
+            self._found[key] = self.origins.origin_at(self.project, self.env, key)
+        return self._found[key]
 
 
-def _origin_function() -> Any:
-    """moltgen.render.origins.origin_of, when the renderer provides it."""
+class _Origin:
+    """Where in the spec the fields of one built object were set: `key(path)` says what
+    decides it, `(path)` the line."""
+
+    __slots__ = ("origins", "data")
+
+    def __init__(self, origins: _Origins, data: dict[str, Any]):
+        self.origins, self.data = origins, data
+
+    def key(self, path: FieldPath) -> Any:
+        return self.origins.origins.origin_key(self.data, tuple(path))
+
+    def __call__(self, path: FieldPath) -> Location | None:
+        return self.origins.at(self.key(path))
+
+
+def _origins(project: Any, env: str) -> _Origins | None:
+    """moltgen.render.origins for this project, when there is one and the renderer is here."""
+    if project is None:
+        return None
     try:
-        from moltgen.render.origins import origin_of  # type: ignore[import-not-found]
+        from moltgen.render import origins  # type: ignore[import-not-found]
     except ImportError:
         return None
-    return origin_of
+    return _Origins(origins, project, env)
 
 
 def _env_of_overlay(path: Path) -> str:
@@ -328,8 +373,9 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
         overlays = {env: overlays[env] for env in builds}
     deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
-        built = {env: list(zip(directories, kustomize.build_parts(
-                     directories, step.advance, allow_remote=reach.allow_remote, deadline=deadline)))
+        built = {env: [(directory, text, inputs) for directory, (text, inputs) in zip(
+                     directories, kustomize.build_parts_keyed(
+                         directories, step.advance, allow_remote=reach.allow_remote, deadline=deadline))]
                  for env, directories in builds.items()}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]

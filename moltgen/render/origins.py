@@ -101,13 +101,11 @@ def _pod_setting(kind: str, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return None
 
 
-def _user_object_origin(project: Project, env: str | None, obj: dict[str, Any],
+def _user_object_origin(project: Project, env: str | None, key: tuple[Any, Any],
                         path: tuple[Any, ...]) -> Location | None:
     """Where in the user's own file (or the spec, inline) an added object was written."""
-    metadata = obj.get("metadata")
-    if not project.additions or not isinstance(metadata, dict):
+    if not project.additions:
         return None
-    key = (obj.get("kind"), metadata.get("name"))
     # The environment's own additions first, then the base's (env may be an ENV/INSTANCE label).
     ordered = sorted(project.additions.items(),
                      key=lambda item: 0 if env and item[0].startswith(f"overlays/{env}") else 1)
@@ -118,15 +116,28 @@ def _user_object_origin(project: Project, env: str | None, obj: dict[str, Any],
     return None
 
 
-def origin_of(project: Project, env: str | None, obj: dict[str, Any],
-              path: tuple[Any, ...]) -> Location | None:
-    """The line of the spec that set the value at `path` of a built object, if the spec did,
-    or of the user's own file for an object added with `extraResources`."""
-    user = _user_object_origin(project, env, obj, tuple(path))
+OriginKey = tuple[Any, Any, tuple[Any, ...], bool]
+
+
+def origin_key(obj: dict[str, Any], path: tuple[Any, ...]) -> OriginKey:
+    """What of a built object and a field path decides its origin (kind, name, path, whether
+    the field is the heap setting), without the lines: a finding kept in a cache keeps this,
+    and its line is found again in the spec as it is now (origin_at)."""
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    kind = obj.get("kind", "")
+    return (kind, name, tuple(path), kind == "Deployment" and _is_heap_setting(obj, tuple(path)))
+
+
+def origin_at(project: Project, env: str | None, key: OriginKey) -> Location | None:
+    """The line of the spec that set the field `key` names, if the spec did, or of the user's
+    own file for an object added with `extraResources`."""
+    kind, name, path, heap = key
+    user = _user_object_origin(project, env, (kind, name), path) if name is not None else None
     if user is not None:
         return user
-    kind = obj.get("kind", "")
-    spec_path = _pod_setting(kind, tuple(path)) or spec_path_of(kind, tuple(path), obj)
+    spec_path = _pod_setting(kind, path) or (
+        ("resources", "limits", "memory") if heap else spec_path_of(kind, path))
     if spec_path is None:
         return None
     document = project.document
@@ -138,3 +149,10 @@ def origin_of(project: Project, env: str | None, obj: dict[str, Any],
         if document.has(prefix):
             return document.locate(prefix)
     return None
+
+
+def origin_of(project: Project, env: str | None, obj: dict[str, Any],
+              path: tuple[Any, ...]) -> Location | None:
+    """The line of the spec that set the value at `path` of a built object, if the spec did,
+    or of the user's own file for an object added with `extraResources`."""
+    return origin_at(project, env, origin_key(obj, path))
