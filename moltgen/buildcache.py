@@ -59,6 +59,9 @@ class Inputs:
     files: frozenset[str]  # resolved paths of the files hashed, and of named paths now missing
     directories: frozenset[str]  # directories hashed whole: anything changing inside counts
     complete: bool = True  # False: the walk stopped early, so these are not all the inputs
+    # directories holding a path some string named, as written (before symbolic links are
+    # resolved): a link swapped there changes what is read (moltgen.walkmemo watches them)
+    watched: frozenset[str] = frozenset()
 
     def affected_by(self, changed: Iterable[Path]) -> bool:
         """Whether any of these paths (resolved, existing or deleted) is an input; always,
@@ -92,11 +95,13 @@ class InputScanner:
         # parsed once per scanner (one run), not once per overlay.
         self._trees: dict[str, tuple[dict[str, str], set[str]]] = {}
         self._kustomizations: dict[str, object] = {}
+        self._watched: set[str] = set()
 
     def inputs(self, directory: Path) -> Inputs:
         root = directory.resolve()
         files: dict[str, str] = {}  # resolved path -> digest ("" when missing)
         directories: set[str] = set()
+        self._watched = watched = {str(root)}
         try:
             self._walk_kustomization(root, files, directories, set())
             if len(files) > MAX_FILES:
@@ -104,13 +109,14 @@ class InputScanner:
         except _Uncacheable:
             return Inputs(None, frozenset(files), frozenset(directories), complete=False)
         if not self.digests:
-            return Inputs(None, frozenset(files), frozenset(directories))
+            return Inputs(None, frozenset(files), frozenset(directories), watched=frozenset(watched))
         digest = hashlib.sha256(FORMAT + b"\0" + self.engine_identity.encode() + b"\0")
         for path in sorted(files):
             # Paths relative to the overlay: a checkout moved elsewhere keeps its entries.
             digest.update(os.path.relpath(path, root).encode("utf-8", "surrogateescape"))
             digest.update(b"\0" + files[path].encode() + b"\n")
-        return Inputs(digest.hexdigest(), frozenset(files), frozenset(directories))
+        return Inputs(digest.hexdigest(), frozenset(files), frozenset(directories),
+                      watched=frozenset(watched))
 
     def _walk_kustomization(self, directory: Path, files: dict[str, str], directories: set[str],
                             seen: set[Path]) -> None:
@@ -153,6 +159,7 @@ class InputScanner:
             if not text or len(text) > _MAX_REFERENCE or "\0" in text or "://" in text:
                 continue
             joined = os.path.normpath(os.path.join(directory, text))
+            self._watched.add(os.path.dirname(joined))
             try:  # one stat for the many strings that name nothing, resolve for the rest
                 is_dir = stat.S_ISDIR(os.stat(joined).st_mode)
             except (OSError, ValueError):
@@ -276,7 +283,7 @@ def _own_code_digest() -> str:
     """moltgen's own part of a build (how it runs kustomize, the keyless KSOPS rewrite): a
     new moltgen is a new key."""
     digest = hashlib.sha256()
-    for name in ("kustomize.py", "ksops.py", "confine.py", "buildcache.py"):
+    for name in ("kustomize.py", "ksops.py", "confine.py", "buildcache.py", "walkmemo.py"):
         try:
             digest.update((Path(__file__).parent / name).read_bytes())
         except OSError:
@@ -359,15 +366,17 @@ def build_cached(directories: list[Path], build_each: BuildEach, identity: str,
 
 def build_cached_keyed(directories: list[Path], build_each: BuildEach, identity: str,
                        on_built: Callable[[], None] | None = None,
-                       cache: BuildCache | None = None) -> list[tuple[str, str | None]]:
+                       cache: BuildCache | None = None,
+                       inputs_of: Callable[[Path], Inputs] | None = None) -> list[tuple[str, str | None]]:
     """build_cached, each output with the digest of its inputs (None: not cacheable, or the
-    cache is off), which keys what is derived from the output too (check.findingscache)."""
+    cache is off), which keys what is derived from the output too (check.findingscache).
+    `inputs_of` finds a directory's inputs (moltgen.walkmemo), else a scanner walks them."""
     advance = on_built or (lambda: None)
     cache = cache if cache is not None else BuildCache(cache_directory())
     if cache.directory is None:
         return [(text, None) for text in build_each(directories, advance)]
-    scanner = InputScanner(identity)
-    digests = [scanner.inputs(directory).digest for directory in directories]
+    inputs_of = inputs_of or InputScanner(identity).inputs
+    digests = [inputs_of(directory).digest for directory in directories]
     outputs: list[str | None] = [cache.get(digest) for digest in digests]
     for found in outputs:
         if found is not None:

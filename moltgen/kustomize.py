@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from moltgen import confine, ksops
 from moltgen.errors import Location, MoltgenError, Problem
@@ -172,20 +173,41 @@ def build_parts(directories: list[Path], on_built: Callable[[], None] | None = N
 def build_parts_keyed(directories: list[Path], on_built: Callable[[], None] | None = None, *,
                       allow_remote: bool = False,
                       deadline: Deadline | None = None) -> list[tuple[str, str | None]]:
-    """build_parts, each output with the digest of its build's inputs (None: not cached)."""
-    from moltgen.buildcache import build_cached_keyed, engine_identity
+    """build_parts, each output with the digest of its build's inputs (None: not cached).
+    An overlay whose walks are remembered (moltgen.walkmemo: nothing they looked at changed)
+    is neither confined nor scanned again."""
+    from moltgen.buildcache import InputScanner, build_cached_keyed
 
     deadline = deadline or Deadline()
     for directory in directories:
         _rendered(directory)
-    confine.check_kustomizations(directories, allow_remote=allow_remote)
+    memo, identity = walk_memo(allow_remote)
+    roots = {directory: confine.repository_root(directory) for directory in directories}
+    known = {directory: memo.get(directory, roots[directory]) for directory in directories}
+    confine.check_kustomizations([d for d in directories if known[d] is None], allow_remote=allow_remote)
+    scanner = InputScanner(identity)
+
+    def inputs_of(directory: Path) -> Any:
+        found = known.get(directory)
+        if found is None:
+            found = known[directory] = scanner.inputs(directory)
+            memo.put(directory, roots[directory], found)
+        return found
     env = _child_env(None, allow_remote)
 
     def build_missing(missing: list[Path], advance: Callable[[], None]) -> list[str]:
         return build_each(missing, advance, env=env, deadline=deadline)
 
+    return build_cached_keyed(directories, build_missing, identity, on_built, inputs_of=inputs_of)
+
+
+def walk_memo(allow_remote: bool) -> tuple[Any, str]:
+    """The walk memo of this engine and reach, and the engine's identity (buildcache)."""
+    from moltgen.buildcache import engine_identity
+    from moltgen.walkmemo import WalkMemo
+
     identity = engine_identity(engine_command(), ("allow-remote" if allow_remote else "offline",))
-    return build_cached_keyed(directories, build_missing, identity, on_built)
+    return WalkMemo(identity), identity
 
 
 def build_each(directories: list[Path], on_built: Callable[[], None] | None = None, *,

@@ -322,13 +322,20 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _affected(builds: dict[str, list[Path]], changed: set[Path]) -> dict[str, list[Path]]:
+def _affected(builds: dict[str, list[Path]], changed: set[Path], reach: Reach) -> dict[str, list[Path]]:
     """The overlays whose build reads any changed file (a changed base counts for every
-    overlay built on it); environments left with none are dropped."""
+    overlay built on it); environments left with none are dropped. Inputs remembered from an
+    earlier run (moltgen.walkmemo) are taken without walking."""
     from moltgen.buildcache import InputScanner
+    from moltgen.confine import repository_root
+    from moltgen.kustomize import walk_memo
 
+    memo, _ = walk_memo(reach.allow_remote)
     scanner = InputScanner(digests=False)
-    kept = {env: [d for d in directories if scanner.inputs(d).affected_by(changed)]
+
+    def inputs(directory: Path) -> Any:
+        return memo.get(directory, repository_root(directory)) or scanner.inputs(directory)
+    kept = {env: [d for d in directories if inputs(d).affected_by(changed)]
             for env, directories in builds.items()}
     return {env: directories for env, directories in kept.items() if directories}
 
@@ -369,7 +376,7 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
     if changed is not None:
-        builds = _affected(builds, changed)
+        builds = _affected(builds, changed, reach)
         overlays = {env: overlays[env] for env in builds}
     deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:

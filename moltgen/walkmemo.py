@@ -1,0 +1,103 @@
+"""What the walks of an overlay found, kept between runs while nothing they looked at changed.
+
+Before a project's overlays are built, each is walked twice: confinement (moltgen.confine)
+checks every path its kustomization graph reaches, and the build cache finds and hashes its
+inputs (moltgen.buildcache). A fleet of 500 instances pays that for 1,000 overlays on every
+run. Both walks are functions of the files and directories they looked at, so the result of an
+overlay that passed confinement (its inputs and their digest) is kept with the signature of
+each of those paths: device, inode, type, size, and modification and change times in
+nanoseconds. Any write to a file changes its change time (user space cannot set it back), and
+adding, removing, renaming or relinking an entry changes its directory's, so a later run that
+finds every signature equal may take the result without walking; one difference and the
+overlay is walked again. Watched: every input file and directory, every directory holding a
+path a string named (as written, before links are resolved), every path named but missing,
+and every directory above them up to the repository root.
+
+As git does with its index, a path written in the last seconds before a result was kept
+could still change within the same clock tick, so such a result is not kept. Entries live
+with the build cache ($XDG_CACHE_HOME/moltgen/walks), keyed by the overlay's path, the
+repository root and the engine's identity; a fresh checkout has new inodes, so nothing
+carries over between machines or clones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from moltgen.buildcache import BuildCache, Inputs, cache_directory
+
+FORMAT = b"moltgen-walk-memo 1"
+RACY_SECONDS = 2  # a path changed this recently may change again unseen within its tick
+
+
+def _signature(path: str) -> list[int] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None  # missing (or unreadable): it must stay so
+    return [info.st_dev, info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _watched_paths(inputs: Inputs, root: Path) -> list[str]:
+    paths = set(inputs.files) | set(inputs.directories) | set(inputs.watched)
+    top = str(root)
+    for path in list(paths):
+        parent = os.path.dirname(path)
+        while parent.startswith(top) and parent not in paths:
+            paths.add(parent)
+            if parent == top:
+                break
+            parent = os.path.dirname(parent)
+    paths.add(top)  # a .git appearing or going moves the root
+    return sorted(paths)
+
+
+class WalkMemo:
+    """Walk results by overlay, for one engine and reach (`context`)."""
+
+    def __init__(self, context: str, directory: Path | None = None):
+        self.cache = BuildCache(directory if directory is not None else cache_directory("walks"), FORMAT)
+        self.context = context
+
+    def _key(self, overlay: Path, root: Path) -> str | None:
+        if self.cache.directory is None:
+            return None
+        digest = hashlib.sha256(FORMAT)
+        for text in (self.context, str(root), str(overlay.resolve())):
+            digest.update(b"\0" + text.encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+    def get(self, overlay: Path, root: Path) -> Inputs | None:
+        """The inputs found last time, if nothing watched has changed since."""
+        body = self.cache.get_bytes(self._key(overlay, root))
+        if body is None:
+            return None
+        try:
+            kept = json.loads(body)
+            if any(_signature(path) != signature for path, signature in kept["watched"]):
+                return None
+            return Inputs(kept["digest"], frozenset(kept["files"]), frozenset(kept["directories"]),
+                          watched=frozenset(kept["paths"]))
+        except (ValueError, KeyError, TypeError):
+            return None  # not what put wrote: walked again
+
+    def put(self, overlay: Path, root: Path, inputs: Inputs) -> None:
+        """Keep an overlay's inputs, found by a walk it passed (confinement included)."""
+        key = self._key(overlay, root)
+        if key is None or inputs.digest is None or not inputs.complete:
+            return  # a remote or unknown reach is walked every time
+        horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
+        watched = []
+        for path in _watched_paths(inputs, root):
+            signature = _signature(path)
+            if signature is not None and max(signature[4], signature[5]) >= horizon:
+                return  # written just now: it could change again unseen
+            watched.append([path, signature])
+        body = {"digest": inputs.digest, "files": sorted(inputs.files),
+                "directories": sorted(inputs.directories), "paths": sorted(inputs.watched),
+                "watched": watched}
+        self.cache.put_bytes(key, json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape"))
