@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import pickle
 import sys
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
@@ -171,7 +172,7 @@ class Engine:
         stored when they were not. The findings are those `check` gives, in the same order.
         `origin_at` finds a cached finding's line in the spec; `context` (the target's name
         and environment, then anything else its findings depend on) is part of every key."""
-        run = _TargetRun(self, *context[:2])
+        run = _TargetRun(self, *context[:2], cached=True)
         recorders: list[tuple[str, _PartRecorder]] = []
         for part in parts:
             key = store.key(part.inputs, part.name, "origins" if origin_at else "", *context)
@@ -219,7 +220,8 @@ class Engine:
             recorder.identity_placed(run.first)
         if run.image_tag is None and manifest.data.get("kind") == "ConfigMap":
             added = index.add("ConfigMap", manifest.ref.namespace, rule_view(manifest.data, ()))
-            raw = plain_pickle(manifest.data)
+            raw = plain_pickle(manifest.data) if recorder is not None else \
+                pickle.dumps(manifest.data, pickle.HIGHEST_PROTOCOL)
             subject = None
             if recorder is not None:
                 if added is not None:
@@ -239,7 +241,8 @@ class Engine:
         self._check_alone(item, [*schema_findings, duplicate], run.findings)
         if index.is_subject(item._kind):
             if added is None or item.view is not manifest.data:
-                raw = plain_pickle(manifest.data)
+                raw = plain_pickle(manifest.data) if recorder is not None else \
+                    pickle.dumps(manifest.data, pickle.HIGHEST_PROTOCOL)
                 blob = packer.pack_raw(item._kind, raw)
             else:
                 blob, raw = added[0], added[1]
@@ -655,9 +658,12 @@ class _CompactIndex:
 
     CACHED = 64  # (kinds, namespace) lists kept decompressed
 
-    def __init__(self, rules: list[EffectiveRule], packer: Packer):
+    def __init__(self, rules: list[EffectiveRule], packer: Packer, keep_digests: bool = False):
+        """`keep_digests`: a digest of each view is kept too, so that a cached verdict can be
+        told from a stale one (check_parts); a plain check keeps none."""
         self.rules = rules
         self.packer = packer
+        self.keep_digests = keep_digests
         kinds = [r.rule.object_kinds for r in rules]
         self.kinds_wanted: frozenset[str] | None = (
             None if any(not k for k in kinds) else frozenset(k for ks in kinds for k in ks))
@@ -673,9 +679,12 @@ class _CompactIndex:
 
     def add(self, kind: str, namespace: str, view: dict[str, Any]) -> tuple[bytes, bytes, bytes] | None:
         """Keep an object's view if a rule may ask for it: the compressed view, the view
-        pickled and its digest; None if no rule asks for its kind."""
+        pickled and its digest (b"" unless digests are kept); None if no rule asks for its kind."""
         if not self.rules or (self.kinds_wanted is not None and kind not in self.kinds_wanted):
             return None
+        if not self.keep_digests:
+            raw = pickle.dumps(view, pickle.HIGHEST_PROTOCOL)
+            return self.add_raw(kind, namespace, raw, b""), raw, b""
         raw = plain_pickle(view)
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         return self.add_raw(kind, namespace, raw, digest), raw, digest
@@ -685,7 +694,8 @@ class _CompactIndex:
         blob = self.packer.pack_raw(kind, raw)
         for where in ((kind, namespace), (kind, "*")):
             self.by_kind[where].append(blob)
-            self.digests[where].append(digest)
+            if self.keep_digests:
+                self.digests[where].append(digest)
         self.kinds[kind] = None
         return blob
 
@@ -757,9 +767,9 @@ class _Later:
 class _TargetRun:
     """The state of one target's check: its index, what waits for the second pass, findings."""
 
-    def __init__(self, engine: Engine, target: str = "", env: str = ""):
+    def __init__(self, engine: Engine, target: str = "", env: str = "", *, cached: bool = False):
         self.packer = Packer()
-        self.index = _CompactIndex(engine._cross_rules(), self.packer)
+        self.index = _CompactIndex(engine._cross_rules(), self.packer, keep_digests=cached)
         self.later: list[_Later] = []
         self.findings: list[Finding] = []
         self.first: dict[bytes, str] = {}  # where each kind/namespace/name was first (_identity)
