@@ -52,6 +52,15 @@ class MoltgenError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+def closest(word: str, candidates: list[str]) -> str | None:
+    """The candidate `word` most likely meant: the same but for case, else a close spelling."""
+    lowered = {c.lower(): c for c in candidates}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
 def did_you_mean(word: str, candidates: list[str]) -> str:
     """" (did you mean 'prod'?)" when one candidate is close to `word`, else ""."""
     lowered = {c.lower(): c for c in candidates}

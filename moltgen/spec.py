@@ -9,7 +9,6 @@ assistants) will be one more merge layer on the same mechanism.
 from __future__ import annotations
 
 import copy
-import difflib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, ValidationInfo, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
-from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
+from moltgen.errors import Location, MoltgenError, Problem, closest, did_you_mean
 from moltgen.quantity import parse_quantity
 from moltgen.yamlio import Document, load_documents, load_file
 
@@ -877,7 +876,7 @@ def _problem(item: dict[str, Any], document: Document, path: tuple[Any, ...],
     if kind == "extra_forbidden":
         unknown = str(path[-1])
         message = f"unknown field {unknown!r}"
-        suggestion = _suggest(unknown, _known_keys(path[:-1]))
+        suggestion = closest(unknown, _known_keys(path[:-1]))
         if suggestion:
             message += f" (did you mean {suggestion!r}?)"
         return Problem(_brief(message, unknown), document.locate(path, key=True), field)
@@ -962,14 +961,6 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
     if model is Spec and not path:
         keys.append("environments")
     return keys
-
-
-def _suggest(word: str, candidates: list[str]) -> str | None:
-    lowered = {c.lower(): c for c in candidates}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

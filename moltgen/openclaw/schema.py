@@ -32,7 +32,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from moltgen.spec import _suggest  # the spec's own "did you mean"
+from moltgen.errors import closest  # the spec's own "did you mean"
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 _VERSION = re.compile(r"^v?([0-9]{4})\.([0-9]+)\.([0-9]+)(?:-([0-9]+))?(?![0-9.])")
@@ -212,7 +212,7 @@ def config_problems(config: Any, release: str) -> list[ConfigProblem]:
             allowed = _properties_at(schema, list(error.schema_path)[:-1])
             for key in kind.unexpected:
                 message = f"unknown field {key!r}"
-                suggestion = _suggest(key, allowed)
+                suggestion = closest(key, allowed)
                 if suggestion:
                     message += f" (did you mean {suggestion!r}?)"
                 problems.setdefault((*path, key), ConfigProblem((*path, key), message))
