@@ -59,22 +59,26 @@ class Inputs:
     files: frozenset[str]  # resolved paths of the files hashed, and of named paths now missing
     directories: frozenset[str]  # directories hashed whole: anything changing inside counts
     complete: bool = True  # False: the walk stopped early, so these are not all the inputs
-    # directories holding a path some string named, as written (before symbolic links are
-    # resolved): a link swapped there changes what is read (moltgen.walkmemo watches them)
+    # every path some string named, as written (before symbolic links are resolved), whether
+    # or not it exists: a link swapped or a file appearing there changes what is read
+    # (moltgen.walkmemo watches them)
     watched: frozenset[str] = frozenset()
 
-    def affected_by(self, changed: Iterable[Path]) -> bool:
+    def affected_by(self, changed: Iterable[Path] | Changes) -> bool:
         """Whether any of these paths (resolved, existing or deleted) is an input; always,
         when the inputs are not all known (a remote base may have changed too)."""
         if not self.complete:
             return True
-        for path in changed:
-            text = str(path)
-            if text in self.files:
-                return True
-            if any(parent in self.directories for parent in map(str, path.parents)):
-                return True
-        return False
+        changes = changed if isinstance(changed, Changes) else Changes(changed)
+        return any(text in self.files or any(parent in self.directories for parent in parents)
+                   for text, parents in changes.paths)
+
+
+class Changes:
+    """Changed paths as text with their parents, worked out once for many overlays."""
+
+    def __init__(self, paths: Iterable[Path]):
+        self.paths = [(str(path), [str(parent) for parent in path.parents]) for path in paths]
 
 
 class _Uncacheable(Exception):
@@ -96,6 +100,17 @@ class InputScanner:
         self._trees: dict[str, tuple[dict[str, str], set[str]]] = {}
         self._kustomizations: dict[str, object] = {}
         self._watched: set[str] = set()
+        self._real_folders: dict[str, str] = {}
+
+    def _realpath(self, path: str) -> str:
+        """os.path.realpath of a normalized absolute path, its folder resolved once per run:
+        the overlays of a fleet name files in the same few folders."""
+        folder, name = os.path.split(path)
+        real = self._real_folders.get(folder)
+        if real is None:
+            real = self._real_folders[folder] = os.path.realpath(folder)
+        candidate = os.path.join(real, name)
+        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
 
     def inputs(self, directory: Path) -> Inputs:
         root = directory.resolve()
@@ -159,14 +174,14 @@ class InputScanner:
             if not text or len(text) > _MAX_REFERENCE or "\0" in text or "://" in text:
                 continue
             joined = os.path.normpath(os.path.join(directory, text))
-            self._watched.add(os.path.dirname(joined))
+            self._watched.add(joined)
             try:  # one stat for the many strings that name nothing, resolve for the rest
                 is_dir = stat.S_ISDIR(os.stat(joined).st_mode)
             except (OSError, ValueError):
                 if os.path.isdir(os.path.dirname(joined)):
                     files.setdefault(joined, "")  # named but missing: its appearance counts
                 continue
-            path = Path(os.path.realpath(joined))
+            path = Path(self._realpath(joined))
             if is_dir and any((path / name).is_file() for name in KUSTOMIZATION_NAMES):
                 self._walk_kustomization(path, files, directories, seen)
             elif is_dir:

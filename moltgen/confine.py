@@ -57,6 +57,25 @@ def repository_root(start: Path) -> Path:
     return (cwd if start == cwd or cwd in start.parents else start).resolve()
 
 
+def repository_roots(directories: list[Path]) -> dict[Path, Path]:
+    """repository_root of each directory, looked for once per folder of siblings: a folder
+    holding no marker itself has the root its parent's search finds (when it finds one)."""
+    found: dict[Path, Path] = {}
+    by_parent: dict[str, Path] = {}
+    for directory in directories:
+        start = os.path.abspath(directory)
+        parent = os.path.dirname(start)
+        if parent in by_parent and not any(os.path.exists(os.path.join(start, m))
+                                           for m in (".git", "moltgen.yaml")):
+            found[directory] = by_parent[parent]
+            continue
+        root = found[directory] = repository_root(directory)
+        if any((root / marker).exists() for marker in (".git", "moltgen.yaml")) and \
+                not any(os.path.exists(os.path.join(start, m)) for m in (".git", "moltgen.yaml")):
+            by_parent[parent] = root
+    return found
+
+
 @dataclass
 class _Walk:
     root: Path

@@ -182,7 +182,7 @@ def build_parts_keyed(directories: list[Path], on_built: Callable[[], None] | No
     for directory in directories:
         _rendered(directory)
     memo, identity = walk_memo(allow_remote)
-    roots = {directory: confine.repository_root(directory) for directory in directories}
+    roots = confine.repository_roots(directories)
     known = {directory: memo.get(directory, roots[directory]) for directory in directories}
     confine.check_kustomizations([d for d in directories if known[d] is None], allow_remote=allow_remote)
     scanner = InputScanner(identity)

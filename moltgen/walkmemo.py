@@ -9,9 +9,11 @@ each of those paths: device, inode, type, size, and modification and change time
 nanoseconds. Any write to a file changes its change time (user space cannot set it back), and
 adding, removing, renaming or relinking an entry changes its directory's, so a later run that
 finds every signature equal may take the result without walking; one difference and the
-overlay is walked again. Watched: every input file and directory, every directory holding a
-path a string named (as written, before links are resolved), every path named but missing,
-and every directory above them up to the repository root.
+overlay is walked again. Watched whole: every input file and hashed directory, and every path a
+string named (as written, before links are resolved, existing or not). Watched for identity
+(device, inode, type: a folder swapped for a link): every directory above them up to the
+repository root, whose other entries do not matter (a new instance's folder beside this one
+leaves this one's result standing).
 
 As git does with its index, a path written in the last seconds before a result was kept
 could still change within the same clock tick, so such a result is not kept. Entries live
@@ -34,26 +36,32 @@ FORMAT = b"moltgen-walk-memo 1"
 RACY_SECONDS = 2  # a path changed this recently may change again unseen within its tick
 
 
-def _signature(path: str) -> list[int] | None:
+def _signature(path: str, whole: bool = True) -> list[int] | None:
+    """What changes when the path is written (whole) or replaced (not whole: its identity)."""
     try:
         info = os.lstat(path)
     except OSError:
         return None  # missing (or unreadable): it must stay so
+    if not whole:
+        return [info.st_dev, info.st_ino, info.st_mode]
     return [info.st_dev, info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
-def _watched_paths(inputs: Inputs, root: Path) -> list[str]:
+def _watched_paths(inputs: Inputs, root: Path) -> tuple[list[str], list[str]]:
+    """The paths whose content matters (inputs, hashed directories, named paths), and the
+    directories above them up to the root, whose identity matters: one swapped for a link
+    changes where everything below it resolves, while a file added beside them does not."""
     paths = set(inputs.files) | set(inputs.directories) | set(inputs.watched)
+    above: set[str] = set()
     top = str(root)
-    for path in list(paths):
+    for path in paths:
         parent = os.path.dirname(path)
-        while parent.startswith(top) and parent not in paths:
-            paths.add(parent)
+        while parent.startswith(top) and parent not in above:
+            above.add(parent)
             if parent == top:
                 break
             parent = os.path.dirname(parent)
-    paths.add(top)  # a .git appearing or going moves the root
-    return sorted(paths)
+    return sorted(paths), sorted(above - paths)
 
 
 class WalkMemo:
@@ -62,6 +70,14 @@ class WalkMemo:
     def __init__(self, context: str, directory: Path | None = None):
         self.cache = BuildCache(directory if directory is not None else cache_directory("walks"), FORMAT)
         self.context = context
+        # signatures taken this run: a fleet's overlays share their base and folders above
+        self._seen: dict[tuple[str, bool], list[int] | None] = {}
+
+    def _signature(self, path: str, whole: bool = True) -> list[int] | None:
+        key = (path, whole)
+        if key not in self._seen:
+            self._seen[key] = _signature(path, whole)
+        return self._seen[key]
 
     def _key(self, overlay: Path, root: Path) -> str | None:
         if self.cache.directory is None:
@@ -78,7 +94,8 @@ class WalkMemo:
             return None
         try:
             kept = json.loads(body)
-            if any(_signature(path) != signature for path, signature in kept["watched"]):
+            if any(self._signature(path) != signature for path, signature in kept["watched"]) or \
+                    any(self._signature(path, False) != signature for path, signature in kept["above"]):
                 return None
             return Inputs(kept["digest"], frozenset(kept["files"]), frozenset(kept["directories"]),
                           watched=frozenset(kept["paths"]))
@@ -90,14 +107,15 @@ class WalkMemo:
         key = self._key(overlay, root)
         if key is None or inputs.digest is None or not inputs.complete:
             return  # a remote or unknown reach is walked every time
-        horizon = time.time_ns() - RACY_SECONDS * 1_000_000_000
+        horizon = time.time_ns() - int(RACY_SECONDS * 1_000_000_000)
+        paths, above = _watched_paths(inputs, root)
         watched = []
-        for path in _watched_paths(inputs, root):
+        for path in paths:
             signature = _signature(path)
             if signature is not None and max(signature[4], signature[5]) >= horizon:
                 return  # written just now: it could change again unseen
             watched.append([path, signature])
         body = {"digest": inputs.digest, "files": sorted(inputs.files),
                 "directories": sorted(inputs.directories), "paths": sorted(inputs.watched),
-                "watched": watched}
+                "watched": watched, "above": [[path, _signature(path, False)] for path in above]}
         self.cache.put_bytes(key, json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape"))

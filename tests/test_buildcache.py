@@ -236,6 +236,28 @@ def test_a_project_check_from_cached_findings_is_the_check_without_the_cache(tmp
     assert image_origins(warm) == {line + 1 for line in image_origins(cold)} != set()
 
 
+def test_concurrent_project_checks_sharing_every_cache_agree_with_a_check_without(tmp_path):
+    """Three checks at once on one cold cache (builds, walks, findings), then three on the
+    warm one after a change: every report is the report of a check without any cache."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "moltgen.yaml").write_text(FLEET_SPEC.replace("namespace: bots\n", "namespace: bots\nimage: {tag: main}\n"))
+    assert run_moltgen("render", cwd=project).code == 0
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    for round in range(2):
+        plain = run_moltgen("check", "--format", "json", cwd=project, env={"MOLTGEN_NO_CACHE": "1"})
+        with ThreadPoolExecutor(3) as pool:
+            runs = list(pool.map(lambda _: run_moltgen("check", "--format", "json", cwd=project, env=cache),
+                                 range(3)))
+        assert {(r.code, r.stdout) for r in runs} == {(plain.code, plain.stdout)}
+        spec = (project / "moltgen.yaml").read_text().replace("memory: 4Gi", "memory: 3Gi")
+        (project / "moltgen.yaml").write_text(spec)
+        assert run_moltgen("render", cwd=project).code == 0
+    assert not list((tmp_path / "xdg").rglob(".tmp-*"))  # no temporary file left behind
+
+
 # -- corruption ---------------------------------------------------------------------------------
 
 def entries(cache: BuildCache) -> list[Path]:

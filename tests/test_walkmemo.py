@@ -33,7 +33,12 @@ def remembered(tree: Path, memo: WalkMemo, overlay: Path):
     """Walk and keep `overlay`, as a build does, then ask the memo again."""
     settle()
     memo.put(overlay, tree, InputScanner("engine").inputs(overlay))
-    return memo.get(overlay, tree)
+    return later(memo).get(overlay, tree)
+
+
+def later(memo: WalkMemo) -> WalkMemo:
+    """The memo as the next run sees it (a run takes each signature once)."""
+    return WalkMemo(memo.context, memo.cache.directory)
 
 
 @pytest.fixture
@@ -59,7 +64,7 @@ def test_a_rewrite_keeping_size_and_times_of_any_input_is_seen(tree, memo, name)
     path.write_text(text[:-2] + ("x" if text[-2] != "x" else "y") + text[-1])  # same size
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
     assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
-    assert memo.get(overlay, tree) is None
+    assert later(memo).get(overlay, tree) is None
 
 
 @pytest.mark.parametrize("change", ["new file in the overlay", "new file in the base",
@@ -74,7 +79,7 @@ def test_files_appearing_or_going_are_seen(tree, memo, change):
      "new file in the base": lambda: write(tree / "base/extra.yaml", "a: 1\n"),
      "named file appears": lambda: write(overlay / "later/naming.yaml", "a: 1\n"),
      "file removed": lambda: (overlay / "app.json").unlink()}[change]()
-    assert memo.get(overlay, tree) is None
+    assert later(memo).get(overlay, tree) is None
 
 
 def test_a_directory_swapped_for_a_link_out_of_the_repository_is_walked_and_refused(tree, memo, tmp_path_factory):
@@ -87,7 +92,7 @@ def test_a_directory_swapped_for_a_link_out_of_the_repository_is_walked_and_refu
     assert remembered(tree, memo, overlay) is not None
     os.rename(tree / "shared", tree / "shared-old")
     os.symlink(outside, tree / "shared")
-    assert memo.get(overlay, tree) is None
+    assert later(memo).get(overlay, tree) is None
     with pytest.raises(MoltgenError, match="outside the repository"):
         confine.check_kustomizations([overlay])
 
@@ -97,7 +102,7 @@ def test_a_result_written_within_the_racy_window_is_not_kept(tree, memo):
     inputs = InputScanner("engine").inputs(overlay)
     (overlay / "app.json").write_text('{"a": 2}\n')  # just now
     memo.put(overlay, tree, inputs)
-    assert memo.get(overlay, tree) is None
+    assert later(memo).get(overlay, tree) is None
 
 
 def test_an_overlay_that_cannot_be_cached_is_never_kept(tree, memo):
@@ -115,7 +120,7 @@ def test_a_damaged_memo_is_walked_again(tree, memo, damage):
         if path.is_file():
             header = path.read_bytes().partition(b"\n")[0]
             path.write_bytes(damage if not damage else header + b"\n" + damage)
-    assert memo.get(overlay, tree) is None
+    assert later(memo).get(overlay, tree) is None
 
 
 def test_builds_confine_and_scan_only_what_the_memo_does_not_vouch_for(tree, monkeypatch, tmp_path):
@@ -148,3 +153,40 @@ def test_builds_confine_and_scan_only_what_the_memo_does_not_vouch_for(tree, mon
     second = kustomize.build_parts_keyed(overlays)
     assert (confined, scanned) == ([[tree / "overlays/b"]], [tree / "overlays/b"])
     assert second[0] == first[0] and second[1][0] == kustomize.build(tree / "overlays/b")
+
+
+def test_a_new_folder_beside_the_overlay_leaves_its_result_standing(tree, memo):
+    """A new instance's folder changes the folder above this overlay, whose other entries
+    this overlay never reads: its result stands."""
+    overlay = tree / "overlays/a"
+    assert remembered(tree, memo, overlay) is not None
+    write(tree / "overlays/c/kustomization.yaml", "resources: []\n")
+    assert later(memo).get(overlay, tree) is not None
+
+
+def test_a_folder_above_swapped_for_a_link_is_seen(tree, memo, tmp_path_factory):
+    """The folders above the overlay are watched for their identity: `overlays` replaced by
+    a link to a copy outside the checkout is a different folder."""
+    import shutil
+
+    overlay = tree / "overlays/a"
+    assert remembered(tree, memo, overlay) is not None
+    copy = tmp_path_factory.mktemp("copy") / "overlays"
+    shutil.copytree(tree / "overlays", copy, symlinks=True)
+    os.rename(tree / "overlays", tree / "overlays-old")
+    os.symlink(copy, tree / "overlays")
+    assert later(memo).get(overlay, tree) is None
+
+
+def test_repository_roots_are_each_directorys_root(tmp_path, monkeypatch):
+    (tmp_path / ".git").mkdir()
+    nested = tmp_path / "vendor/other"
+    (nested / ".git").mkdir(parents=True)
+    outside = tmp_path.parent / f"{tmp_path.name}-loose/x"
+    directories = [tmp_path / "overlays/dev/a", tmp_path / "overlays/dev/b", nested,
+                   tmp_path / "overlays/dev/c", outside, outside.parent / "y"]
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "overlays/dev/c/moltgen.yaml").write_text("name: c\n")
+    monkeypatch.chdir(tmp_path)
+    assert confine.repository_roots(directories) == {d: confine.repository_root(d) for d in directories}

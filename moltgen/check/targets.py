@@ -326,16 +326,18 @@ def _affected(builds: dict[str, list[Path]], changed: set[Path], reach: Reach) -
     """The overlays whose build reads any changed file (a changed base counts for every
     overlay built on it); environments left with none are dropped. Inputs remembered from an
     earlier run (moltgen.walkmemo) are taken without walking."""
-    from moltgen.buildcache import InputScanner
-    from moltgen.confine import repository_root
+    from moltgen.buildcache import Changes, InputScanner
+    from moltgen.confine import repository_roots
     from moltgen.kustomize import walk_memo
 
     memo, _ = walk_memo(reach.allow_remote)
     scanner = InputScanner(digests=False)
+    roots = repository_roots([d for directories in builds.values() for d in directories])
+    changes = Changes(changed)
 
     def inputs(directory: Path) -> Any:
-        return memo.get(directory, repository_root(directory)) or scanner.inputs(directory)
-    kept = {env: [d for d in directories if inputs(d).affected_by(changed)]
+        return memo.get(directory, roots[directory]) or scanner.inputs(directory)
+    kept = {env: [d for d in directories if inputs(d).affected_by(changes)]
             for env, directories in builds.items()}
     return {env: directories for env, directories in kept.items() if directories}
 
