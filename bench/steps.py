@@ -225,6 +225,9 @@ def measure_project_checks(bench: Bench, label: str, project: Path, out_dir: Pat
 
     check("check_changed_since", "check changed-since", ["--changed-since", "HEAD"],
           prepare=prepare_pull_request)
+    # The same pull request on a fresh CI runner: no build, walk or findings cache.
+    check("check_changed_since_fresh", "check changed-since, empty cache", ["--changed-since", "HEAD"],
+          prepare=lambda: shutil.rmtree(cache, ignore_errors=True))
 
 
 def bench_fixed(bench: Bench, sizes: list[int], sources: list[Path],
