@@ -77,6 +77,9 @@ def bench_fleet(bench: Bench, instances: int, peers: dict[str, Path] | None) -> 
     progress(f"{label}: generating the fleet project in {project.relative_to(ROOT)}")
     subprocess.run([str(moltgen_python()), str(BENCH / "fleet.py"), str(project),
                     "--instances", str(instances)], check=True, stdout=subprocess.DEVNULL)
+    # A project is its own repository, as a user's is: its root (where confinement stops and
+    # what the caches are keyed by) is the project, not the checkout the bench runs in.
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
     # Builds keep their own cache: the project checks below start from an empty one.
     env = dict(os.environ, SOPS_AGE_KEY_FILE=str(project / "keys.txt"),
                XDG_CACHE_HOME=str(out_dir / "cache-builds"))
@@ -188,8 +191,6 @@ def commit_all(project: Path) -> None:
         subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
                         *args], cwd=project, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    if not (project / ".git").exists():
-        git("init", "-q")
     git("add", "-A")
     git("commit", "-q", "--allow-empty", "-m", "bench state")
 
