@@ -97,8 +97,7 @@ class WalkMemo:
             if any(self._signature(path) != signature for path, signature in kept["watched"]) or \
                     any(self._signature(path, False) != signature for path, signature in kept["above"]):
                 return None
-            return Inputs(kept["digest"], frozenset(kept["files"]), frozenset(kept["directories"]),
-                          watched=frozenset(kept["paths"]))
+            return Inputs(kept["digest"], frozenset(kept["files"]), frozenset(kept["directories"]))
         except (ValueError, KeyError, TypeError):
             return None  # not what put wrote: walked again
 
@@ -116,6 +115,5 @@ class WalkMemo:
                 return  # written just now: it could change again unseen
             watched.append([path, signature])
         body = {"digest": inputs.digest, "files": sorted(inputs.files),
-                "directories": sorted(inputs.directories), "paths": sorted(inputs.watched),
-                "watched": watched, "above": [[path, _signature(path, False)] for path in above]}
+                "directories": sorted(inputs.directories), "watched": watched, "above": [[path, _signature(path, False)] for path in above]}
         self.cache.put_bytes(key, json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape"))

@@ -165,6 +165,23 @@ def _show(path: Path) -> str:
         return str(path)
 
 
+class _Shown:
+    """_show of many folders of one parent (a fleet's instances), the parent resolved once."""
+
+    def __init__(self) -> None:
+        self._parents: dict[Path, str] = {}
+
+    def __call__(self, path: Path) -> str:
+        if path.is_symlink() or path.name in ("", ".", ".."):
+            return _show(path)
+        parent = self._parents.get(path.parent)
+        if parent is None:
+            parent = self._parents[path.parent] = _show(path.parent)
+        if Path(parent).is_absolute():  # outside the working directory (or it is `path`)
+            return _show(path)
+        return str(Path(parent) / path.name)
+
+
 def _from_documents(name: str, documents: list[Document], env: str) -> TargetSet:
     """A target of documents parsed already (rule tests, small inputs)."""
     def source() -> Iterator[Manifest]:
@@ -228,7 +245,8 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
     documents: dict[Path, Any] = {}  # parsed source files, shared by every part's map
     fallback = Location(_show(directory / "kustomization.yaml"))
     origins = _origins(project, env)
-    parts = [Part(_show(part), inputs, _part_manifests(part, text, name, env, documents, fallback, origins))
+    shown = _Shown()
+    parts = [Part(shown(part), inputs, _part_manifests(part, text, name, env, documents, fallback, origins))
              for part, text, inputs in built]
 
     def source() -> Iterator[Manifest]:
