@@ -50,11 +50,12 @@ def check_objects(report: Path) -> int | None:
         return None
 
 
-KEEP_IN_PROJECT = {"moltgen.yaml", "keys.txt"}
+KEEP_IN_PROJECT = {"moltgen.yaml", "keys.txt", ".git"}
 
 
 def clean_project(project: Path) -> None:
-    """Remove everything but the spec and the keys: the next render starts from nothing."""
+    """Remove everything but the spec, the keys and the repository: the next render starts
+    from nothing."""
     for entry in project.iterdir():
         if entry.name in KEEP_IN_PROJECT:
             continue
@@ -191,6 +192,8 @@ def commit_all(project: Path) -> None:
         subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
                         *args], cwd=project, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+    if not (project / ".git").is_dir():
+        git("init", "-q")  # never the checkout the bench runs in: its own repository
     git("add", "-A")
     git("commit", "-q", "--allow-empty", "-m", "bench state")
 
@@ -210,6 +213,9 @@ def measure_project_checks(bench: Bench, label: str, project: Path, out_dir: Pat
                           cwd=project, logs=logs, env=env, ok_codes=(0, 1), timeout=timeout,
                           prepare=prepare)
         m.objects = check_objects(report)
+        if m.ok and not m.objects:
+            m.ok, m.error = False, "checked no object: the change was not seen"
+            bench.failures.append(f"{m.name}: {m.error}")
         steps[name] = m
         return m
 
