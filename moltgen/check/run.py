@@ -42,7 +42,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
-    store = FindingsStore(run_fingerprint(engine, schemas))
+    store: FindingsStore | None = None  # made for the first target built in parts
     from moltgen.kustomize import BUILD_TIMEOUT_SECONDS, Deadline
 
     deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
@@ -60,7 +60,9 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
                 step.advance()
                 in_budget()
 
-            if target.parts is not None and store.enabled:
+            if target.parts is not None and store is None:
+                store = FindingsStore(run_fingerprint(engine, schemas))
+            if target.parts is not None and store is not None and store.enabled:
                 result = engine.check_parts(target.parts, store, on_object, in_budget,
                                             target.origin_at, (target.name, target.env))
             else:
