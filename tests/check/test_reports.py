@@ -4,9 +4,13 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moltgen.check.catalog import load_catalog
+from moltgen.check.model import Finding, ObjectRef, Severity
 from moltgen.check.report import FORMATS, render
+from moltgen.errors import Location
 
 from .conftest import check_text
 
@@ -59,6 +63,25 @@ def test_the_json_report_is_written_in_pieces_equal_to_the_whole(result):
     assert not isinstance(pieces, (str, list))  # a generator: nothing encoded ahead
     assert "".join(pieces) == json.dumps(as_data(result), indent=2) + "\n" == \
         render(result, "json", CATALOG)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
+_LOCATION = st.none() | st.builds(Location, _TEXT, st.none() | st.integers(-5, 10**9))
+_FINDING = st.builds(
+    Finding, st.sampled_from(["limits", "tls", 'q"uote\\']), st.sampled_from(list(Severity)), _TEXT,
+    st.builds(ObjectRef, _TEXT, _TEXT, _TEXT, _TEXT), location=_LOCATION, origin=_LOCATION,
+    waived=st.booleans())
+
+
+@given(st.lists(_FINDING, max_size=4), st.integers(0, 10**6))
+def test_the_json_report_is_exactly_what_json_writes_indented(findings, objects):
+    """The JSON report lays findings out by a template; its text must stay byte for byte what
+    json.dumps(indent=2) writes, for any text (quotes, controls, non-ASCII) and any absent place."""
+    from moltgen.check.model import CheckResult
+    from moltgen.check.report.json_report import as_data, chunks
+
+    result = CheckResult(objects, findings)
+    assert "".join(chunks(result)) == json.dumps(as_data(result), indent=2) + "\n"
 
 
 def test_sarif_is_valid_sarif_2_1_0(result):

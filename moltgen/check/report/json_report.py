@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Iterator
 
 from moltgen.check.catalog import Catalog
@@ -46,10 +47,49 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 
 def chunks(result: CheckResult) -> Iterator[str]:
-    """The report piece by piece, as written: the whole text is never held at once. With an
-    indent, `json` encodes in Python and iterates the findings list lazily."""
-    yield from json.JSONEncoder(indent=2).iterencode(_document(result))
-    yield "\n"
+    """The report piece by piece, as written: the whole text is never held at once. The text is
+    what `json` writes with an indent of 2, but each finding is laid out by a template around
+    C-encoded values: `json` encodes in Python when indenting, ~4x slower."""
+    document = _document(result)
+    findings = document.pop("findings")
+    head = json.dumps(document, indent=2)
+    if not findings:
+        yield head[:-2] + ',\n  "findings": []\n}\n'
+        return
+    yield head[:-2] + ',\n  "findings": [\n    '
+    for number, finding in enumerate(list.__iter__(findings)):
+        if number:
+            yield ",\n    "
+        yield _finding_text(finding)
+    yield "\n  ]\n}\n"
+
+
+def _value(value: Any) -> str:
+    """A scalar as `json.dumps` writes it."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    return json.dumps(value)
+
+
+def _finding_text(f: Finding) -> str:
+    """One finding, laid out as `json` indents it two levels deep (as _finding's dict)."""
+    ref = f.object
+    location = (f"{_value(f.location.file)},\n      \"line\": {_value(f.location.line)}"
+                if f.location else "null,\n      \"line\": null")
+    origin = ("{\n        \"file\": " + _value(f.origin.file) + ",\n        \"line\": "
+              + _value(f.origin.line) + "\n      }" if f.origin else "null")
+    return ("{\n      \"rule\": " + _value(f.rule)
+            + ",\n      \"severity\": " + _value(f.severity.value)
+            + ",\n      \"message\": " + _value(f.message)
+            + ",\n      \"object\": {\n        \"apiVersion\": " + _value(ref.api_version)
+            + ",\n        \"kind\": " + _value(ref.kind)
+            + ",\n        \"namespace\": " + _value(ref.namespace)
+            + ",\n        \"name\": " + _value(ref.name)
+            + "\n      },\n      \"file\": " + location
+            + ",\n      \"origin\": " + origin
+            + ",\n      \"waived\": " + _value(f.waived) + "\n    }")
 
 
 def render(result: CheckResult, catalog: Catalog) -> str:
