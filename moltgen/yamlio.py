@@ -501,10 +501,22 @@ _MARKER = re.compile(rb"^---(?:[ \t\r\n]|$)", re.M)
 _CONTENT = re.compile(rb"^[ \t]*[^#%\s]", re.M)
 
 
+def _markers(data: bytes | Any) -> list[int]:
+    """Where each `---` line starts: _MARKER.finditer's answer, found by `find` instead, since
+    a multiline `^` makes the regex try every byte (5x slower on a fleet's builds)."""
+    found = [0] if _MARKER.match(data) else []
+    position = data.find(b"\n---")
+    while position >= 0:
+        if _MARKER.match(data, position + 1):
+            found.append(position + 1)
+        position = data.find(b"\n---", position + 4)
+    return found
+
+
 def count_documents(data: bytes | Any) -> int:
     """How many documents a stream holds, counting `---` lines without parsing (for progress;
     a document holding only comments counts too). `data`: bytes or a memory map."""
-    markers = [m.start() for m in _MARKER.finditer(data)]
+    markers = _markers(data)
     if not markers:
         return 1 if _CONTENT.search(data) else 0
     count = len(markers)

@@ -2,6 +2,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 
 from moltgen.errors import MoltgenError
@@ -237,3 +239,15 @@ def test_the_quick_locator_agrees_with_composing_on_every_key_of_real_manifests(
     print(f"quick locator: {answered} of {compared} paths")
     assert compared > 3000, compared
     assert answered > compared * 0.5, (answered, compared)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(["---", "\n", "\r\n", "-", " ", "\t", "a", "#", "--- x", "\n---\n"]),
+                max_size=30))
+def test_document_markers_are_found_as_the_multiline_pattern_finds_them(pieces):
+    """count_documents finds `---` lines with bytes.find, not the (slow) multiline regex that
+    defines them; both must agree on every stream, including `---` at the start and end."""
+    from moltgen.yamlio import _MARKER, _markers
+
+    data = "".join(pieces).encode()
+    assert _markers(data) == [m.start() for m in _MARKER.finditer(data)]
