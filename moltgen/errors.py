@@ -11,6 +11,7 @@ import difflib
 import errno
 import os
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class Location:
             if self.column is not None:
                 parts.append(str(self.column))
         return ":".join(parts)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Location, (self.file, self.line, self.column))  # as ObjectRef.__reduce__
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,4 +63,8 @@ class Packer:
         return compress(raw, self.dictionary("data", kind, raw))
 
     def unpack(self, kind: str, blob: bytes) -> Any:
+        """A blob pack made, or a pickle kept as it is: zlib streams begin with 0x78, pickles
+        (protocol 2 and later) with their PROTO opcode, 0x80."""
+        if blob[:1] == b"\x80":
+            return pickle.loads(blob)
         return pickle.loads(decompress(blob, self._dictionaries.get(("data", kind))))

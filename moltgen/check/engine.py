@@ -448,7 +448,7 @@ class Engine:
                     resolve(finding)
         run.findings.extend(entry.findings)
         for kind, namespace, raw, digest in entry.views:
-            run.index.add_raw(kind, namespace, raw, digest)
+            run.index.add_raw(kind, namespace, raw, digest, pack=False)
         cached = _CachedPart(part, key, entry)
         for subject in entry.subjects:
             run.later.append(_Later(subject.namespace, subject.kind, False, None, subject.invalid,
@@ -689,9 +689,10 @@ class _CompactIndex:
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         return self.add_raw(kind, namespace, raw, digest), raw, digest
 
-    def add_raw(self, kind: str, namespace: str, raw: bytes, digest: bytes) -> bytes:
-        """Keep a view pickled already (from a cached part), with its digest."""
-        blob = self.packer.pack_raw(kind, raw)
+    def add_raw(self, kind: str, namespace: str, raw: bytes, digest: bytes, *, pack: bool = True) -> bytes:
+        """Keep a view pickled already, with its digest; compressed unless `pack` is False (a
+        cached part's view, which its entry holds anyway: a compressed copy would only add)."""
+        blob = self.packer.pack_raw(kind, raw) if pack else raw
         for where in ((kind, namespace), (kind, "*")):
             self.by_kind[where].append(blob)
             if self.keep_digests:

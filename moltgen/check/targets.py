@@ -400,10 +400,12 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
         overlays = {env: overlays[env] for env in builds}
     deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
-        built = {env: [(directory, text, inputs) for directory, (text, inputs) in zip(
-                     directories, kustomize.build_parts_keyed(
-                         directories, step.advance, allow_remote=reach.allow_remote, deadline=deadline))]
-                 for env, directories in builds.items()}
+        # All environments at once: the runs a one-instance change needs (one per environment)
+        # go side by side instead of one after the other.
+        groups = kustomize.build_groups_keyed(list(builds.values()), step.advance,
+                                              allow_remote=reach.allow_remote, deadline=deadline)
+        built = {env: [(directory, text, inputs) for directory, (text, inputs) in zip(directories, group)]
+                 for (env, directories), group in zip(builds.items(), groups)}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]
     return overlay_sets + ([] if envs else _gitops_objects(Path(project.root), changed))

@@ -151,6 +151,12 @@ def origin_at(project: Project, env: str | None, key: OriginKey) -> Location | N
     return None
 
 
+def origin_memo_key(project: Project, key: OriginKey) -> OriginKey:
+    """What of `key` origin_at's answer depends on: the object's name only picks among the
+    objects the user added, so without additions one answer serves every instance's object."""
+    return key if project.additions else (key[0], None, key[2], key[3])
+
+
 def origin_of(project: Project, env: str | None, obj: dict[str, Any],
               path: tuple[Any, ...]) -> Location | None:
     """The line of the spec that set the value at `path` of a built object, if the spec did,
