@@ -98,7 +98,12 @@ def target_rows(fleets: list[dict], fixed: list[dict]) -> list[tuple[str, str, s
         return "not measured" if ok is None else ("**pass**" if ok else "**FAIL**")
 
     def seconds(m: Measurement | None) -> str:
-        return with_unit(fmt_s(m), "s") if m else "–"
+        if m is None:
+            return "–"
+        text = with_unit(fmt_s(m), "s")
+        if m.ok and len(m.walls) > 1:
+            text += f" (median of {len(m.walls)} runs, {min(m.walls):.2f}–{max(m.walls):.2f} s)"
+        return text
 
     rows = []
     for size in RATIO_SIZES:
