@@ -72,6 +72,7 @@ class WalkMemo:
         self.context = context
         # signatures taken this run: a fleet's overlays share their base and folders above
         self._seen: dict[tuple[str, bool], list[int] | None] = {}
+        self._real_parents: dict[Path, str] = {}  # a fleet's overlays share their parent too
 
     def _signature(self, path: str, whole: bool = True) -> list[int] | None:
         key = (path, whole)
@@ -83,9 +84,18 @@ class WalkMemo:
         if self.cache.directory is None:
             return None
         digest = hashlib.sha256(FORMAT)
-        for text in (self.context, str(root), str(overlay.resolve())):
+        for text in (self.context, str(root), self._real_path(overlay)):
             digest.update(b"\0" + text.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
+
+    def _real_path(self, overlay: Path) -> str:
+        """overlay.resolve(), resolving each parent folder once."""
+        if overlay.name in ("", ".", "..") or overlay.is_symlink():
+            return str(overlay.resolve())
+        parent = self._real_parents.get(overlay.parent)
+        if parent is None:
+            parent = self._real_parents[overlay.parent] = str(overlay.parent.resolve())
+        return os.path.join(parent, overlay.name)
 
     def get(self, overlay: Path, root: Path) -> Inputs | None:
         """The inputs found last time, if nothing watched has changed since."""

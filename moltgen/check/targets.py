@@ -177,9 +177,9 @@ class _Shown:
         parent = self._parents.get(path.parent)
         if parent is None:
             parent = self._parents[path.parent] = _show(path.parent)
-        if Path(parent).is_absolute():  # outside the working directory (or it is `path`)
+        if os.path.isabs(parent):  # outside the working directory (or it is `path`)
             return _show(path)
-        return str(Path(parent) / path.name)
+        return path.name if parent == "." else os.path.join(parent, path.name)  # as Path joins
 
 
 def _from_documents(name: str, documents: list[Document], env: str) -> TargetSet:
@@ -283,6 +283,7 @@ class _Origins:
         self._found: dict[Any, Location | None] = {}
 
     def at(self, key: Any) -> Location | None:
+        key = self.origins.origin_memo_key(self.project, key)
         if key not in self._found:
             self._found[key] = self.origins.origin_at(self.project, self.env, key)
         return self._found[key]

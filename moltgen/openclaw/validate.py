@@ -21,13 +21,13 @@ def project_config_problems(project: Project) -> list[Problem]:
 
     data = project.document.data
     specs: list[tuple[Spec, list[tuple[Any, ...]]]] = [(project.base, [()])]
+    index_of = {id(instance): index for index, instance in enumerate(project.instances)}
     for target in project.targets:
         prefixes: list[tuple[Any, ...]] = [()]
         if isinstance((data.get("environments") or {}).get(target.environment), dict):
             prefixes.insert(0, ("environments", target.environment))
         if target.instance is not None:
-            index = next(i for i, inst in enumerate(project.instances) if inst is target.instance)
-            prefixes.insert(0, ("instances", index, "overrides"))
+            prefixes.insert(0, ("instances", index_of[id(target.instance)], "overrides"))
         specs.append((target.spec, prefixes))
     problems: list[Problem] = []
     seen: set[str] = set()

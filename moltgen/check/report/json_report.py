@@ -70,6 +70,10 @@ def _value(value: Any) -> str:
         return encode_basestring_ascii(value)
     if value is None:
         return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return int.__repr__(value)
     return json.dumps(value)
 
 
