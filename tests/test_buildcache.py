@@ -185,6 +185,31 @@ def test_a_fleet_rebuilds_only_the_instance_that_changed(tmp_path, monkeypatch):
     assert warm == [kustomize.build(d) for d in directories]
 
 
+def test_environments_are_built_in_runs_of_their_own_all_at_once(tmp_path, monkeypatch):
+    """A project's environments go through one set of concurrent runs (a one-instance change
+    builds its dev and prod overlays side by side), but no run mixes two environments: the
+    same instance in both may repeat object ids. Each output is its directory built alone."""
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+    groups = [[tmp_path / "overlays" / env / n for n in ("alice", "bob", "team-x")]
+              for env in ("dev", "prod")]
+    runs: list[list[Path]] = []
+    real = kustomize._build_together
+
+    def recording(directories, env, deadline):  # a spy: the real runs, recorded
+        runs.append(list(directories))
+        return real(directories, env, deadline)
+
+    monkeypatch.setattr(kustomize, "_build_together", recording)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one run would hold all six if allowed
+    built = kustomize.build_groups_keyed(groups)
+    assert sorted(map(sorted, runs)) == sorted(map(sorted, groups))
+    assert [[text for text, _ in group] for group in built] == \
+        [[kustomize.build(d) for d in group] for group in groups]
+    assert built == [kustomize.build_parts_keyed(group) for group in groups]  # cached: same keys
+
+
 def test_the_cache_is_in_the_users_cache_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert buildcache.cache_directory() == tmp_path / "xdg/moltgen/builds"
