@@ -29,10 +29,12 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from moltgen.buildcache import BuildCache, Inputs, cache_directory
 
 FORMAT = b"moltgen-walk-memo 1"
+_UNSEEN: Any = object()  # no signature taken yet (None: the path is missing)
 RACY_SECONDS = 2  # a path changed this recently may change again unseen within its tick
 
 
@@ -70,15 +72,20 @@ class WalkMemo:
     def __init__(self, context: str, directory: Path | None = None):
         self.cache = BuildCache(directory if directory is not None else cache_directory("walks"), FORMAT)
         self.context = context
-        # signatures taken this run: a fleet's overlays share their base and folders above
-        self._seen: dict[tuple[str, bool], list[int] | None] = {}
+        # signatures taken this run, whole and identity only: a fleet's overlays share their
+        # base and the folders above, so most of a memo's 30-odd paths were seen already
+        self._seen: dict[bool, dict[str, list[int] | None]] = {True: {}, False: {}}
         self._real_parents: dict[Path, str] = {}  # a fleet's overlays share their parent too
 
-    def _signature(self, path: str, whole: bool = True) -> list[int] | None:
-        key = (path, whole)
-        if key not in self._seen:
-            self._seen[key] = _signature(path, whole)
-        return self._seen[key]
+    def _unchanged(self, kept: list[list[Any]], whole: bool) -> bool:
+        seen = self._seen[whole]
+        for path, signature in kept:
+            now = seen.get(path, _UNSEEN)
+            if now is _UNSEEN:
+                now = seen[path] = _signature(path, whole)
+            if now != signature:
+                return False
+        return True
 
     def _key(self, overlay: Path, root: Path) -> str | None:
         if self.cache.directory is None:
@@ -104,8 +111,7 @@ class WalkMemo:
             return None
         try:
             kept = json.loads(body)
-            if any(self._signature(path) != signature for path, signature in kept["watched"]) or \
-                    any(self._signature(path, False) != signature for path, signature in kept["above"]):
+            if not (self._unchanged(kept["watched"], True) and self._unchanged(kept["above"], False)):
                 return None
             return Inputs(kept["digest"], frozenset(kept["files"]), frozenset(kept["directories"]))
         except (ValueError, KeyError, TypeError):
