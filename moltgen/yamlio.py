@@ -94,6 +94,10 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _INVALID = object()
 _SCALAR_CONSTRUCTORS = yaml.SafeLoader.yaml_constructors
+# the tags _Builder compares every node with, made once (not concatenated per node)
+_STR, _TIMESTAMP, _MERGE = _TAG + "str", _TAG + "timestamp", _TAG + "merge"
+_CONSTRUCTED = {_TAG + "int": "an integer of at most 3900 digits", _TAG + "float": "a number",
+                _TAG + "bool": "true or false", _TAG + "null": "null"}
 _CONSTRUCTOR = yaml.SafeLoader("")  # only used for its scalar constructors
 
 
@@ -620,7 +624,7 @@ class _Builder:
         self.file = file
 
     def build(self, node: yaml.Node, depth: int) -> Any:
-        if isinstance(node, yaml.ScalarNode):
+        if type(node) is yaml.ScalarNode:
             return self.scalar(node)
         if depth > MAX_DEPTH:
             raise MoltgenError(Problem(f"YAML nested more than {MAX_DEPTH} levels deep",
@@ -630,7 +634,7 @@ class _Builder:
         return self.mapping(node, depth)
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
-        if any(k.tag == _TAG + "merge" for k, _ in node.value):
+        if any(k.tag == _MERGE for k, _ in node.value):
             _CONSTRUCTOR.flatten_mapping(node)  # resolve `<<:` merge keys the standard way
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -649,11 +653,12 @@ class _Builder:
             raise MoltgenError(Problem(
                 f"a value of {len(node.value)} characters is more than the {MAX_SCALAR} moltgen "
                 "reads (the Kubernetes API refuses any object over 3 MiB)", _mark(node, self.file)))
-        if tag == _TAG + "str":
+        if tag == _STR:
             return node.value
-        if tag == _TAG + "timestamp":
+        if tag == _TIMESTAMP:
             return node.value  # Kubernetes sees JSON, where a date is a string
-        if tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"):
+        what = _CONSTRUCTED.get(tag)
+        if what is not None:
             try:
                 value = _SCALAR_CONSTRUCTORS[tag](_CONSTRUCTOR, node)
             except (ValueError, KeyError, IndexError):  # `!!int xyz`, `!!bool maybe`, `!!int ""`
@@ -662,8 +667,6 @@ class _Builder:
             if value is _INVALID or (type(value) is int and value.bit_length() > 13_000):
                 shown = repr(node.value) if len(node.value) <= 40 else \
                     f"{node.value[:20]!r}... ({len(node.value)} characters)"
-                what = {"int": "an integer of at most 3900 digits", "float": "a number",
-                        "bool": "true or false", "null": "null"}[tag[len(_TAG):]]
                 raise MoltgenError(Problem(f"{shown} is not {what}", _mark(node, self.file)))
             return value
         raise MoltgenError(Problem(f"unsupported YAML tag {tag!r}", _mark(node, self.file)))

@@ -93,17 +93,17 @@ def rule_view(data: dict[str, Any], invalid: list[FieldPath] | tuple[FieldPath, 
 
 
 def _has_null(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(v is None or (isinstance(v, (dict, list)) and _has_null(v)) for v in value.values())
-    if isinstance(value, list):
-        return any(v is None or (isinstance(v, (dict, list)) and _has_null(v)) for v in value)
+    # Loops, not any(generator): every object of a check goes through here, ~2x faster.
+    for item in (value.values() if isinstance(value, dict) else value):
+        if item is None or (isinstance(item, (dict, list)) and _has_null(item)):
+            return True
     return False
 
 
 def without_nulls(value: Any) -> Any:
     """`value` without null fields, as the API server decodes an object (the same value when
     it holds none)."""
-    return _stripped(value) if _has_null(value) else value
+    return _stripped(value) if isinstance(value, (dict, list)) and _has_null(value) else value
 
 
 def _stripped(value: Any) -> Any:
