@@ -85,6 +85,10 @@ class _Uncacheable(Exception):
     pass
 
 
+# what a string in a kustomization names (InputScanner._kind)
+_NOTHING, _MISSING, _FILE, _DIRECTORY, _KUSTOMIZATION = range(5)
+
+
 class InputScanner:
     """Finds and hashes the inputs of kustomization directories; each file is read once per
     scanner, so the base shared by a fleet's 500 overlays is hashed once."""
@@ -101,6 +105,8 @@ class InputScanner:
         self._kustomizations: dict[str, object] = {}
         self._watched: set[str] = set()
         self._real_folders: dict[str, str] = {}
+        # what each joined path is (a fleet's overlays name the same base paths): see _kind
+        self._kinds: dict[str, int] = {}
 
     def _realpath(self, path: str) -> str:
         """os.path.realpath of a normalized absolute path, its folder resolved once per run:
@@ -175,19 +181,31 @@ class InputScanner:
                 continue
             joined = os.path.normpath(os.path.join(directory, text))
             self._watched.add(joined)
-            try:  # one stat for the many strings that name nothing, resolve for the rest
-                is_dir = stat.S_ISDIR(os.stat(joined).st_mode)
-            except (OSError, ValueError):
-                if os.path.isdir(os.path.dirname(joined)):
-                    files.setdefault(joined, "")  # named but missing: its appearance counts
-                continue
-            path = Path(self._realpath(joined))
-            if is_dir and any((path / name).is_file() for name in KUSTOMIZATION_NAMES):
-                self._walk_kustomization(path, files, directories, seen)
-            elif is_dir:
-                self._hash_tree(path, files, directories)
-            else:
-                files[str(path)] = self._file_digest(path)
+            kind = self._kinds.get(joined)
+            if kind is None:
+                kind = self._kinds[joined] = self._kind(joined)
+            if kind == _MISSING:
+                files.setdefault(joined, "")  # named but missing: its appearance counts
+            elif kind != _NOTHING:
+                path = Path(self._realpath(joined))
+                if kind == _KUSTOMIZATION:
+                    self._walk_kustomization(path, files, directories, seen)
+                elif kind == _DIRECTORY:
+                    self._hash_tree(path, files, directories)
+                else:
+                    files[str(path)] = self._file_digest(path)
+
+    def _kind(self, joined: str) -> int:
+        """What a string names: one stat for the many strings that name nothing."""
+        try:
+            is_dir = stat.S_ISDIR(os.stat(joined).st_mode)
+        except (OSError, ValueError):
+            return _MISSING if os.path.isdir(os.path.dirname(joined)) else _NOTHING
+        if not is_dir:
+            return _FILE
+        real = self._realpath(joined)
+        return _KUSTOMIZATION if any(os.path.isfile(os.path.join(real, name))
+                                     for name in KUSTOMIZATION_NAMES) else _DIRECTORY
 
     def _hash_tree(self, directory: Path, files: dict[str, str], directories: set[str]) -> None:
         """Every file under `directory` (resolved), following symbolic links as kustomize does."""
