@@ -214,7 +214,11 @@ def write_markdown(info: dict, args: argparse.Namespace, fleets: list[dict], fix
         "| target | measured | result |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in target_rows(fleets, fixed)]
+    rows = target_rows(fleets, fixed)
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if any("FAIL" in verdict for _, _, verdict in rows):
+        lines += ["", "What blocks each target missed, measured and profiled, is under "
+                      "[Profile](#profile) (\"Still missed\")."]
 
     for fleet in fleets:
         steps: dict[str, Measurement] = fleet["steps"]
