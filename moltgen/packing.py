@@ -34,6 +34,25 @@ def plain_pickle(data: Any) -> bytes:
     return buffer.getvalue()
 
 
+class RefusedPickle(Exception):
+    """Bytes from outside this process (a cache entry) that are not plain data: whoever wrote
+    them could have planted code, so they are never unpickled freely."""
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name}: only plain data is read back")
+
+
+def plain_loads(raw: bytes) -> Any:
+    """plain_pickle's bytes read back, building no class at all (so running no code); any
+    other bytes: RefusedPickle."""
+    try:
+        return _PlainUnpickler(io.BytesIO(raw)).load()
+    except Exception:  # noqa: BLE001 - whatever planted bytes make of the unpickler
+        raise RefusedPickle from None
+
+
 class Packer:
     """Pickles and compresses what a check keeps of its objects for the second pass, each
     kind against a dictionary: the first object of that kind. Objects of one kind mostly
@@ -63,8 +82,8 @@ class Packer:
         return compress(raw, self.dictionary("data", kind, raw))
 
     def unpack(self, kind: str, blob: bytes) -> Any:
-        """A blob pack made, or a pickle kept as it is: zlib streams begin with 0x78, pickles
-        (protocol 2 and later) with their PROTO opcode, 0x80."""
+        """A blob pack made, or a pickle kept as a cache entry held it (read as plain data
+        only): zlib streams begin with 0x78, pickles (protocol 2 and later) with PROTO, 0x80."""
         if blob[:1] == b"\x80":
-            return pickle.loads(blob)
+            return plain_loads(blob)
         return pickle.loads(decompress(blob, self._dictionaries.get(("data", kind))))

@@ -22,7 +22,7 @@ from moltgen.check.apis import identity_problem
 from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
-from moltgen.check.findingscache import FindingsStore, PartEntry, SubjectEntry, loads
+from moltgen.check.findingscache import FindingsStore, PartEntry, SubjectEntry
 from moltgen.check.model import (CheckResult, FieldPath, Finding, Manifest, ObjectRef, Part, Severity,
                                  parse_path)
 from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
@@ -32,7 +32,7 @@ from moltgen.check.vap import cel_literal
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.check.patterns import unroll_pattern_lists
-from moltgen.packing import Packer, plain_pickle
+from moltgen.packing import Packer, RefusedPickle, plain_loads, plain_pickle
 
 
 @dataclass(slots=True)
@@ -194,7 +194,13 @@ class Engine:
             # A cached part judged a ConfigMap by the release a later part named, and that
             # release is another now: check every part again (and store the new verdicts).
             return self.check_parts(parts, _Refreshing(store), on_object, between, origin_at, context)
-        for part, found in self._second_pass(run, between):
+        try:
+            placed = self._second_pass(run, between)
+        except RefusedPickle:
+            # A cached object or view is not plain data (planted: the entry's self-hash held):
+            # nothing of it ran; every part is checked again and its entry replaced.
+            return self.check_parts(parts, _Refreshing(store), on_object, between, origin_at, context)
+        for part, found in placed:
             self._place_again(part, found)
         for key, recorder in recorders:
             if recorder.storable:
@@ -471,7 +477,7 @@ class Engine:
                 run.findings.extend(stored)
                 continue
             if item is None:
-                shell = Manifest(loads(subject.data), _nowhere, run.target, run.env)
+                shell = Manifest(plain_loads(subject.data), _nowhere, run.target, run.env)
                 item = Prepared.of(shell, subject.invalid, run.image_tag)
                 waivers = untrusted_waivers(annotation_waivers(shell)[0],
                                             self._annotation_may_waive, shell)[0]

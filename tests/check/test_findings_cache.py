@@ -219,6 +219,38 @@ def test_a_damaged_or_planted_entry_is_checked_again_never_trusted(tmp_path):
     assert body  # the truncated entry had a body to lose
 
 
+@pytest.mark.parametrize("where", ["a view", "a subject's object"])
+def test_a_planted_pickle_inside_a_well_formed_entry_runs_nothing(tmp_path, where):
+    """An entry's own classes are restricted, and the pickled objects and views it carries
+    are read back as plain data only: a planted one is refused, the parts are checked again
+    (their entries replaced), and the findings are those of a check without the cache."""
+    from moltgen.check.findingscache import loads
+
+    store = CountingStore(tmp_path)
+    both(FLEET, store)
+    marker = tmp_path.parent / f"{tmp_path.name}-planted"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+    for file in sorted(p for p in tmp_path.rglob("*") if p.is_file()):
+        entry = loads(file.read_bytes().partition(b"\n")[2])
+        if where == "a view":
+            entry.views = [(kind, namespace, pickle.dumps(Payload()), digest)
+                           for kind, namespace, _, digest in entry.views]
+        for subject in entry.subjects:  # stale verdicts: rules run again, reading both
+            if where != "a view":
+                subject.data = pickle.dumps(Payload())
+            subject.rules = [(rule, key, b"stale", found) for rule, key, _, found in subject.rules]
+        body = pickle.dumps(entry)
+        file.write_bytes(store.cache.format + b" " + hashlib.sha256(body).hexdigest().encode()
+                         + b"\n" + body)
+    cached, plain = both(FLEET, store)
+    assert shown(cached) == shown(plain) and not marker.exists()
+    again, _ = both(FLEET, store)  # the entries were replaced by sound ones
+    assert shown(again) == shown(plain) and not marker.exists()
+
+
 def test_the_run_fingerprint_changes_with_what_findings_depend_on(tmp_path, monkeypatch):
     base = run_fingerprint(engine(), SchemaSet())
     assert run_fingerprint(engine(), SchemaSet()) == base
