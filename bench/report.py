@@ -200,9 +200,9 @@ def write_markdown(info: dict, args: argparse.Namespace, fleets: list[dict], fix
         "",
         "How it was measured: every command is its own process, interpreter start included. "
         f"Each measurement ran {args.repeat} time(s), except that the warm and pull-request "
-        f"project checks ran {max(WARM_REPEAT, args.repeat)} times and `moltgen check` of each fixed size compared "
-        f"with the peers {max(AROUND_PEERS, args.repeat)} times (once before the peers, then after them): the "
-        "wall time shown is the median, the "
+        f"project checks ran {max(WARM_REPEAT, args.repeat)} times and `moltgen check` of "
+        f"each fixed size compared with the peers {max(AROUND_PEERS, args.repeat)} times "
+        "(once before the peers, then after them): the wall time shown is the median, the "
         "peak memory the largest `ru_maxrss` that `os.wait4` returned for the command, i.e. the "
         "largest resident set of any one process in its tree (moltgen with the kustomize and "
         "sops it runs; checkov with its forked workers), not their sum. Objects per second is the "
