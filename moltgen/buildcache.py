@@ -85,6 +85,24 @@ class _Uncacheable(Exception):
     pass
 
 
+class RealPaths:
+    """os.path.realpath of many paths in a few folders, each folder resolved once per run: a
+    fleet's overlays sit side by side and name files in the same few folders."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        folder, name = os.path.split(path)
+        if name in ("", ".", ".."):
+            return os.path.realpath(path)
+        real = self._folders.get(folder)
+        if real is None:
+            real = self._folders[folder] = os.path.realpath(folder)
+        candidate = os.path.join(real, name)
+        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+
+
 # what a string in a kustomization names (InputScanner._kind)
 _NOTHING, _MISSING, _FILE, _DIRECTORY, _KUSTOMIZATION = range(5)
 
@@ -104,19 +122,9 @@ class InputScanner:
         self._trees: dict[str, tuple[dict[str, str], set[str]]] = {}
         self._kustomizations: dict[str, object] = {}
         self._watched: set[str] = set()
-        self._real_folders: dict[str, str] = {}
+        self._realpath = RealPaths()
         # what each joined path is (a fleet's overlays name the same base paths): see _kind
         self._kinds: dict[str, int] = {}
-
-    def _realpath(self, path: str) -> str:
-        """os.path.realpath of a normalized absolute path, its folder resolved once per run:
-        the overlays of a fleet name files in the same few folders."""
-        folder, name = os.path.split(path)
-        real = self._real_folders.get(folder)
-        if real is None:
-            real = self._real_folders[folder] = os.path.realpath(folder)
-        candidate = os.path.join(real, name)
-        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
 
     def inputs(self, directory: Path) -> Inputs:
         root = directory.resolve()
@@ -333,14 +341,14 @@ class BuildCache:
         self.directory = directory
         self.format = format
 
-    def _path(self, digest: str) -> Path:
+    def _path(self, digest: str) -> str:
         assert self.directory is not None
-        return self.directory / digest[:2] / digest
+        return os.path.join(self.directory, digest[:2], digest)  # text: a fleet reads thousands
 
     def get_bytes(self, digest: str | None) -> bytes | None:
         if self.directory is None or digest is None:
             return None
-        path = os.path.join(self.directory, digest[:2], digest)  # as _path; a fleet reads thousands
+        path = self._path(digest)
         try:
             with open(path, "rb") as handle:
                 content = handle.read()
@@ -361,8 +369,9 @@ class BuildCache:
         content = self.format + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
         path = self._path(digest)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            folder = os.path.dirname(path)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
             try:
                 with os.fdopen(descriptor, "wb") as handle:
                     handle.write(content)

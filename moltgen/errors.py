@@ -67,11 +67,8 @@ def closest(word: str, candidates: list[str]) -> str | None:
 
 def did_you_mean(word: str, candidates: list[str]) -> str:
     """" (did you mean 'prod'?)" when one candidate is close to `word`, else ""."""
-    lowered = {c.lower(): c for c in candidates}
-    if word.lower() in lowered and lowered[word.lower()] != word:
-        return f" (did you mean {lowered[word.lower()]!r}?)"
-    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    suggestion = closest(word, candidates)
+    return f" (did you mean {suggestion!r}?)" if suggestion else ""
 
 
 def os_problem(error: OSError) -> Problem:

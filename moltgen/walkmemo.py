@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moltgen.buildcache import BuildCache, Inputs, cache_directory
+from moltgen.buildcache import BuildCache, Inputs, RealPaths, cache_directory
 
 FORMAT = b"moltgen-walk-memo 1"
 _UNSEEN: Any = object()  # no signature taken yet (None: the path is missing)
@@ -75,7 +75,7 @@ class WalkMemo:
         # signatures taken this run, whole and identity only: a fleet's overlays share their
         # base and the folders above, so most of a memo's 30-odd paths were seen already
         self._seen: dict[bool, dict[str, list[int] | None]] = {True: {}, False: {}}
-        self._real_parents: dict[Path, str] = {}  # a fleet's overlays share their parent too
+        self._realpath = RealPaths()  # a fleet's overlays share their parent folder too
 
     def _unchanged(self, kept: list[list[Any]], whole: bool) -> bool:
         seen = self._seen[whole]
@@ -91,18 +91,9 @@ class WalkMemo:
         if self.cache.directory is None:
             return None
         digest = hashlib.sha256(FORMAT)
-        for text in (self.context, str(root), self._real_path(overlay)):
+        for text in (self.context, str(root), self._realpath(str(overlay))):
             digest.update(b"\0" + text.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
-
-    def _real_path(self, overlay: Path) -> str:
-        """overlay.resolve(), resolving each parent folder once."""
-        if overlay.name in ("", ".", "..") or overlay.is_symlink():
-            return str(overlay.resolve())
-        parent = self._real_parents.get(overlay.parent)
-        if parent is None:
-            parent = self._real_parents[overlay.parent] = str(overlay.parent.resolve())
-        return os.path.join(parent, overlay.name)
 
     def get(self, overlay: Path, root: Path) -> Inputs | None:
         """The inputs found last time, if nothing watched has changed since."""
