@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 INSTANCE_LABEL = "moltgen.dev/instance"  # moltgen.spec's; not imported: no pydantic for a diff
 GENERATED_SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's generator hash
@@ -60,11 +60,12 @@ class MaskedValue:
 
     __slots__ = ("_digest", "encrypted", "ciphertext_compares")
 
-    def __init__(self, value: Any, ciphertext_compares: bool = False):
+    def __init__(self, value: Any, ciphertext_compares: bool = False, fingerprint: bytes | None = None):
+        """`fingerprint`: the digest of the decrypted value (moltgen.secrets.fingerprints)."""
         text = str(value)
-        self.encrypted = text.startswith("ENC[")
+        self.encrypted = text.startswith("ENC[") and fingerprint is None
         self.ciphertext_compares = ciphertext_compares
-        self._digest = hashlib.sha256(text.encode()).digest()
+        self._digest = fingerprint or hashlib.sha256(text.encode()).digest()
 
     @property
     def uncomparable(self) -> bool:
@@ -82,14 +83,20 @@ class MaskedValue:
         return repr(MASKED)
 
 
-def masked(obj: dict[str, Any], same_history: bool = False) -> dict[str, Any]:
-    """The object as it may be shown: Secret values and sops metadata replaced."""
+def masked(obj: dict[str, Any], same_history: bool = False,
+           fingerprints: dict[tuple[str, str, str], bytes] | None = None) -> dict[str, Any]:
+    """The object as it may be shown: Secret values and sops metadata replaced. `fingerprints`:
+    digests of decrypted values by (namespace, name, key)."""
     if obj.get("kind") != "Secret":
         return obj
     shown = {k: v for k, v in obj.items() if k != "sops"}
+    metadata = obj.get("metadata") or {}
+    place = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+    known = fingerprints or {}
     for field in ("data", "stringData"):
         if isinstance(shown.get(field), dict):
-            shown[field] = {key: MaskedValue(value, same_history) for key, value in shown[field].items()}
+            shown[field] = {key: MaskedValue(value, same_history, known.get((*place, str(key))))
+                            for key, value in shown[field].items()}
     return shown
 
 
@@ -110,15 +117,19 @@ class ObjectChange:
 
 def compare(left: list[dict[str, Any]], right: list[dict[str, Any]], *,
             same_history: bool = False, left_instance: str | None = None,
-            right_instance: str | None = None) -> list[ObjectChange]:
+            right_instance: str | None = None,
+            fingerprints: tuple[dict[Any, bytes], dict[Any, bytes]] = ({}, {})) -> list[ObjectChange]:
     """How `right` differs from `left`, object by object, in (instance, kind, name) order.
     `same_history`: the two sides are one tree at two revisions (Secret ciphertext compares).
-    `left_instance`/`right_instance`: two different instances, paired by instance-free name."""
+    `left_instance`/`right_instance`: two different instances, paired by instance-free name;
+    values that differ only by the instance's name (its namespace, host, label) are not shown.
+    `fingerprints`: each side's decrypted value digests, so encrypted values compare too."""
     pair = left_instance != right_instance
-    left_objects = {object_key(o, left_instance if pair else None): masked(o, same_history)
-                    for o in left}
-    right_objects = {object_key(o, right_instance if pair else None): masked(o, same_history)
-                     for o in right}
+    left_objects = {object_key(o, left_instance if pair else None):
+                    masked(o, same_history, fingerprints[0]) for o in left}
+    right_objects = {object_key(o, right_instance if pair else None):
+                     masked(o, same_history, fingerprints[1]) for o in right}
+    same = _renamed(left_instance, right_instance) if pair and left_instance and right_instance else None
     found = []
     for key in sorted({*left_objects, *right_objects}):
         instance, kind, name = key
@@ -127,7 +138,7 @@ def compare(left: list[dict[str, Any]], right: list[dict[str, Any]], *,
         elif key not in left_objects:
             found.append(ObjectChange(instance, kind, name, "added"))
         else:
-            fields = tuple(_changes(left_objects[key], right_objects[key], ""))
+            fields = tuple(_changes(left_objects[key], right_objects[key], "", same))
             if fields:
                 found.append(ObjectChange(instance, kind, name, "changed", fields))
     return found
@@ -149,7 +160,8 @@ def semantic_diff(left: list[dict[str, Any]], right: list[dict[str, Any]],
     return lines
 
 
-def _changes(left: Any, right: Any, path: str):
+def _changes(left: Any, right: Any, path: str, same: Callable[[str, str], bool] | None = None):
+    """`same`: two strings that count as equal though they differ (by the instance's name)."""
     if isinstance(left, dict) and isinstance(right, dict):
         for key in [*left, *[k for k in right if k not in left]]:
             child = f"{path}.{key}" if path else str(key)
@@ -158,7 +170,7 @@ def _changes(left: Any, right: Any, path: str):
             elif key not in left:
                 yield f"{child}: (absent) -> {_show(right[key])}"
             elif left[key] != right[key]:
-                yield from _changes(left[key], right[key], child)
+                yield from _changes(left[key], right[key], child, same)
     elif isinstance(left, list) and isinstance(right, list) and _named(left) and _named(right):
         # containers, env, ports, volumes: paired by name, so one added item is one line
         by_name = {item["name"]: item for item in left}, {item["name"]: item for item in right}
@@ -169,11 +181,13 @@ def _changes(left: Any, right: Any, path: str):
             elif name not in by_name[0]:
                 yield f"{child}: (absent) -> {_show(by_name[1][name])}"
             elif by_name[0][name] != by_name[1][name]:
-                yield from _changes(by_name[0][name], by_name[1][name], child)
+                yield from _changes(by_name[0][name], by_name[1][name], child, same)
     elif isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
         for index, (a, b) in enumerate(zip(left, right)):
             if a != b:
-                yield from _changes(a, b, f"{path}[{index}]")
+                yield from _changes(a, b, f"{path}[{index}]", same)
+    elif isinstance(left, str) and isinstance(right, str) and same is not None and same(left, right):
+        pass
     elif isinstance(left, str) and isinstance(right, str) and "\n" in left + right:
         # An embedded file (openclaw.json): the changed lines, not the whole text.
         yield f"{path}:"
@@ -184,6 +198,17 @@ def _changes(left: Any, right: Any, path: str):
         yield f"{path}: changed (masked)"
     else:
         yield f"{path}: {_show(left)} -> {_show(right)}"
+
+
+def _renamed(left_instance: str, right_instance: str) -> Callable[[str, str], bool]:
+    """Whether two strings are one value composed with each instance's name: `ns-ml` and
+    `ns-web`, `ml.example.com` and `web.example.com`. Between two instances those differ by
+    design, and showing them would bury the values that differ."""
+    token = re.compile(rf"(?<![A-Za-z0-9]){re.escape(left_instance)}(?![A-Za-z0-9])")
+
+    def same(left: str, right: str) -> bool:
+        return token.sub(lambda _: right_instance, left) == right
+    return same
 
 
 def _named(items: list[Any]) -> bool:

@@ -11,7 +11,10 @@ checked under the base revision's policy, so a pull request cannot waive its own
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +73,7 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
     ref = ref or default_base(spec.parent)
     changed = changed_paths(ref, spec.parent, field="--base")
     deadline = kustomize.Deadline(timeout)
-    with tree_at(ref, spec.parent) as (exported, top):
+    with tree_at(ref, spec.parent) as (exported, top), _at_revision(ref, exported):
         mapped = {exported / path.relative_to(top) for path in changed if top in path.parents}
         base_spec = exported / spec.relative_to(top)
         base = load_project(base_spec) if base_spec.is_file() else None
@@ -88,6 +91,24 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
             _findings_delta(result, spec, base_spec, policy, exported, top, changed, mapped,
                             allow_remote, deadline.remaining("the findings", "check"), progress)
     return result
+
+
+@contextmanager
+def _at_revision(ref: str, exported: Path) -> Iterator[None]:
+    """Problems found in the export name REF's files (`main:moltgen.yaml:3`), not the
+    temporary folder they were read from."""
+    try:
+        yield
+    except MoltgenError as error:
+        prefix = f"{exported}{os.sep}"
+
+        def located(problem: Problem) -> Problem:
+            where = problem.location
+            if where is None or not where.file.startswith(prefix):
+                return Problem(problem.message.replace(prefix, f"{ref}:"), where, problem.field)
+            shown = Location(f"{ref}:{where.file[len(prefix):]}", where.line, where.column)
+            return Problem(problem.message.replace(prefix, f"{ref}:"), shown, problem.field)
+        raise MoltgenError([located(p) for p in error.problems]) from None
 
 
 def _overlays(project: Any) -> dict[tuple[str, str], Path]:

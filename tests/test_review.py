@@ -118,10 +118,27 @@ def test_two_instances_pair_their_objects_so_the_values_show(fleet):
     git(fleet, "checkout", "-q", "main")
     result = moltgen(fleet, "diff", "prod/ml", "prod/web")
     assert result.code == 1, result.stderr
+    lines = result.stdout.splitlines()
     assert "only in" not in result.stdout
-    assert "    spec.template.spec.containers[name=gateway].resources.limits.memory: '8Gi' -> '2Gi'" \
-        in result.stdout.splitlines()
-    assert "~ Deployment openclaw" in result.stdout
+    assert "    spec.template.spec.containers[name=gateway].resources.limits.memory: '8Gi' -> '2Gi'" in lines
+    # what differs only by the instance's own name (namespace, label) is by design, not shown
+    assert "openclaw-web" not in result.stdout and "'web'" not in result.stdout
+    # each instance has its own generated gatewayToken: with the key, compared in memory
+    assert "    stringData.gatewayToken: changed (masked)" in lines
+    assert "decrypted with the key from $SOPS_AGE_KEY_FILE" in result.stderr
+    token = moltgen(fleet, "secrets", "get", "prod", "gatewayToken", "--instance", "ml").stdout.strip()
+    assert token and token not in result.stdout + result.stderr
+
+
+def test_without_a_key_encrypted_values_are_not_compared_and_it_says_so(fleet, tmp_path):
+    git(fleet, "checkout", "-q", "main")
+    result = run_moltgen("diff", "prod/ml", "prod/web", cwd=fleet,
+                         env={"SOPS_AGE_KEY_FILE": "", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)})
+    assert result.code == 1, result.stderr
+    assert "gatewayToken" not in result.stdout
+    assert "encrypted Secret values not compared: no private key" in result.stderr
+    same = moltgen(fleet, "diff", "prod/ml", "prod/web", "--no-decrypt")
+    assert "gatewayToken" not in same.stdout and "--no-decrypt" in same.stderr
 
 
 def test_option_shaped_revisions_never_reach_git(fleet):
@@ -143,3 +160,18 @@ def test_markdown_parts_stay_under_the_comment_limit_and_stay_balanced():
     assert parts[0].startswith("### moltgen diff")
     shown = "".join(parts)
     assert all(field in shown for field in fields)  # continued, never cut off
+
+
+def test_a_base_revision_that_does_not_load_is_named_by_revision(fleet):
+    git(fleet, "checkout", "-q", "main")
+    git(fleet, "checkout", "-q", "-b", "unknown-field")
+    spec = fleet / "moltgen.yaml"
+    good = spec.read_text()
+    spec.write_text(good + "bogus: 1\n")
+    git(fleet, "commit", "-q", "-am", "break")
+    spec.write_text(good)
+    result = moltgen(fleet, "diff", "--base", "HEAD")
+    assert result.code == 2
+    assert result.stderr.startswith("moltgen: HEAD:moltgen.yaml:") and "bogus" in result.stderr
+    assert "moltgen-base-" not in result.stderr  # never the temporary folder
+    git(fleet, "checkout", "-q", "--", "moltgen.yaml")
