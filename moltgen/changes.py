@@ -43,6 +43,7 @@ def _check_ref(ref: str, field: str) -> None:
 def default_base(directory: Path) -> str:
     """The merge base of HEAD with the default branch: origin/HEAD, else main, else master
     (what a pull request is compared with when no --base is given)."""
+    _git(["rev-parse", "--show-toplevel"], directory, field="--base")  # git's "not a git repository"
     for branch in ("origin/HEAD", "main", "master", "origin/main", "origin/master"):
         try:
             base = _git(["merge-base", "--end-of-options", "HEAD", branch], directory, field="--base")

@@ -103,11 +103,8 @@ def _at_revision(ref: str, exported: Path) -> Iterator[None]:
         prefix = f"{exported}{os.sep}"
 
         def located(problem: Problem) -> Problem:
-            where = problem.location
-            if where is None or not where.file.startswith(prefix):
-                return Problem(problem.message.replace(prefix, f"{ref}:"), where, problem.field)
-            shown = Location(f"{ref}:{where.file[len(prefix):]}", where.line, where.column)
-            return Problem(problem.message.replace(prefix, f"{ref}:"), shown, problem.field)
+            return Problem(problem.message.replace(prefix, f"{ref}:"),
+                           _at_ref(problem.location, ref, exported), problem.field)
         raise MoltgenError([located(p) for p in error.problems]) from None
 
 
@@ -189,8 +186,18 @@ def _findings_delta(result: Review, spec: Path, base_spec: Path, policy: Path | 
                             progress=progress)[0] if base_spec.is_file() else None
     introduced, resolved = finding_delta(base_result.findings if base_result else [],
                                          head_result.findings)
+    for finding in resolved:  # where they were: REF's files, not the temporary export
+        finding.location = _at_ref(finding.location, result.base, exported)
+        finding.origin = _at_ref(finding.origin, result.base, exported)
     result.introduced, result.resolved, result.findings_checked = introduced, resolved, True
     result.objects_checked = head_result.objects
+
+
+def _at_ref(where: Location | None, ref: str, exported: Path) -> Location | None:
+    prefix = f"{exported}{os.sep}"
+    if where is None or not where.file.startswith(prefix):
+        return where
+    return Location(f"{ref}:{where.file[len(prefix):]}", where.line, where.column)
 
 
 def finding_key(finding: Any) -> tuple[Any, ...]:

@@ -175,3 +175,12 @@ def test_a_base_revision_that_does_not_load_is_named_by_revision(fleet):
     assert result.stderr.startswith("moltgen: HEAD:moltgen.yaml:") and "bogus" in result.stderr
     assert "moltgen-base-" not in result.stderr  # never the temporary folder
     git(fleet, "checkout", "-q", "--", "moltgen.yaml")
+
+
+def test_resolved_findings_are_located_in_the_base_revision(fleet):
+    git(fleet, "checkout", "-q", "main")  # main against the limits branch: its findings go
+    result = moltgen(fleet, "diff", "--base", "limits", "--format", "json")
+    assert result.code == 0, result.stderr
+    assert '"resolved": 2' in result.stdout and '"introduced": 0' in result.stdout
+    assert '"file": "limits:overlays/prod/web/patches/deployment-openclaw.yaml"' in result.stdout
+    assert "moltgen-base-" not in result.stdout
