@@ -87,6 +87,12 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
             changes = compare(before, after, same_history=True)
             if changes:
                 result.overlays.append(OverlayDiff(env, instance, tuple(changes)))
+        gitops = [root / "gitops" for root in (Path(base.root) if base else None, Path(head.root)) if root]
+        if objects and any(d.resolve() in path.parents for d in gitops for path in changed | mapped):
+            changes = compare(_gitops_objects(base.root if base else None), _gitops_objects(head.root),
+                              same_history=True)
+            if changes:  # what Argo CD or Flux is given to sync changes too
+                result.overlays.append(OverlayDiff("gitops", "", tuple(changes)))
         if findings:
             _findings_delta(result, spec, base_spec, policy, exported, top, changed, mapped,
                             allow_remote, deadline.remaining("the findings", "check"), progress)
@@ -120,6 +126,17 @@ def _overlays(project: Any) -> dict[tuple[str, str], Path]:
             instance = Path(directory).name if Path(directory).parent.name == env else ""
             found[(env, instance)] = root / directory
     return found
+
+
+def _gitops_objects(root: Any) -> list[dict[str, Any]]:
+    """The objects of the YAML files below gitops/ (not built: applied as they are)."""
+    from moltgen.yamlio import load_file
+
+    directory = Path(root) / "gitops" if root is not None else None
+    if directory is None or not directory.is_dir():
+        return []
+    files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [d.data for f in files for d in load_file(f, confine_to=Path(root)) if isinstance(d.data, dict)]
 
 
 def _affected_pairs(head: dict[tuple[str, str], Path], base: dict[tuple[str, str], Path],

@@ -184,3 +184,12 @@ def test_resolved_findings_are_located_in_the_base_revision(fleet):
     assert '"resolved": 2' in result.stdout and '"introduced": 0' in result.stdout
     assert '"file": "limits:overlays/prod/web/patches/deployment-openclaw.yaml"' in result.stdout
     assert "moltgen-base-" not in result.stdout
+
+
+def test_what_argo_cd_is_given_to_sync_is_compared_too(fleet):
+    pull_request(fleet, "gitops", lambda text: text + (
+        "gitops: {engine: argocd, repoUrl: https://git.example.com/platform/bots.git}\n"))
+    result = moltgen(fleet, "diff", "--base", "main")
+    assert result.code == 0, result.stderr
+    assert "gitops: 3 added" in result.stdout
+    assert "  + ApplicationSet openclaw-prod" in result.stdout
