@@ -119,41 +119,43 @@ def _fence(lines: list[str]) -> str:
 
 
 def _paginate(head: list[str], blocks: list[tuple[OverlayDiff, list[str]]], limit: int) -> list[str]:
+    """Lines into parts of at most `limit` characters; a block continues in the next part in
+    a <details> and code fence of its own, so every part renders on its own."""
     parts: list[list[str]] = [[]]
     size = 0
 
+    def fits(characters: int) -> bool:
+        return size + characters <= limit
+
     def add(line: str) -> None:
         nonlocal size
+        if not fits(len(line) + 1) and parts[-1]:
+            parts.append([])
+            size = 0
         parts[-1].append(line)
         size += len(line) + 1
 
     for line in head:
-        add(line)
+        add(_cut(line, limit // 2))
     for overlay, lines in blocks:
         fence = _fence(lines)
-        opening = [f"<details><summary><code>{html.escape(overlay.label)}</code>: "
-                   f"{_counts(overlay)}</summary>", "", f"{fence}diff"]
+        title = f"<code>{html.escape(overlay.label)}</code>"
+        opening = [f"<details><summary>{title}: {_counts(overlay)}</summary>", "", f"{fence}diff"]
         closing = [fence, "", "</details>"]
-        reserve = sum(len(line) + 1 for line in closing)
-        continued = False
-        pending = list(lines)
+        overhead = _length(opening) + _length(closing)
+        # a line longer than a part would have no part to go to
+        pending = [_cut(line, limit - overhead - 200) for line in lines]
         while pending:
-            head_size = sum(len(line) + 1 for line in opening)
-            if size + head_size + len(pending[0]) + 1 + reserve > limit and parts[-1]:
+            if not fits(overhead + len(pending[0]) + 1):
                 parts.append([])
                 size = 0
-            for line in opening if not continued else \
-                    [f"<details><summary><code>{html.escape(overlay.label)}</code> (continued)</summary>",
-                     "", f"{fence}diff"]:
+            for line in opening:
                 add(line)
-            while pending and size + len(pending[0]) + 1 + reserve <= limit:
-                add(_cut(pending.pop(0), limit - reserve - size - 1))
-            if pending and len(parts[-1]) and size + len(pending[0]) + 1 + reserve > limit \
-                    and parts[-1][-1] == f"{fence}diff":
-                add(_cut(pending.pop(0), limit - reserve - size - 1))  # one line longer than a part
+            while pending and fits(_length(closing) + len(pending[0]) + 1):
+                add(pending.pop(0))
             for line in closing:
                 add(line)
-            continued = True
+            opening = [f"<details><summary>{title} (continued)</summary>", "", f"{fence}diff"]
     texts = ["\n".join(lines) + "\n" for lines in parts if lines]
     if len(texts) > 1:
         texts = [f"{text}\n<sub>moltgen diff, part {n} of {len(texts)}</sub>\n"
@@ -161,9 +163,12 @@ def _paginate(head: list[str], blocks: list[tuple[OverlayDiff, list[str]]], limi
     return texts
 
 
+def _length(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
 def _cut(line: str, room: int) -> str:
-    room = max(room, 80)
-    return line if len(line) <= room else line[:room - 20] + " ... (cut)"
+    return line if len(line) <= room else line[:max(room - 20, 0)] + " ... (cut)"
 
 
 FORMATS = ("text", "json", "markdown")

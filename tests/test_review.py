@@ -193,3 +193,11 @@ def test_what_argo_cd_is_given_to_sync_is_compared_too(fleet):
     assert result.code == 0, result.stderr
     assert "gitops: 3 added" in result.stdout
     assert "  + ApplicationSet openclaw-prod" in result.stdout
+
+
+def test_one_line_longer_than_a_part_is_cut_and_the_rest_still_shows():
+    fields = ("data.big: 'a' -> '" + "x" * 100_000 + "'", "data.small: 1 -> 2")
+    review = Review("main", [OverlayDiff("prod", "a", (ObjectChange("", "ConfigMap", "c", "changed", fields),))])
+    parts = render_markdown(review)
+    assert all(len(part) < GITHUB_COMMENT_LIMIT for part in parts)
+    assert "... (cut)" in parts[0] and "data.small: 1 -> 2" in "".join(parts)
