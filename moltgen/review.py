@@ -74,6 +74,9 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
     changed = changed_paths(ref, spec.parent, field="--base")
     deadline = kustomize.Deadline(timeout)
     with tree_at(ref, spec.parent) as (exported, top), _at_revision(ref, exported):
+        if top not in spec.parents:
+            raise MoltgenError(Problem("the spec must lie inside the git repository",
+                                       Location(str(spec)), "--base"))
         mapped = {exported / path.relative_to(top) for path in changed if top in path.parents}
         base_spec = exported / spec.relative_to(top)
         base = load_project(base_spec) if base_spec.is_file() else None
@@ -87,12 +90,8 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
             changes = compare(before, after, same_history=True)
             if changes:
                 result.overlays.append(OverlayDiff(env, instance, tuple(changes)))
-        gitops = [root / "gitops" for root in (Path(base.root) if base else None, Path(head.root)) if root]
-        if objects and any(d.resolve() in path.parents for d in gitops for path in changed | mapped):
-            changes = compare(_gitops_objects(base.root if base else None), _gitops_objects(head.root),
-                              same_history=True)
-            if changes:  # what Argo CD or Flux is given to sync changes too
-                result.overlays.append(OverlayDiff("gitops", "", tuple(changes)))
+        if objects:
+            result.overlays.extend(_gitops_diff(base, head, changed | mapped))
         if findings:
             _findings_delta(result, spec, base_spec, policy, exported, top, changed, mapped,
                             allow_remote, deadline.remaining("the findings", "check"), progress)
@@ -126,6 +125,16 @@ def _overlays(project: Any) -> dict[tuple[str, str], Path]:
             instance = Path(directory).name if Path(directory).parent.name == env else ""
             found[(env, instance)] = root / directory
     return found
+
+
+def _gitops_diff(base: Any, head: Any, changed: set[Path]) -> list[OverlayDiff]:
+    """What Argo CD or Flux is given to sync (gitops/, applied as it is), when a file of it changed."""
+    folders = [Path(project.root) / "gitops" for project in (base, head) if project is not None]
+    if not any(folder.resolve() in path.parents for folder in folders for path in changed):
+        return []
+    changes = compare(_gitops_objects(base.root if base else None), _gitops_objects(head.root),
+                      same_history=True)
+    return [OverlayDiff("gitops", "", tuple(changes))] if changes else []
 
 
 def _gitops_objects(root: Any) -> list[dict[str, Any]]:
