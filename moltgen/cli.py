@@ -159,13 +159,45 @@ def build(
 
 @app.command()
 def diff(
-    left: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")],
-    right: Annotated[str, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")],
+    left: Annotated[Optional[str], typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")] = None,
+    right: Annotated[Optional[str], typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")] = None,
+    base: Annotated[Optional[str], typer.Option(
+        "--base", metavar="REF", help="Compare the working tree with this git revision (default "
+                                     "when no ENV is given: the merge base with the default branch).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="With --base: text, json or markdown.")] = "text",
+    output_dir: Annotated[Optional[Path], typer.Option(
+        "--output-dir", help="With --base: write the report there, Markdown as part-1.md, "
+                             "part-2.md ... (each one pull-request comment).")] = None,
+    exit_code: Annotated[bool, typer.Option(
+        "--exit-code", help="With --base: exit 1 when the built objects differ (as git diff).")] = False,
+    policy: Annotated[Optional[Path], typer.Option(
+        "--policy", help="With --base: the policy file whose base version judges both sides "
+                         "(default: policies/policy.yaml beside the spec).")] = None,
+    no_decrypt: Annotated[bool, typer.Option(
+        "--no-decrypt", help="Between two environments or instances: do not compare encrypted "
+                             "values, even when a private key is available.")] = False,
     spec: SpecOption = Path("moltgen.yaml"),
     allow_remote: AllowRemoteOption = False,
     timeout: TimeoutOption = 300,
 ) -> None:
-    """Show how two built overlays differ, object by object (Secret values masked); exit 1 if they differ."""
+    """Show how two built overlays differ, object by object (Secret values masked); exit 1 if they differ.
+
+    With --base (or no ENV): what the working tree changes against a git revision, per
+    environment and instance, and the findings it introduces and resolves."""
+    if left is None or base is not None:
+        if left is not None:
+            raise MoltgenError(Problem("give ENV ENV or --base REF, not both", field="--base"))
+        from moltgen.reviewreport import diff_base
+
+        raise typer.Exit(diff_base(spec, base, fmt, output_dir, exit_code, policy,
+                                   allow_remote=allow_remote, timeout=timeout))
+    if right is None:
+        raise MoltgenError(Problem("give two environments (ENV or ENV/INSTANCE) to compare",
+                                   field="RIGHT"))
+    for name, given in (("--format", fmt != "text"), ("--output-dir", output_dir),
+                        ("--exit-code", exit_code), ("--policy", policy)):
+        if given:
+            raise MoltgenError(Problem("goes with --base REF", field=name))
     from moltgen import kustomize
     from moltgen.diff import semantic_diff
     from moltgen.spec import load_project
@@ -176,18 +208,46 @@ def diff(
     recover(project.root)
     built = []
     deadline = kustomize.Deadline(timeout)
+    instances, directories = [], []
     for label in (left, right):
         env, _, instance = label.partition("/")
+        instances.append(instance or None)
         directory = project.build_dir(env, instance or None)
-        text = kustomize.build_all([project.root / d for d in project.build_dirs(env, instance or None)],
-                                   allow_remote=allow_remote, deadline=deadline)
+        directories.append([project.root / d for d in project.build_dirs(env, instance or None)])
+        text = kustomize.build_all(directories[-1], allow_remote=allow_remote, deadline=deadline)
         built.append([d.data for d in load_documents(text, f"{directory} (built)")])
-    lines = semantic_diff(built[0], built[1], left, right)
+    fingerprints = _value_fingerprints(directories, no_decrypt)
+    lines = semantic_diff(built[0], built[1], left, right, left_instance=instances[0],
+                          right_instance=instances[1], fingerprints=fingerprints)
     if not lines:
         print(f"{left} and {right} build the same objects")
         return
     print("\n".join(lines))
     raise typer.Exit(1)  # as diff and kubectl diff do: 1 when there are differences
+
+
+def _value_fingerprints(directories: list[list[Path]], no_decrypt: bool) -> tuple[dict, dict]:
+    """Digests of both sides' decrypted Secret values when a private key is available (said on
+    stderr, with the key's source); else none, and stderr says the values were not compared."""
+    from moltgen.secrets.fingerprints import fingerprints, key_source, secret_files
+    from moltgen.secrets.sops import SopsError
+
+    files = [secret_files(side) for side in directories]
+    if not any(files):
+        return {}, {}
+    source = None if no_decrypt else key_source()
+    if source is not None:
+        try:
+            found = fingerprints(files[0]), fingerprints(files[1])
+        except SopsError as error:
+            print(f"moltgen: encrypted Secret values not compared: {error.problems[0]}", file=sys.stderr)
+            return {}, {}
+        print(f"moltgen: encrypted Secret values compared in memory, decrypted with the key from {source}",
+              file=sys.stderr)
+        return found
+    why = "--no-decrypt" if no_decrypt else "no private key (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or keys.txt)"
+    print(f"moltgen: encrypted Secret values not compared: {why}", file=sys.stderr)
+    return {}, {}
 
 
 @app.command()

@@ -71,6 +71,8 @@ def check(
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
     timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of the whole check: every kustomize build and every rule."),
     changed_since: Optional[str] = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
+    new_only: bool = typer.Option(False, "--new-only", help="Report (and fail on) only the findings the working tree introduces against --base REF, both judged under REF's policy."),
+    base: Optional[str] = typer.Option(None, "--base", metavar="REF", help="With --new-only: the git revision to compare with (default: the merge base with the default branch)."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -82,6 +84,13 @@ def check(
         raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))
     if fail_on not in ("error", "warning"):
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
+    if new_only or base is not None:
+        result, catalog = _new_findings(new_only, base, targets, env, spec, policy, base_policy,
+                                        changed_since, allow_remote, timeout)
+        write_output(render_chunks(result, fmt, catalog, fail_on=Severity(fail_on)), output)
+        if result.failed(Severity(fail_on)):
+            raise typer.Exit(1)
+        return
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
                            tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
                            timeout=timeout, changed_since=changed_since, base_policy=base_policy)
@@ -91,6 +100,27 @@ def check(
     write_output(render_chunks(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
     if result.failed(Severity(fail_on)):
         raise typer.Exit(1)
+
+
+def _new_findings(new_only: bool, base: Optional[str], targets: Optional[list[str]], env: list[str],
+                  spec: Optional[Path], policy: Optional[Path], base_policy: Optional[str],
+                  changed_since: Optional[str], allow_remote: bool, timeout: float):
+    """`check --new-only --base REF`: the findings the working tree introduces (moltgen.review)."""
+    from moltgen.check.model import CheckResult
+    from moltgen.progress import Progress
+    from moltgen.review import review
+
+    if not new_only:
+        raise MoltgenError(Problem("goes with --new-only", field="--base"))
+    clashing = [name for name, given in (("TARGET", targets), ("--env", env), ("--base-policy", base_policy),
+                                         ("--changed-since", changed_since)) if given]
+    if clashing:
+        raise MoltgenError(Problem(f"checks the project against --base: give no {clashing[0]} with it",
+                                   field="--new-only"))
+    with Progress() as progress:
+        found = review(spec or Path("moltgen.yaml"), base, policy=policy, allow_remote=allow_remote,
+                       timeout=timeout, objects=False, progress=progress)
+    return CheckResult(found.objects_checked, list(found.introduced)), found.catalog
 
 
 def rules(

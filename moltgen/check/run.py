@@ -31,6 +31,8 @@ class CheckOptions:
     allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
     timeout: float | None = None  # seconds for the whole check: builds and rules
     changed_since: str | None = None  # git revision: check only the overlays changed since
+    # or the changed files themselves (moltgen.review: a base revision exported from git)
+    changed: set[Path] | None = None
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
@@ -78,7 +80,7 @@ def _changed_inputs(options: CheckOptions, policy: PolicyConfig) -> set[Path] | 
     """The files changed since --changed-since; None (check everything) without the option, or
     when the policy or a custom rule changed, since that can change any overlay's findings."""
     if options.changed_since is None:
-        return None
+        return options.changed
     from moltgen.changes import changed_paths
     from moltgen.errors import MoltgenError, Problem
 

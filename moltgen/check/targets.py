@@ -341,7 +341,7 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def _affected(builds: dict[str, list[Path]], changed: set[Path], reach: Reach) -> dict[str, list[Path]]:
+def affected_overlays(builds: dict[str, list[Path]], changed: set[Path], reach: Reach) -> dict[str, list[Path]]:
     """The overlays whose build reads any changed file (a changed base counts for every
     overlay built on it); environments left with none are dropped. Inputs remembered from an
     earlier run (moltgen.walkmemo) are taken without walking."""
@@ -397,7 +397,7 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
     if changed is not None:
-        builds = _affected(builds, changed, reach)
+        builds = affected_overlays(builds, changed, reach)
         overlays = {env: overlays[env] for env in builds}
     deadline = reach.deadline or kustomize.Deadline()  # one budget for every environment
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
