@@ -17,6 +17,10 @@ APP_NAME = "openclaw"
 CONTAINER_NAME = "gateway"
 HOME = "/home/node"
 STATE_DIR = f"{HOME}/.openclaw"
+# HOME lies on the read-only root. 2026.9.6 stages its SQLite snapshot under $XDG_CACHE_HOME
+# (else ~/.cache) and exits 78 when it cannot create it (verified on 2026.9.6, docs/openclaw.md),
+# so the cache gets an emptyDir of its own: disposable, like /tmp, and not the state volume.
+CACHE_DIR = f"{HOME}/.cache"
 CONFIG_DIR = "/etc/openclaw"
 CONFIG_FILE = "openclaw.json"
 SECRET_CHECKSUM_ANNOTATION = "moltgen.dev/secret-checksum"
@@ -172,13 +176,14 @@ def render_container(spec: Spec) -> dict[str, Any]:
     container["resources"] = {section: values for section, values in resources.items() if values}
     container["securityContext"] = {
         "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,  # writable paths are the state volume and /tmp
+        "readOnlyRootFilesystem": True,  # writable: the state volume, the cache and /tmp
         "runAsNonRoot": True,
         "capabilities": {"drop": ["ALL"]},
     }
     container["volumeMounts"] = [
         {"name": "state", "mountPath": STATE_DIR},
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "cache", "mountPath": CACHE_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     return container
@@ -189,6 +194,11 @@ def _env(spec: Spec) -> list[dict[str, Any]]:
         {"name": "HOME", "value": HOME},
         {"name": "OPENCLAW_STATE_DIR", "value": STATE_DIR},
         {"name": "OPENCLAW_CONFIG_PATH", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
+        {"name": "XDG_CACHE_HOME", "value": CACHE_DIR},
+        # The config is a read-only ConfigMap: releases that know this switch (2026.9.6 does,
+        # 2026.7.1-2 ignores it) then say "Config is externally managed" in the Control UI
+        # instead of failing with EROFS when a setting is changed there.
+        {"name": "OPENCLAW_CONFIG_READONLY", "value": "1"},
     ]
     heap = heap_megabytes(spec)
     if heap:
@@ -207,6 +217,7 @@ def _volumes(spec: Spec) -> list[dict[str, Any]]:
     return [
         {"name": "state", **state},
         {"name": "config", "configMap": {"name": config_map_name(spec)}},
+        {"name": "cache", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
     ]
 
