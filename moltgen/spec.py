@@ -170,7 +170,8 @@ class ControlUi(Model):
     base_path: str | None = None
     allowed_origins: list[str] = Field(
         default_factory=list,
-        description="Origins allowed to open the Control UI; https://<ingress host> is added.")
+        description="Origins allowed to open the Control UI; https://<ingress host> is added, "
+                    "and https://<ingress host>:<port> for each of ingress.publicPorts.")
     dangerously_disable_device_auth: bool = Field(
         False, description="Break-glass: turns off device identity and pairing for the Control UI.")
 
@@ -267,6 +268,10 @@ class Ingress(Model):
     controller: Literal["auto", "nginx", "other"] = Field(
         "auto", description="nginx adds WebSocket timeouts; auto detects nginx-based classes.")
     annotations: UserAnnotations = Field(default_factory=dict)
+    public_ports: list[Port] = Field(
+        default_factory=list,
+        description="Ports users open the host on besides the scheme's own (the KubeSphere "
+                    "router's NodePort, e.g. 32045): each is an allowed origin with its port.")
 
     @model_validator(mode="after")
     def _host_when_enabled(self) -> Ingress:
@@ -508,14 +513,25 @@ class Spec(Model):
 
     @property
     def allowed_origins(self) -> list[str]:
-        """The Control UI origins: those configured, plus the public ingress origin."""
+        """The Control UI origins: those configured, plus the public ingress origins."""
         origins = list(self.gateway.control_ui.allowed_origins)
-        if self.ingress.enabled and self.ingress.host:
-            scheme = "https" if self.ingress.tls.enabled else "http"
-            public = f"{scheme}://{self.ingress.host}"
+        for public in self.public_origins:
             if public not in origins:
                 origins.append(public)
         return origins
+
+    @property
+    def public_origins(self) -> list[str]:
+        """The origins a browser sends when it opens the ingress: the host with the scheme's
+        own port, and with every public port. OpenClaw compares origins exactly, port
+        included, so `https://host` does not admit a page opened at `https://host:32045`."""
+        if not (self.ingress.enabled and self.ingress.host):
+            return []
+        scheme = "https" if self.ingress.tls.enabled else "http"
+        default_port = 443 if scheme == "https" else 80
+        public = f"{scheme}://{self.ingress.host}"
+        return [public, *(f"{public}:{port}" for port in dict.fromkeys(self.ingress.public_ports)
+                          if port != default_port)]
 
 
 class Instance(Model):

@@ -54,6 +54,29 @@ def test_allowed_origins_include_the_public_ingress_origin():
     assert spec.allowed_origins == ["https://other.example", "https://bot.example.com"]
 
 
+def test_public_ports_become_origins_with_their_port():
+    """OpenClaw compares the origin exactly, port included: a page opened on the router's
+    NodePort sends `https://host:32045`, which `https://host` does not admit."""
+    spec = Spec.model_validate({
+        "name": "a", "namespace": "b",
+        "ingress": {"enabled": True, "host": "bot.example.com", "publicPorts": [32045, 443, 32045]},
+    })
+    assert spec.allowed_origins == ["https://bot.example.com", "https://bot.example.com:32045"]
+    plain = Spec.model_validate({
+        "name": "a", "namespace": "b",
+        "ingress": {"enabled": True, "host": "bot.example.com", "tls": {"enabled": False},
+                    "publicPorts": [8080]},
+    })
+    assert plain.allowed_origins == ["http://bot.example.com", "http://bot.example.com:8080"]
+
+
+def test_this_repository_admits_the_seeds_url():
+    """The seed's users open https://172.31.19.4.nip.io:32045 (the KubeSphere router)."""
+    project = load_project(REPO / "moltgen.yaml")
+    prod = next(t.spec for t in project.targets if t.environment == "prod")
+    assert "https://172.31.19.4.nip.io:32045" in prod.allowed_origins
+
+
 def test_numbers_are_accepted_as_quantities():
     spec = Spec.model_validate({"name": "a", "namespace": "b",
                                 "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}})

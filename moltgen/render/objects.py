@@ -21,6 +21,9 @@ STATE_DIR = f"{HOME}/.openclaw"
 # (else ~/.cache) and exits 78 when it cannot create it (verified on 2026.9.6, docs/openclaw.md),
 # so the cache gets an emptyDir of its own: disposable, like /tmp, and not the state volume.
 CACHE_DIR = f"{HOME}/.cache"
+# The ports users open an Ingress host on besides 443/80 (a NodePort router): the rule
+# moltbot-allowed-origins reads them, as the spec's ingress.publicPorts are not in the build.
+PUBLIC_PORTS_ANNOTATION = "moltgen.dev/public-ports"
 CONFIG_DIR = "/etc/openclaw"
 CONFIG_FILE = "openclaw.json"
 SECRET_CHECKSUM_ANNOTATION = "moltgen.dev/secret-checksum"
@@ -260,6 +263,8 @@ def render_ingress(spec: Spec, labels: dict[str, str] | None) -> dict[str, Any]:
         # The Control UI is a long-lived WebSocket; nginx's default 60 s cuts it.
         annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] = NGINX_WEBSOCKET_TIMEOUT
         annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] = NGINX_WEBSOCKET_TIMEOUT
+    if ingress.public_ports:  # so check can tell the public origins from the Ingress alone
+        annotations[PUBLIC_PORTS_ANNOTATION] = ",".join(map(str, dict.fromkeys(ingress.public_ports)))
     annotations.update(ingress.annotations)
     metadata = _metadata(spec, labels)
     if annotations:
