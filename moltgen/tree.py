@@ -17,6 +17,14 @@ killed render leaves behind is outside the project, and git ignores it (it carri
 
 Nothing is written through a symbolic link: a managed directory, the state directory or a file
 in the way that is a link is refused.
+
+Recovery trusts nothing that a checkout can carry. A pull request can commit a staging area
+(`git add -f` passes its `.gitignore`), so the staging area and its journal are applied only when
+this user on this machine wrote them for this project: each carries an HMAC made with a key kept
+outside every work tree (moltgen.trust), over the project's real path and the journal's bytes.
+A staging area without a valid mark is refused in one line that says what to delete, and nothing
+in it is moved, read or removed. Even a journal with a valid mark is applied only for staged
+names that render makes (digits) and targets that render owns.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from pathlib import Path
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.files import os_error, read_regular_file
 from moltgen.progress import SILENT, Progress, seconds_from_env
+from moltgen.trust import seal, sealed
 
 Tree = dict[str, bytes]  # path relative to the project root → content
 
@@ -51,6 +60,7 @@ STATE_DIR = ".moltgen"
 MANIFEST_FILE = f"{STATE_DIR}/manifest"
 STAGING_DIR = f"{STATE_DIR}/staging"
 JOURNAL_FILE = "journal.json"
+WRITER_MARK = ".writer"  # the staging area's seal: written by this user, here, for this project
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
@@ -277,7 +287,10 @@ class Staging:
                    "removes": [[path, digest(content)] for path, content in sorted(changes.removed.items())]}
         _fsync_directory(files)
         temporary = self.directory / f"{JOURNAL_FILE}.new"
-        _write_synced(temporary, json.dumps(journal).encode(), STAGING_DIR)
+        body = json.dumps(journal).encode()
+        _write_synced(temporary, json.dumps({"journal": body.decode(),
+                                             "seal": seal(_purpose(self.root, "journal"), body)}).encode(),
+                      STAGING_DIR)
         os.replace(temporary, self.directory / JOURNAL_FILE)  # the commit point
         _fsync_directory(self.directory)
         _apply_journal(self.root, journal)
@@ -325,9 +338,22 @@ def writing(root: Path, lock_timeout: float | None = None) -> Iterator[Staging]:
         refuse_links(root, [f"{STAGING_DIR}/{JOURNAL_FILE}"])
         _mkdir(root / STATE_DIR, STATE_DIR)
         directory = root / STAGING_DIR
-        _mkdir(directory, STAGING_DIR)
-        _write_synced(directory / ".gitignore", b"# moltgen's staging area: never committed\n*\n",
+        _sweep_unfinished(root / STATE_DIR)
+        # Made whole under another name, then renamed: a staging area is never found without
+        # its seal, even when this command is killed while making it.
+        try:
+            unfinished = Path(tempfile.mkdtemp(prefix=UNFINISHED_PREFIX, dir=root / STATE_DIR))
+        except OSError as exc:
+            raise os_error(exc, STATE_DIR, "write") from None
+        _write_synced(unfinished / ".gitignore", b"# moltgen's staging area: never committed\n*\n",
                       STAGING_DIR)
+        _write_synced(unfinished / WRITER_MARK,
+                      seal(_purpose(root, "staging"), b"").encode(), STAGING_DIR)
+        try:
+            os.rename(unfinished, directory)
+        except OSError as exc:
+            raise os_error(exc, STAGING_DIR, "write") from None
+        _fsync_directory(root / STATE_DIR)
         try:
             yield Staging(root)
         finally:
@@ -347,16 +373,67 @@ def _recover_locked(root: Path) -> None:
     directory = root / STAGING_DIR
     if not os.path.lexists(directory):
         return
-    refuse_links(root, [f"{STAGING_DIR}/{JOURNAL_FILE}"])
+    refuse_links(root, [STAGING_DIR, f"{STAGING_DIR}/{WRITER_MARK}", f"{STAGING_DIR}/{JOURNAL_FILE}"])
+    if not sealed(_purpose(root, "staging"), b"", _small_file(directory / WRITER_MARK)):
+        raise MoltgenError(Problem(
+            "was not left by a moltgen run of this user on this machine (it came with the "
+            f"repository?), so nothing in it is applied; delete {STAGING_DIR}/ to go on",
+            Location(STAGING_DIR)))
     journal_path = directory / JOURNAL_FILE
     if journal_path.is_file():
-        try:
-            journal = json.loads(journal_path.read_bytes())
-        except (OSError, ValueError):
-            journal = None  # not committed whole: os.replace makes that impossible, but be safe
-        if isinstance(journal, dict) and journal.get("version") == 1:
-            _apply_journal(root, journal)
+        journal = _sealed_journal(root, _small_file(journal_path))
+        if journal is None:
+            raise MoltgenError(Problem(
+                "is not a journal this machine wrote for this project, so nothing in it is "
+                f"applied; delete {STAGING_DIR}/ to go on", Location(f"{STAGING_DIR}/{JOURNAL_FILE}")))
+        _apply_journal(root, journal)
     _discard(directory)
+
+
+UNFINISHED_PREFIX = "staging.unfinished-"
+
+
+def _sweep_unfinished(state: Path) -> None:
+    """Remove staging areas a killed command did not finish making (never through a link)."""
+    try:
+        names = [n for n in os.listdir(state) if n.startswith(UNFINISHED_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = state / name
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _purpose(root: Path, what: str) -> bytes:
+    """What a seal is for: one project (its real path) and one kind of file, so a seal is
+    never valid for another project or another file."""
+    return f"moltgen {what} {os.path.realpath(root)}".encode()
+
+
+def _small_file(path: Path, limit: int = MAX_MANIFEST_BYTES) -> bytes | None:
+    """A regular file's bytes (not followed through a link), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        data = file.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+def _sealed_journal(root: Path, data: bytes | None) -> dict | None:
+    try:
+        outer = json.loads(data or b"")
+        body = outer["journal"].encode()
+        if not sealed(_purpose(root, "journal"), body, outer["seal"].encode()):
+            return None
+        journal = json.loads(body)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return journal if isinstance(journal, dict) and journal.get("version") == 1 else None
 
 
 def _apply_journal(root: Path, journal: dict) -> None:
@@ -365,7 +442,9 @@ def _apply_journal(root: Path, journal: dict) -> None:
     files = root / STAGING_DIR / "files"
     touched: set[Path] = set()
     for staged, path in journal.get("writes", []):
-        if not is_managed_path(path) or _through_link(root, path):
+        # Staged names are the numbers Staging.commit gives; anything else could climb out.
+        if not (isinstance(staged, str) and staged.isascii() and staged.isdigit()) \
+                or not is_managed_path(path) or _through_link(root, path):
             continue
         source, target = files / staged, root / path
         if source.is_file():
@@ -389,7 +468,14 @@ def _apply_journal(root: Path, journal: dict) -> None:
 
 
 def _discard(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
+    # Renamed out of the way first: a command killed while removing it leaves an unfinished
+    # area (swept by the next writer), never a staging area whose seal is already gone.
+    doomed = directory.with_name(f"{UNFINISHED_PREFIX}{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(directory, doomed)
+    except OSError:
+        doomed = directory
+    shutil.rmtree(doomed, ignore_errors=True)
     try:
         directory.parent.rmdir()  # .moltgen/ itself, when the manifest is not kept there
     except OSError:

@@ -22,3 +22,4 @@ def project_dir(tmp_path: Path):
 def _own_build_cache(tmp_path_factory, monkeypatch):
     """Every test builds into an empty build cache of its own, never the user's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))  # seal keys

@@ -36,12 +36,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moltgen import pipeline
+from moltgen import pipeline, tree
 from moltgen.render import secret_checksum
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
 from moltgen.spec import load_project
 from moltgen.tree import LOCK_FILE, MANIFEST_FILE, STAGING_DIR, render_lock
+from moltgen.trust import seal
 from support import run_moltgen, snapshot
 
 SEED = 20260611
@@ -129,7 +130,7 @@ def age_env(tmp_path, monkeypatch) -> str:
 def generated_tree(root: Path) -> dict[str, bytes]:
     """Every file of the project except the spec, the lock file and the staging area."""
     return {path: content for path, content in snapshot(root).items()
-            if path not in NOT_GENERATED and not path.startswith(STAGING_DIR + "/")}
+            if path not in NOT_GENERATED and not path.startswith(STAGING_DIR)}  # and unfinished ones
 
 
 def is_secret(path: str) -> bool:
@@ -457,6 +458,8 @@ def test_files_named_like_temporary_files_or_carrying_the_header_are_the_users(t
         (root / path).write_bytes(content)
     # What a render killed before its commit leaves: a staging area with files and sops folders.
     (root / STAGING_DIR / "files").mkdir(parents=True)
+    (root / STAGING_DIR / tree.WRITER_MARK).write_text(  # sealed by this machine, as render does
+        seal(tree._purpose(root, "staging"), b""))
     (root / STAGING_DIR / "files" / "0").write_bytes(b"half")
     (root / STAGING_DIR / "sops-x1").mkdir()
 
