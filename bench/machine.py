@@ -65,7 +65,7 @@ def machine(peers: dict[str, Path] | None) -> dict:
         info["memory_gb"] = None
     # The engines exactly as moltgen finds them.
     probe = ("import json\n"
-             "from moltgen.kustomize import engine_command\n"
+             "from moltgen.kustomize.engine import engine_command\n"
              "from moltgen.secrets.sops import sops_binary\n"
              "print(json.dumps({'engine': list(engine_command()), 'sops': sops_binary()}))\n")
     try:

@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moltgen.errors import MoltgenError
+from moltgen.kustomize import kustomization
+from moltgen.kustomize.kustomization import PLUGIN
 
 FORMAT = b"moltgen-build-cache 1"
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZATION_NAMES = kustomization.FILE_NAMES
 # Fields whose entries kustomize loads as resources: one that is not a local path is remote.
 _RESOURCE_FIELDS = ("resources", "bases", "components")
 # Fields that make a build depend on something outside the files (a chart pulled by helm).
 _UNCACHEABLE_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
-# Plugin configurations: files these name are read by the plugin, so their strings count too.
-_PLUGIN_FIELDS = ("generators", "transformers", "validators")
 MAX_FILES = 20_000  # files hashed for one overlay; beyond that the overlay is not cached
 _MAX_REFERENCE = 4096  # a longer string is no path
 
@@ -153,25 +153,26 @@ class InputScanner:
             return
         seen.add(directory)
         self._hash_tree(directory, files, directories)
-        kustomization = next((directory / name for name in KUSTOMIZATION_NAMES
-                              if (directory / name).is_file()), None)
-        if kustomization is None:
+        found = self._kustomizations.get(str(directory))
+        if found is None:
+            try:  # the one reader: its fields, named as kustomize matches them
+                found = self._kustomizations[str(directory)] = kustomization.read(directory)
+            except MoltgenError:
+                raise _Uncacheable from None
+        if found is None:
             raise _Uncacheable
-        data = self._kustomizations.get(str(kustomization))
-        if data is None:
-            data = self._kustomizations[str(kustomization)] = _load_yaml(kustomization)
-        if not isinstance(data, dict) or any(field in data for field in _UNCACHEABLE_FIELDS):
+        data = found.data
+        if any(field in data for field in _UNCACHEABLE_FIELDS):
             raise _Uncacheable
-        for field in _RESOURCE_FIELDS:
-            for entry in data.get(field) or ():
-                if not isinstance(entry, str) or not (directory / entry).exists():
-                    raise _Uncacheable  # a URL or git reference: the network decides
-        plugin_configs = [entry for field in _PLUGIN_FIELDS for entry in data.get(field) or ()]
+        for reference in found.references:
+            if reference.field[0] in _RESOURCE_FIELDS and not (directory / reference.value).exists():
+                raise _Uncacheable  # a URL or git reference: the network decides
         self._follow(_strings(data), directory, files, directories, seen)
-        for config in plugin_configs:  # a file of plugin configuration names files too
-            path = directory / config if isinstance(config, str) else None
-            if path is not None and path.is_file():
-                self._follow(_strings(_load_yaml(path)), directory, files, directories, seen)
+        for reference in found.references:  # a file of plugin configuration names files too
+            if reference.kind == PLUGIN and not reference.inline:
+                path = directory / reference.value
+                if path.is_file():
+                    self._follow(_strings(_load_yaml(path)), directory, files, directories, seen)
 
     def _follow(self, strings: Iterable[str], directory: Path, files: dict[str, str],
                 directories: set[str], seen: set[Path]) -> None:
@@ -324,9 +325,12 @@ def _own_code_digest() -> str:
     """moltgen's own part of a build (how it runs kustomize, the keyless KSOPS rewrite): a
     new moltgen is a new key."""
     digest = hashlib.sha256()
-    for name in ("kustomize.py", "ksops.py", "confine.py", "buildcache.py", "walkmemo.py"):
+    here = Path(__file__).parent
+    # every module of the kustomize package (whatever it holds), and the two walks' own
+    names = sorted(str(p.relative_to(here)) for p in (here / "kustomize").glob("*.py"))
+    for name in [*names, "buildcache.py", "walkmemo.py"]:
         try:
-            digest.update((Path(__file__).parent / name).read_bytes())
+            digest.update(name.encode() + b"\0" + (here / name).read_bytes())
         except OSError:
             digest.update(name.encode())
     return digest.hexdigest()

@@ -10,6 +10,7 @@ import pytest
 
 from support import REPO, run_moltgen
 from moltgen import kustomize
+from moltgen.kustomize import engine
 from moltgen.errors import MoltgenError
 from moltgen.render import SECRET_FILE, secret_checksum
 from moltgen.render.objects import render_objects
@@ -209,7 +210,7 @@ def test_a_fleet_build_that_fails_names_the_instance_overlay(tmp_path, monkeypat
     bob = tmp_path / "overlays" / "prod" / "bob"
     patch = next((bob / "patches").iterdir())  # a patch its kustomization lists
     patch.write_text("kind: Deployment\nmetadata: [unclosed\n")  # kustomize's own error
-    monkeypatch.setattr(kustomize, "CHUNK", 2)  # alice and bob together, team-x alone
+    monkeypatch.setattr(engine, "CHUNK", 2)  # alice and bob together, team-x alone
     directories = [tmp_path / "overlays" / "prod" / n for n in ("alice", "bob", "team-x")]
     with pytest.raises(MoltgenError) as caught:
         kustomize.build_all(directories)

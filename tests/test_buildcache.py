@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from moltgen import buildcache, kustomize
+from moltgen.kustomize import engine
 from moltgen.buildcache import BuildCache, InputScanner, build_cached, engine_identity
 from support import REPO, run_moltgen
 from test_build import FLEET_SPEC
@@ -195,13 +196,13 @@ def test_environments_are_built_in_runs_of_their_own_all_at_once(tmp_path, monke
     groups = [[tmp_path / "overlays" / env / n for n in ("alice", "bob", "team-x")]
               for env in ("dev", "prod")]
     runs: list[list[Path]] = []
-    real = kustomize._build_together
+    real = engine._build_together
 
     def recording(directories, env, deadline):  # a spy: the real runs, recorded
         runs.append(list(directories))
         return real(directories, env, deadline)
 
-    monkeypatch.setattr(kustomize, "_build_together", recording)
+    monkeypatch.setattr(engine, "_build_together", recording)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one run would hold all six if allowed
     built = kustomize.build_groups_keyed(groups)
     assert sorted(map(sorted, runs)) == sorted(map(sorted, groups))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from moltgen import confine, kustomize
+from moltgen import kustomize
+from moltgen.kustomize import confine, engine
 from moltgen.errors import MoltgenError
 from support import REPO, namespaces_permitted, run_moltgen
 
@@ -240,12 +241,12 @@ def test_offline_environment_gives_git_and_http_no_way_out(tmp_path):
     overlay = tmp_path / "o"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text("resources:\n- http://moltgen.invalid/x.yaml\n")
-    env = kustomize._child_env({"PATH": os.environ["PATH"], "GIT_DIR": "/elsewhere",
+    env = engine._child_env({"PATH": os.environ["PATH"], "GIT_DIR": "/elsewhere",
                                 "HTTPS_PROXY": "http://proxy.example:3128"}, allow_remote=False)
     assert "GIT_DIR" not in env and env["GIT_ALLOW_PROTOCOL"] == "none"
     assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://127.0.0.1:9"
     with pytest.raises(MoltgenError) as caught:
-        kustomize._run(overlay, overlay, (), env, kustomize.Deadline(60))
+        engine._run(overlay, overlay, (), env, kustomize.Deadline(60))
     assert "127.0.0.1:9" in str(caught.value)
 
 

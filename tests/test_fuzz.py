@@ -494,7 +494,7 @@ kustomizations = st.dictionaries(
 @example({"resources": ["a\x00b"]})
 @example({"configMapGenerator": [{"files": [{}], "envs": 1, "env": [1]}]})
 def test_confinement_walk_passes_or_names_the_kustomization_line(scratch, data):
-    from moltgen.confine import check_kustomization
+    from moltgen.kustomize.confine import check_kustomization
 
     overlay = scratch / "walk"
     overlay.mkdir(exist_ok=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from moltgen import confine, kustomize, walkmemo
+from moltgen import kustomize, walkmemo
+from moltgen.kustomize import confine
 from moltgen.buildcache import InputScanner
 from moltgen.errors import MoltgenError
 from moltgen.walkmemo import WalkMemo

@@ -28,7 +28,7 @@ class CheckOptions:
     schema_dirs: tuple[Path, ...] = ()
     strict: bool = True
     base_policy: str | None = None  # a git revision to read the policy from (base_policy.py)
-    allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.confine)
+    allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.kustomize.confine)
     timeout: float | None = None  # seconds for the whole check: builds and rules
     changed_since: str | None = None  # git revision: check only the overlays changed since
     # or the changed files themselves (moltgen.review: a base revision exported from git)

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen import ksops
+from moltgen.kustomize import ksops, kustomization
 from moltgen.check.model import FieldPath
-from moltgen.errors import Location
+from moltgen.errors import Location, MoltgenError
 from moltgen.yamlio import Document, load_documents, load_file
 
-_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "ip", "topologyKey", "port")
 _HASH = re.compile(r"^-[a-z0-9]{10}$")
 
@@ -102,14 +101,13 @@ class OverlaySourceMap:
         if directory in branch:
             return
         branch = (*branch, directory)
-        file = next((directory / n for n in _KUSTOMIZATION_NAMES if (directory / n).is_file()), None)
-        if file is None:
+        try:  # the one reader: fields named as kustomize matches them
+            found = kustomization.read(directory, documents=self._documents)
+        except MoltgenError:
+            return  # confinement or kustomize reports it
+        if found is None:
             return
-        docs = self._load(file)
-        if not docs or not isinstance(docs[0].data, dict):
-            return
-        kdoc = docs[0]
-        data: dict[str, Any] = kdoc.data
+        kdoc, data = found.document, found.data
         prefix = prefix + str(data.get("namePrefix") or "")
         suffix = str(data.get("nameSuffix") or "") + suffix
         # The outer overlay's namespace transformer runs last, so the outermost one wins.
@@ -118,18 +116,21 @@ class OverlaySourceMap:
         for index, image in enumerate(data.get("images") or []):
             if isinstance(image, dict) and isinstance(image.get("name"), str):
                 self._images.append((image, kdoc, ("images", index)))
-        for key in ("resources", "bases", "components"):
-            for item in data.get(key) or []:
-                if not isinstance(item, str) or "://" in item or item.startswith("github.com/"):
-                    continue
-                path = directory / item
+        paths_of = {r.field: r for r in found.references if not r.inline}
+        for reference in found.references:
+            if reference.field[0] in ("resources", "bases", "components") and not reference.inline:
+                path = kustomization.resolve(reference)
                 if path.is_dir():
                     self._visit(path, prefix, suffix, namespace, branch)
                 elif path.is_file():
                     self._add_resources(path, prefix, suffix, namespace)
-        for entry in data.get("generators") or []:
-            # A KSOPS generator's Secrets are its encrypted files (moltgen.ksops builds them so).
-            for item in ksops.generator_files(directory, entry) or []:
+            # A KSOPS generator's Secrets are its encrypted files (moltgen.kustomize.ksops
+            # builds them so).
+            try:
+                files = ksops.generator_files(found, reference) or []
+            except MoltgenError:
+                files = []
+            for item in files:
                 if (directory / item).is_file():
                     self._add_resources(directory / item, prefix, suffix, namespace)
         for gen_key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
@@ -141,9 +142,9 @@ class OverlaySourceMap:
         for index, item in enumerate(data.get("patches") or []):
             self._add_patch(directory, kdoc, ("patches", index), item, prefix, suffix, namespace)
         for index, item in enumerate(data.get("patchesStrategicMerge") or []):
+            is_path = ("patchesStrategicMerge", index) in paths_of
             self._add_patch(directory, kdoc, ("patchesStrategicMerge", index),
-                            {"path": item} if not str(item).lstrip().startswith(("apiVersion", "kind", "{"))
-                            else {"patch": item}, prefix, suffix, namespace)
+                            {"path": item} if is_path else {"patch": item}, prefix, suffix, namespace)
         for index, item in enumerate(data.get("patchesJson6902") or []):
             self._add_patch(directory, kdoc, ("patchesJson6902", index), item, prefix, suffix,
                             namespace)

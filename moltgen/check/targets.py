@@ -145,7 +145,7 @@ def _read_stdin(stream: Any) -> str:
 
 def _yaml_files(directory: Path) -> list[Path]:
     """The YAML and JSON files of a directory target; a symlink out of the repository is refused."""
-    from moltgen.confine import check_file, repository_root
+    from moltgen.kustomize.confine import check_file, repository_root
 
     root = repository_root(directory)
     files = sorted(p for p in directory.rglob("*") if p.suffix in _MANIFEST_SUFFIXES and p.is_file())
@@ -327,7 +327,7 @@ def _project_of_overlay(path: Path) -> Any:
     if resolved.parent.name != "overlays":
         return None
     spec = resolved.parent.parent / "moltgen.yaml"
-    from moltgen.confine import inside, repository_root
+    from moltgen.kustomize.confine import inside, repository_root
 
     if not spec.is_file() or not inside(spec.resolve(), repository_root(path)):
         return None  # never a spec from outside the repository (an overlay symlinked out)
@@ -346,7 +346,7 @@ def affected_overlays(builds: dict[str, list[Path]], changed: set[Path], reach: 
     overlay built on it); environments left with none are dropped. Inputs remembered from an
     earlier run (moltgen.walkmemo) are taken without walking."""
     from moltgen.buildcache import Changes, InputScanner
-    from moltgen.confine import repository_roots
+    from moltgen.kustomize.confine import repository_roots
     from moltgen.kustomize import walk_memo
 
     memo, _ = walk_memo(reach.allow_remote)

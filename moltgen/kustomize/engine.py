@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen import confine, ksops
+from moltgen.kustomize import confine, ksops
 from moltgen.errors import Location, MoltgenError, Problem
 
 BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
