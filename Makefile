@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 
-.PHONY: all install run test bench openclaw-schemas clean
+.PHONY: all install run test test-tools bench openclaw-schemas clean
 
 all: run
 
@@ -20,8 +20,14 @@ run: install
 	$(MOLTGEN) render
 	$(MOLTGEN) check
 
-test: install
+test: install test-tools
 	$(VENV)/bin/python -m pytest
+
+# The tests watch what the real kustomize opens and connects to with strace (tests/kustomize).
+test-tools:
+	@command -v strace >/dev/null || (apt-get install -y strace >/dev/null 2>&1 || \
+		(apt-get update >/dev/null 2>&1 && apt-get install -y strace >/dev/null 2>&1)) || \
+		echo "strace could not be installed: tests/kustomize are skipped"
 
 # Issue 6: times render/build/check on generated fleets against checkov and kubernetes-validate
 # (installed into bench/.peers-venv on first use); writes bench/RESULTS.md and bench/results.json.

@@ -59,7 +59,7 @@ def tree_at(ref: str, directory: Path, field: str = "--base") -> Iterator[tuple[
     """The whole repository around `directory` as it is at REF, exported into a temporary
     folder (`git archive`, extracted with tar's data filter: no links out, no absolute paths,
     no devices), and the working tree's top folder it stands for. The export carries an
-    empty `.git` folder, so confinement (moltgen.confine) stops at its top as in the checkout."""
+    empty `.git` folder, so confinement (moltgen.kustomize.confine) stops at its top as in the checkout."""
     _check_ref(ref, field)
     top = Path(_git(["rev-parse", "--show-toplevel"], directory, field=field).strip())
     _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], directory,

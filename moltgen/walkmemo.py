@@ -1,6 +1,6 @@
 """What the walks of an overlay found, kept between runs while nothing they looked at changed.
 
-Before a project's overlays are built, each is walked twice: confinement (moltgen.confine)
+Before a project's overlays are built, each is walked twice: confinement (moltgen.kustomize.confine)
 checks every path its kustomization graph reaches, and the build cache finds and hashes its
 inputs (moltgen.buildcache). A fleet of 500 instances pays that for 1,000 overlays on every
 run. Both walks are functions of the files and directories they looked at, so the result of an

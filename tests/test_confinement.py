@@ -1,4 +1,4 @@
-"""check and build are offline and confined (moltgen.confine, moltgen.kustomize.Deadline).
+"""check and build are offline and confined (moltgen.kustomize.confine, moltgen.kustomize.Deadline).
 
 A hostile kustomization in a pull request names remote bases, git URLs, OpenAPI URLs, folders
 outside the repository and symlinks out of it. A tarpit on 127.0.0.1 accepts connections and

@@ -15,6 +15,7 @@ The repository root is the nearest ancestor holding `.git`, else the nearest hol
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -219,8 +220,8 @@ def _check_reference(walk: _Walk, found: Kustomization, reference: Reference) ->
             return None
         for inner in references:
             _check_reference(walk, found, inner)
-        for plugin in plugins:
-            _check_plugin(walk, found, plugin)
+        for plugin in plugins:  # refused at the entry that names its file
+            _check_plugin(walk, found, dataclasses.replace(plugin, location=where))
     return None
 
 

@@ -94,8 +94,8 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
           env: dict[str, str] | None = None, allow_remote: bool = False,
           deadline: Deadline | None = None) -> str:
     """`kustomize build DIRECTORY`; its YAML output, or MoltgenError with kustomize's message.
-    What the kustomization reaches is confined first (moltgen.confine); a KSOPS generator is
-    built keyless, its encrypted files as resources (moltgen.ksops)."""
+    What the kustomization reaches is confined first (moltgen.kustomize.confine); a KSOPS generator is
+    built keyless, its encrypted files as resources (moltgen.kustomize.ksops)."""
     directory = Path(directory)
     _buildable(directory, allow_remote)
     with ksops.keyless([directory]) as (buildable,):
@@ -104,7 +104,7 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
 
 
 def _buildable(directory: Path, allow_remote: bool) -> None:
-    """A rendered kustomization whose reach is confined (moltgen.confine), or MoltgenError."""
+    """A rendered kustomization whose reach is confined (moltgen.kustomize.confine), or MoltgenError."""
     _rendered(directory)
     confine.check_kustomization(directory, allow_remote=allow_remote)
 
