@@ -18,6 +18,7 @@ import typer
 from moltgen.check.commands import register as register_check_commands
 from moltgen.cliconventions import HELP_OPTIONS, MoltgenGroup
 from moltgen.errors import Location, MoltgenError, Problem, os_problem
+from moltgen.terminal import safe
 from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
 
@@ -106,12 +107,12 @@ def render(
         result = pipeline.render(project, check=check, progress=progress, lock_timeout=lock_timeout,
                                  discard_secrets=discard_secrets)
     for warning in result.warnings:
-        print(f"moltgen: warning: {warning}", file=sys.stderr)
+        print(safe(f"moltgen: warning: {warning}"), file=sys.stderr)
     if check:
         if result.drift:
-            sys.stdout.write(result.changes.unified_diff())
+            sys.stdout.write(safe(result.changes.unified_diff()))
             for line in result.pending:
-                print(f"pending: {line}")
+                print(safe(f"pending: {line}"))
             print(f"moltgen: the tree is out of date with {spec} ({result.changes.summary()}); "
                   "run `moltgen render`", file=sys.stderr)
             raise typer.Exit(1)
@@ -330,11 +331,11 @@ def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
 
     project = load_project(spec_path)
     for warning in pipeline.render(project).warnings:
-        print(f"moltgen: warning: {warning}", file=sys.stderr)
+        print(safe(f"moltgen: warning: {warning}"), file=sys.stderr)
     for key, value in adoption.secrets.items():  # each written with the tree, as `secrets set`
         pipeline.render(project, edit=lambda key=key, value=value: set_secret(project, env, key, value))
     for line in adoption.unmapped:
-        print(f"moltgen: not mapped: {line}", file=sys.stderr)
+        print(safe(f"moltgen: not mapped: {line}"), file=sys.stderr)
     imported = f"; {len(adoption.secrets)} Secret value(s) encrypted into overlays/{env}" \
         if adoption.secrets else ""
     print(f"wrote {spec_path} and rendered it{imported}; {len(adoption.unmapped)} item(s) not "
@@ -369,7 +370,7 @@ def main() -> None:
         app()  # standalone: typer reports usage errors itself (exit 2) and exits
     except MoltgenError as error:
         for problem in error.problems:
-            print(f"moltgen: {problem}", file=sys.stderr)
+            print(safe(f"moltgen: {problem}"), file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("moltgen: interrupted", file=sys.stderr)
@@ -381,7 +382,7 @@ def main() -> None:
         print("moltgen: out of memory", file=sys.stderr)
         sys.exit(2)
     except OSError as error:  # a read-only folder, a full disk, a permission: file and errno text
-        print(f"moltgen: {os_problem(error)}", file=sys.stderr)
+        print(safe(f"moltgen: {os_problem(error)}"), file=sys.stderr)
         sys.exit(2)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("MOLTGEN_DEBUG"):

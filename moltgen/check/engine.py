@@ -60,7 +60,7 @@ class Prepared:
         # Secret facts come from the object as written: a null value is an empty one.
         return cls(manifest, redact_secret(data) if is_secret else data,
                    found[1] if found else None, containers(data),
-                   secret_facts(manifest.data) if is_secret else {},
+                   secret_facts(manifest.data, recipients=manifest.recipients) if is_secret else {},
                    openclaw_config(data, image_tag) if kind == "ConfigMap" else {}, None, kind)
 
 
@@ -752,7 +752,7 @@ def _shell(manifest: Manifest, packer: Packer, kind: str) -> Manifest:
     if compact is not None:
         compact(partial(packer.dictionary, "text", kind))
     return Manifest(None, manifest.locate, manifest.target, manifest.env,  # type: ignore[arg-type]
-                    manifest.origin)
+                    manifest.origin, manifest.recipients)
 
 
 @dataclass(slots=True)

@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from moltgen.check.model import format_path
+from moltgen.secrets.facts import foreign_keys
 from moltgen.secrets.facts import secret_facts as keyless_facts
 
 REDACTED = "(redacted)"
 
 
-def secret_facts(data: dict[str, Any], file: str = "") -> dict[str, Any]:
-    """The `secret` variable of a rule; never contains a value from `data` or `stringData`."""
+def secret_facts(data: dict[str, Any], file: str = "",
+                 recipients: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The `secret` variable of a rule; never contains a value from `data` or `stringData`.
+    `recipients`: the spec's age recipients for the overlay (None: no spec says)."""
     facts = keyless_facts(data, file)
     return {
         "encrypted": facts.encrypted and not facts.plaintext_keys,
@@ -26,6 +30,8 @@ def secret_facts(data: dict[str, Any], file: str = "") -> dict[str, Any]:
         "plaintextKeys": sorted(facts.plaintext_keys),  # neither empty nor sops ciphertext
         "lastModified": _timestamp(facts.last_modified),
         "ageRecipients": list(facts.recipients),
+        "foreignKeys": [{"name": key.name, "path": format_path(key.path), "message": key.message}
+                        for key in foreign_keys(data, recipients)],
     }
 
 

@@ -66,6 +66,8 @@ class Manifest:
     target: str  # the target it came from, for messages
     env: str = ""  # environment of the overlay being checked; "" when unknown
     origin: OriginFinder | None = None  # field path -> line of moltgen.yaml, for spec overlays
+    # the spec's age recipients for the overlay it was built from; None when no spec says
+    recipients: tuple[str, ...] | None = None
 
     @property
     def ref(self) -> ObjectRef:

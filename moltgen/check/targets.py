@@ -246,8 +246,14 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
     fallback = Location(_show(directory / "kustomization.yaml"))
     origins = _origins(project, env)
     shown = _Shown()
-    parts = [Part(shown(part), inputs, _part_manifests(part, text, name, env, documents, fallback, origins))
-             for part, text, inputs in built]
+    recipients = _spec_recipients(project)
+    parts = []
+    for part, text, inputs in built:
+        allowed = recipients(part)
+        # the spec's recipients decide findings too: a cached part's key holds them
+        key = inputs if inputs is None or allowed is None else f"{inputs} {' '.join(allowed)}"
+        parts.append(Part(shown(part), key, _part_manifests(part, text, name, env, documents,
+                                                            fallback, origins, allowed)))
 
     def source() -> Iterator[Manifest]:
         for part in parts:
@@ -257,8 +263,20 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
                      origin_at=origins.at if origins is not None else None)
 
 
+def _spec_recipients(project: Any) -> Callable[[Path], tuple[str, ...] | None]:
+    """The spec's age recipients for a built directory: its target's, or any target's for a
+    directory that is none (base/); None without a spec (any age recipient may be there)."""
+    if project is None:
+        return lambda directory: None
+    by_directory = {os.path.realpath(Path(project.root) / t.directory): tuple(t.spec.sops.age_recipients)
+                    for t in project.targets}
+    every = tuple(sorted({r for found in by_directory.values() for r in found}))
+    return lambda directory: by_directory.get(os.path.realpath(directory), every)
+
+
 def _part_manifests(part: Path, text: str, name: str, env: str, documents: dict[Path, Any],
-                    fallback: Location, origins: _Origins | None) -> Callable[[], Iterator[Manifest]]:
+                    fallback: Location, origins: _Origins | None,
+                    recipients: tuple[str, ...] | None) -> Callable[[], Iterator[Manifest]]:
     from moltgen.check.sourcemap import OverlaySourceMap
 
     def manifests() -> Iterator[Manifest]:
@@ -266,7 +284,7 @@ def _part_manifests(part: Path, text: str, name: str, env: str, documents: dict[
         for doc in stream_documents(text_blocks(text), f"{name} (kustomize build)"):
             for _, data in _flatten(doc.data, ()):
                 yield Manifest(data, _overlay_locator(source_map, data, fallback), name, env,
-                               _Origin(origins, data) if origins is not None else None)
+                               _Origin(origins, data) if origins is not None else None, recipients)
     return manifests
 
 

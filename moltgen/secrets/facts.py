@@ -9,6 +9,7 @@ ciphertext, and it leaves `""` unencrypted) and records its recipients and last 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,87 @@ class SecretFacts:
     @property
     def key_names(self) -> set[str]:
         return set(self.keys)
+
+
+# The fields of sops's metadata that name no key (stores/stores.go Metadata, sops 3.11). Every
+# other field is a key source: age, which moltgen writes, and pgp, kms, gcp_kms, azure_kv,
+# hc_vault, hckms and key_groups, which it never writes; a field not known here (a later sops's
+# key type, a case variant) counts as one too, so the check fails closed.
+_NOT_KEYS = frozenset({"lastmodified", "mac", "version", "encrypted_regex", "unencrypted_regex",
+                       "encrypted_suffix", "unencrypted_suffix", "encrypted_comment_regex",
+                       "unencrypted_comment_regex", "mac_only_encrypted", "shamir_threshold"})
+# Which field of a master key names it, per type (stores/stores.go)
+_KEY_NAMES = {"pgp": ("fp",), "kms": ("arn",), "gcp_kms": ("resource_id",),
+              "azure_kv": ("vault_url", "name"), "hc_vault": ("vault_address", "engine_path", "key_name"),
+              "hckms": ("key_id",)}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A key in a Secret's sops metadata that is not one of the age recipients it may have:
+    sops would send the data key to it (a KMS, a Vault server) on the next re-encryption, and
+    try it (with the user's credentials) on every decryption."""
+
+    path: tuple[str | int, ...]  # in the document, e.g. ("sops", "hc_vault", 0)
+    name: str  # what identifies it: the recipient, the key's address, or the field
+    message: str
+
+
+def foreign_keys(document: Any, allowed: Collection[str] | None = None) -> list[ForeignKey]:
+    """Every key source in `document`'s sops block but the age recipients in `allowed` (any age
+    recipient when None: no spec says which)."""
+    sops = document.get("sops") if isinstance(document, dict) else None
+    if not isinstance(sops, dict):
+        return []
+    found = []
+    for field, value in sops.items():
+        if field in _NOT_KEYS or value in (None, "", [], {}):
+            continue
+        entries = value if isinstance(value, list) else [value]
+        for index, entry in enumerate(entries):
+            path = ("sops", field, index) if isinstance(value, list) else ("sops", field)
+            found.extend(_foreign(str(field), entry, path, allowed))
+    return found
+
+
+def _foreign(field: str, entry: Any, path: tuple[str | int, ...],
+             allowed: Collection[str] | None) -> list[ForeignKey]:
+    if field == "age":
+        recipient = entry.get("recipient") if isinstance(entry, dict) else None
+        if isinstance(recipient, str) and (allowed is None or recipient in allowed):
+            return []
+        if not isinstance(recipient, str):
+            return [ForeignKey(path, "", "an age entry without a recipient")]
+        return [ForeignKey(path, recipient, f"age recipient {recipient} is not one of the "
+                                            "spec's sops.ageRecipients for this overlay")]
+    if field == "key_groups":
+        return [ForeignKey(path, f"key_groups[{path[-1]}]", "a sops key group (Shamir key "
+                           "sharing): moltgen encrypts to the spec's age recipients only")]
+    if field in _KEY_NAMES:
+        parts = [entry.get(k) for k in _KEY_NAMES[field]] if isinstance(entry, dict) else []
+        name = " ".join(str(p) for p in parts if isinstance(p, (str, int)) and str(p))
+        return [ForeignKey(path, name or field, f"a {field} master key{' ' + name if name else ''}"
+                           ": moltgen encrypts to the spec's age recipients only")]
+    return [ForeignKey(path, field, f"an unknown sops metadata field {field!r} (sops may "
+                                    "read it as a key): moltgen encrypts to age recipients only")]
+
+
+def refuse_foreign_keys(content: bytes, file: str) -> None:
+    """MoltgenError at each foreign key of an encrypted file, before sops is given it: sops
+    itself would contact a KMS or Vault server the file names (the user's token with it) to
+    decrypt, and send it the data key to re-encrypt. A file moltgen cannot parse is refused
+    too (its parser's error, located): sops's parser could read a key where moltgen's sees none."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MoltgenError(Problem("is not UTF-8 text", Location(file))) from None
+    documents = load_documents(text, file)
+    problems = [Problem(f"{key.message}; refused before sops runs (remove it from the sops "
+                        "metadata, or restore the file from git)", document.locate(key.path),
+                        ".".join(map(str, key.path)))
+                for document in documents for key in foreign_keys(document.data)]
+    if problems:
+        raise MoltgenError(problems)
 
 
 def is_ciphertext(value: Any) -> bool:

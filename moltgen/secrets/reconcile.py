@@ -13,7 +13,7 @@ from typing import Callable
 
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.secrets import sops
-from moltgen.secrets.facts import SecretFacts, read_secret_facts
+from moltgen.secrets.facts import SecretFacts, read_secret_facts, refuse_foreign_keys
 from moltgen.secrets.manifest import (VALUES_FIELD, DesiredSecret, generated_value,
                                       leading_comment, plaintext_manifest, replace_header)
 from moltgen.spec import AUTH_KEYS
@@ -40,6 +40,7 @@ def changes_needed(current: bytes, desired: DesiredSecret) -> list[Change]:
     """Every change `current` needs to match `desired`, in the order they must be made."""
     facts = read_secret_facts(current, desired.file)
     refuse_foreign(facts)
+    refuse_foreign_keys(current, desired.file)  # render --check too: the gate says it first
     file = desired.file
     if facts.encrypted_regex != sops.ENCRYPTED_REGEX:
         # Values encrypted under another rule (say, all of metadata too): start over from the

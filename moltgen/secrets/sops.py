@@ -5,6 +5,11 @@ Every function here takes and returns bytes: the encrypted document in, the new 
 out. Nothing is written to the repository; the caller writes the result once it is complete, so a
 failing sops call can never leave a half-written or damaged file behind.
 
+Foreign keys: every function given an encrypted file first refuses one whose sops metadata
+holds any key but age recipients (secrets.facts.refuse_foreign_keys): sops would otherwise
+contact the KMS or Vault server a pull request wrote there, sending it the user's token to
+decrypt and the data key to re-encrypt.
+
 Redaction: sops's stderr can quote file content (a YAML syntax error shows the offending line,
 "does not match sops' data format" shows the value), so it is never copied into a message. Each
 failure is classified by exit code and reported with our own words.
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.secrets.age import user_key_file
+from moltgen.secrets.facts import refuse_foreign_keys
 
 ENCRYPTED_REGEX = "^(data|stringData)$"
 TIMEOUT_SECONDS = 60
@@ -248,11 +254,13 @@ def encrypt(plaintext: bytes, *, file: str, recipients: list[str]) -> bytes:
 
 def decrypt(ciphertext: bytes, *, file: str) -> bytes:
     """The whole decrypted document. Plaintext: keep it in memory, never log or write it."""
+    refuse_foreign_keys(ciphertext, file)
     return run(["decrypt", *_io_args(file)], file=file, stdin=ciphertext)
 
 
 def extract(ciphertext: bytes, path: list[str], *, file: str) -> str:
     """One decrypted value, e.g. path ["stringData", "gatewayToken"]. Plaintext: handle with care."""
+    refuse_foreign_keys(ciphertext, file)
     output = run(["decrypt", *_io_args(file), "--extract", _tree_path(path)],
                  file=file, stdin=ciphertext)
     return output.decode("utf-8")
@@ -265,6 +273,7 @@ def rotate_data_key(ciphertext: bytes, *, file: str, add: list[str], remove: lis
     recipient may have kept the old data key, and must not be able to read values set later.
     Every value's ciphertext changes; that is the point.
     """
+    refuse_foreign_keys(ciphertext, file)
     args = ["rotate", "--input-type", "yaml", "--output-type", "yaml"]
     if add:
         args += ["--add-age", ",".join(add)]
@@ -298,6 +307,7 @@ def _edit_copy(ciphertext: bytes, file: str, command: list[str], path: list[str]
     and is written back encrypted) and lives in a private directory removed right after (in the
     project's staging area while a command writes it, so even a killed run leaves none in /tmp).
     """
+    refuse_foreign_keys(ciphertext, file)
     with _private_directory() as scratch:
         copy = Path(scratch) / "secret.enc.yaml"
         copy.write_bytes(ciphertext)

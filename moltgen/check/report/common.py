@@ -6,6 +6,7 @@ import re
 from collections import defaultdict
 
 from moltgen.check.model import Finding
+from moltgen.terminal import safe
 
 
 def by_file(findings: list[Finding]) -> dict[str, list[Finding]]:
@@ -35,11 +36,6 @@ def summary_line(objects: int, errors: int, warnings: int, waived: int, infos: i
             f"{info}{waived} waived")
 
 
-# C0 and C1 controls (ESC starts a terminal escape sequence), DEL, and the line and paragraph
-# separators: an object name or a message from a pull request must not drive the terminal.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def visible(text: str) -> str:
-    """`text` with every control character shown as `\\xHH` (or `\\uHHHH`), never acted on."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+    """`text` on one line with every control character shown as `\\xHH` (or `\\uHHHH`), never acted on."""
+    return safe(text, one_line=True)

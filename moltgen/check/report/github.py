@@ -5,12 +5,14 @@ from __future__ import annotations
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
 from moltgen.check.report.common import sort_key, summary_line
+from moltgen.terminal import safe
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Controls shown first (safe keeps newlines, which then become %0A: one command a finding).
+    return safe(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:
