@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 
-.PHONY: all install run test bench openclaw-schemas clean
+.PHONY: all install system-deps run test bench openclaw-schemas clean
 
 all: run
 
@@ -20,7 +20,17 @@ run: install
 	$(MOLTGEN) render
 	$(MOLTGEN) check
 
-test: install
+# The conformance tier's browser journey (issue 21) needs Debian's nginx and chromium; apt is
+# asked only when a binary is missing, so a machine that has them (or no apt) is left alone.
+SYSTEM_BINARIES = nginx chromium
+system-deps:
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from apt:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends$$missing; \
+	fi
+
+test: install system-deps
 	$(VENV)/bin/python -m pytest
 
 # Issue 6: times render/build/check on generated fleets against checkov and kubernetes-validate
