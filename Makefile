@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 
-.PHONY: all install run test test-tools bench openclaw-schemas clean
+.PHONY: all install system-deps run test bench openclaw-schemas clean
 
 all: run
 
@@ -20,14 +20,18 @@ run: install
 	$(MOLTGEN) render
 	$(MOLTGEN) check
 
-test: install test-tools
-	$(VENV)/bin/python -m pytest
+# Debian packages the tests need: strace, with which tests/kustomize watch what the real
+# kustomize opens and connects to. apt is asked only when a binary is missing.
+SYSTEM_BINARIES = strace
+system-deps:
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from apt:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends$$missing; \
+	fi
 
-# The tests watch what the real kustomize opens and connects to with strace (tests/kustomize).
-test-tools:
-	@command -v strace >/dev/null || (apt-get install -y strace >/dev/null 2>&1 || \
-		(apt-get update >/dev/null 2>&1 && apt-get install -y strace >/dev/null 2>&1)) || \
-		echo "strace could not be installed: tests/kustomize are skipped"
+test: install system-deps
+	$(VENV)/bin/python -m pytest
 
 # Issue 6: times render/build/check on generated fleets against checkov and kubernetes-validate
 # (installed into bench/.peers-venv on first use); writes bench/RESULTS.md and bench/results.json.

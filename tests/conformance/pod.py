@@ -3,7 +3,8 @@
 The pod is reproduced from the built objects, not from the spec: the gateway container's
 command and args (mapped onto the installed package: the image's WORKDIR is the package, so
 `node dist/index.js` runs there), its env (values, and secretKeyRefs read from the decrypted
-Secret), its volumes (the ConfigMap's files written where the pod mounts them, emptyDirs and the
+Secret), its volumes (the ConfigMap's files written where the pod mounts them, in the kubelet's
+`..data` symlink layout and remounted read-only inside the namespace, emptyDirs and the
 state volume as fresh directories) and its port. Paths inside the pod are mapped into a
 directory per boot; `/tmp/openclaw`, where the gateway writes its log (the pod's `/tmp` is an
 emptyDir), is a private bind mount.
@@ -96,6 +97,7 @@ class Boot:
     started: float = 0.0
     ready_after: float | None = None
     notes: list[str] = field(default_factory=list)
+    read_only: list[Path] = field(default_factory=list)
 
     @property
     def log_file(self) -> Path:
@@ -125,14 +127,16 @@ class Boot:
             if "configMap" in volume:
                 data = self.view.config_maps[volume["configMap"]["name"]]
                 items = volume["configMap"].get("items") or [{"key": k, "path": k} for k in data]
-                for item in items:
-                    (target / item["path"]).write_text(data[item["key"]])
+                _write_config_map(target, {item["path"]: data[item["key"]] for item in items},
+                                  volume["configMap"].get("defaultMode", 0o644))
             elif "persistentVolumeClaim" in volume and self.state_template is not None:
                 # the state volume after the gateway's first start: the channel plugins it
                 # installed from the npm registry are there (docs/openclaw.md)
                 # copied, not hard-linked: the gateway refuses a plugin whose files have links
                 # elsewhere ("failed plugin directory boundary checks")
                 shutil.copytree(self.state_template, target, dirs_exist_ok=True, symlinks=True)
+            if "configMap" in volume or mount.get("readOnly"):
+                self.read_only.append(target)  # remounted read-only in the namespace
             mounts[mount["mountPath"]] = str(target)
         return mounts
 
@@ -178,7 +182,11 @@ class Boot:
             Path("/tmp/openclaw").mkdir(exist_ok=True)  # the mount point
             logs = self.root / "tmp" / "openclaw"
             logs.mkdir(parents=True, exist_ok=True)
-            setup = f'mount --bind "{logs}" /tmp/openclaw && ip link set lo up && exec "$@"'
+            # ConfigMap volumes are read-only in a pod, for root too: a bind remounted ro
+            read_only = "".join(f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}" && '
+                                for p in self.read_only)
+            setup = (f'mount --bind "{logs}" /tmp/openclaw && {read_only}'
+                     'ip link set lo up && exec "$@"')
             argv = ["unshare", "--net", "--mount", "--propagation", "private",
                     "sh", "-c", setup, "sh", *argv]
         self.started = time.monotonic()
@@ -222,6 +230,20 @@ class Boot:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _write_config_map(target: Path, files: dict[str, str], mode: int) -> None:
+    """The kubelet's atomic-writer layout for a ConfigMap volume: the files in a timestamped
+    directory, `..data` a symlink to it, and each key a symlink through `..data`, so the
+    gateway sees the same paths (realpath, lock and backup siblings) as in the pod."""
+    stamp = target / time.strftime("..%Y_%m_%d_%H_%M_%S.000000000", time.gmtime())
+    stamp.mkdir()
+    for name, text in files.items():
+        (stamp / name).write_text(text)
+        (stamp / name).chmod(mode)
+    (target / "..data").symlink_to(stamp.name)
+    for name in files:
+        (target / name).symlink_to(f"..data/{name}")
 
 
 def _free_port() -> int:

@@ -25,7 +25,12 @@ from moltgen.kustomize.kustomization import FILE, PLUGIN, RESOURCE
 
 from .tracing import available, traced_build
 
-pytestmark = pytest.mark.skipif(not available(), reason="strace is installed by `make test-tools`")
+
+
+@pytest.fixture(autouse=True)
+def _strace_is_here():
+    """Never skipped: `make test` installs strace (make system-deps)."""
+    assert available(), "strace is missing: run `make system-deps`"
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
 GENERATOR = "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n  name: g\nliterals: [a=b]\n"

@@ -1,5 +1,5 @@
 """Watch what the real kustomize opens and where it connects: `strace -f` around
-`kubectl kustomize` (the project's `make test-tools` installs strace when missing).
+`kubectl kustomize` (the project's `make system-deps` installs strace when missing).
 
 What this cannot see: a file kustomize maps without opening (it does not) and requests made by
 a process strace is not allowed to follow (none: -f follows every child, git included)."""
