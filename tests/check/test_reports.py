@@ -164,4 +164,5 @@ def test_github_output_cannot_forge_a_workflow_command(hostile):
     lines = text.splitlines()
     assert len(lines) == len(hostile.findings) + 1
     assert not any(line.startswith("::error::forged") for line in lines)
-    assert "%0A::error::forged %250A" in text  # the newline and the % are escaped
+    # the newline and the % are escaped, and the forged command's colon shown visibly
+    assert "%0A\\x3a:error::forged %250A" in text
