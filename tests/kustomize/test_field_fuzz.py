@@ -8,45 +8,16 @@ no connection is made: each is refused (exit 2) at its line, or built without le
 from __future__ import annotations
 
 import re
-import socket
-import threading
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moltgen.kustomize.kustomization import KUSTOMIZATION_FIELDS, fold
-from support import MINIMAL_SPEC, run_moltgen
+from support import MINIMAL_SPEC, Listener, run_moltgen
 
 MARK = "moltgen-fuzz-outside-marker"
 FOLDS = {"s": ("s", "S", "\u017f"), "k": ("k", "K", "\u212a")}
-
-
-class ConnectionCounter:
-    def __init__(self) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        self.socket.settimeout(0.2)
-        self.port = self.socket.getsockname()[1]
-        self.count = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                continue
-            self.count += 1
-            connection.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-        self.socket.close()
 
 
 # The fields whose value names something to read, and a value of the shape each expects.
@@ -100,15 +71,15 @@ def test_no_spelling_of_a_field_reaches_outside_or_the_network(tmp_path_factory,
     (repo / "moltgen.yaml").write_text(MINIMAL_SPEC)
     overlay = repo / "hostile"
     overlay.mkdir()
-    counter = ConnectionCounter()
+    counter = Listener()
     try:
         value = _value(name, "../../outside", f"http://127.0.0.1:{counter.port}/x#: x")
         (overlay / "kustomization.yaml").write_text(f"resources: []\n{spelled}:{value}\n",
                                                     encoding="utf-8")
         result = run_moltgen("check", str(overlay), "--format", "json", cwd=repo)
     finally:
-        counter.close()
-    assert counter.count == 0, (spelled, result.stderr)
+        counter.stop()
+    assert counter.received == [], (spelled, result.stderr)
     assert MARK not in result.stdout + result.stderr, (spelled, result.stderr)
     assert result.code == 2, (spelled, result.code, result.stdout[-500:], result.stderr)
     # one located line: the field (line 2) or its entry (line 3)

@@ -11,18 +11,17 @@ A listener on 127.0.0.1 stands in for the server and counts connections: none ma
 from __future__ import annotations
 
 import json
-import socket
-import threading
+import secrets
 from pathlib import Path
 
 import pytest
 
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
-from support import run_moltgen, snapshot
+from support import Listener, run_moltgen, snapshot
 
 SECRET_FILE = "overlays/dev/secret.enc.yaml"
-VALUE = "sk-ant-the-value-the-server-wants-0123456789"
+VALUE = f"test-provider-value-{secrets.token_hex(12)}"  # made per run, searched for in output
 VAULT_TOKEN = "hvs.THE-USERS-OWN-VAULT-TOKEN"
 
 
@@ -30,40 +29,6 @@ def spec(recipients: list[str]) -> str:
     return (f"name: bot\nnamespace: bots\nproviders: {{anthropic: {{enabled: true}}}}\n"
             f"sops: {{ageRecipients: [{', '.join(recipients)}]}}\n"
             "environments:\n  dev: {}\n")
-
-
-class Listener:
-    """A TCP server on 127.0.0.1 that accepts and records every connection, for the test's
-    duration (bounded: its thread stops with the test)."""
-
-    def __init__(self) -> None:
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen()
-        self.server.settimeout(0.2)
-        self.port = self.server.getsockname()[1]
-        self.received: list[bytes] = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                connection, _ = self.server.accept()
-            except (TimeoutError, OSError):
-                continue
-            with connection:
-                connection.settimeout(2)
-                try:
-                    self.received.append(connection.recv(65536))
-                except OSError:
-                    self.received.append(b"")
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
-        self.server.close()
 
 
 @pytest.fixture
