@@ -198,9 +198,10 @@ def test_environments_are_built_in_runs_of_their_own_all_at_once(tmp_path, monke
     runs: list[list[Path]] = []
     real = engine._build_together
 
-    def recording(directories, env, deadline):  # a spy: the real runs, recorded
+    def recording(directories, env, deadline, offline):  # a spy: the real runs, recorded
         runs.append(list(directories))
-        return real(directories, env, deadline)
+        assert offline  # no --allow-remote: every run without a network
+        return real(directories, env, deadline, offline)
 
     monkeypatch.setattr(engine, "_build_together", recording)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one run would hold all six if allowed

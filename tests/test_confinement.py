@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from moltgen import kustomize
-from moltgen.kustomize import confine, engine
+from moltgen.kustomize import confine, engine, netns
 from moltgen.errors import MoltgenError
 from support import REPO, namespaces_permitted, run_moltgen
 
@@ -248,6 +248,46 @@ def test_offline_environment_gives_git_and_http_no_way_out(tmp_path):
     with pytest.raises(MoltgenError) as caught:
         engine._run(overlay, overlay, (), env, kustomize.Deadline(60))
     assert "127.0.0.1:9" in str(caught.value)
+
+
+def _loopback_overlay(tmp_path: Path, port: int) -> Path:
+    overlay = tmp_path / "o"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(f"resources:\n- http://127.0.0.1:{port}/x.yaml\n")
+    return overlay
+
+
+@pytest.mark.skipif(not netns.isolation()[0], reason="no network namespace can be made here")
+def test_an_offline_build_reaches_not_even_loopback(tmp_path, tarpit):
+    """The proxy settings do not cover loopback (Go's HTTP client never proxies 127.0.0.1),
+    so with the walk bypassed only the network namespace stops this request: the tarpit
+    would hold it until the budget ran out, and it records any connection."""
+    overlay = _loopback_overlay(tmp_path, tarpit.port)
+    started = time.monotonic()
+    with pytest.raises(MoltgenError):
+        engine._run(overlay, overlay, (), engine._child_env(None, False), kustomize.Deadline(20))
+    assert not tarpit.connections
+    assert time.monotonic() - started < 10  # refused at once, not held by the tarpit
+
+
+def test_without_the_namespace_the_same_build_does_reach_loopback(tmp_path, tarpit):
+    """The control for the test above: what the namespace stops is real. It also shows the
+    budget still bounds the run."""
+    overlay = _loopback_overlay(tmp_path, tarpit.port)
+    with pytest.raises(MoltgenError, match="budget"):
+        engine._run(overlay, overlay, (), engine._child_env(None, False), kustomize.Deadline(3),
+                    offline=False)
+    assert tarpit.connections
+
+
+def test_a_machine_without_namespaces_says_so_in_one_line(repo):
+    """Where no namespace can be made (here: turned off, as on a runner that refuses user
+    namespaces), builds fall back to the proxy settings, and stderr says so once."""
+    result = run_moltgen("check", "deploy", cwd=repo, env={netns.OPT_OUT: "off"})
+    assert result.code in (0, 1), result.stderr  # built and judged
+    notices = [line for line in result.stderr.splitlines() if "network namespace" in line]
+    assert notices == ["moltgen: builds run without a network namespace "
+                       f"({netns.OPT_OUT}=off); kustomize is kept offline by proxy settings only"]
 
 
 @pytest.mark.parametrize("entry, remote", [

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen.kustomize import confine, ksops
+from moltgen.kustomize import confine, ksops, netns
 from moltgen.errors import Location, MoltgenError, Problem
 
 BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
@@ -100,7 +100,7 @@ def build(directory: str | Path, *, extra_args: tuple[str, ...] = (),
     _buildable(directory, allow_remote)
     with ksops.keyless([directory]) as (buildable,):
         return _run(directory, buildable, extra_args, _child_env(env, allow_remote),
-                    deadline or Deadline())
+                    deadline or Deadline(), offline=not allow_remote)
 
 
 def _buildable(directory: Path, allow_remote: bool) -> None:
@@ -116,16 +116,22 @@ def _rendered(directory: Path) -> None:
 
 
 def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...], env: dict[str, str],
-         deadline: Deadline) -> str:
-    command = [*engine_command(), *extra_args, str(buildable)]
+         deadline: Deadline, *, offline: bool = True) -> str:
+    """One kustomize run; `offline`, in a network namespace where one can be made
+    (moltgen.kustomize.netns)."""
+    isolation = netns.prefix() if offline else ()
+    command = [*isolation, *engine_command(), *extra_args, str(buildable)]
     timeout = deadline.remaining(directory)
+    program = command[len(isolation)]
+    if isolation and shutil.which(program) is None:  # else unshare would say it, worse
+        raise MoltgenError(f"cannot run {program}: no such executable file")
     try:
         # Its own process group: on timeout the git or helm that kustomize started die with
         # it, instead of holding the output pipes open after kustomize is gone.
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=env, start_new_session=True)
     except OSError as exc:
-        raise MoltgenError(f"cannot run {command[0]}: {exc.strerror}") from None
+        raise MoltgenError(f"cannot run {program}: {exc.strerror}") from None
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -207,7 +213,8 @@ def build_groups_keyed(groups: list[list[Path]], on_built: Callable[[], None] | 
     env = _child_env(None, allow_remote)
 
     def build_missing(missing: list[Path], advance: Callable[[], None]) -> list[str]:
-        return build_each(missing, advance, env=env, deadline=deadline, group_of=group_of.get)
+        return build_each(missing, advance, env=env, deadline=deadline, group_of=group_of.get,
+                          offline=not allow_remote)
 
     built = build_cached_keyed(directories, build_missing, identity, on_built, inputs_of=inputs_of)
     apart, start = [], 0
@@ -228,7 +235,7 @@ def walk_memo(allow_remote: bool) -> tuple[Any, str]:
 
 def build_each(directories: list[Path], on_built: Callable[[], None] | None = None, *,
                env: dict[str, str] | None = None, deadline: Deadline | None = None,
-               group_of: Callable[[Path], Any] | None = None) -> list[str]:
+               group_of: Callable[[Path], Any] | None = None, offline: bool = True) -> list[str]:
     """`kustomize build` of each directory, byte for byte, but far faster than one run each.
 
     kustomize's cost per directory depends on the company it is in: kubectl takes ~0.2 s of
@@ -240,6 +247,7 @@ def build_each(directories: list[Path], on_built: Callable[[], None] | None = No
     each directory's objects are then put in the order its own build prints them (see
     legacy_order). `on_built` is called once per directory. The directories are confined
     already (build_all). With `group_of`, a run holds the directories of one group only.
+    `offline` (the default) runs them with no network (moltgen.kustomize.netns).
     """
     if not directories:
         return []
@@ -255,7 +263,7 @@ def build_each(directories: list[Path], on_built: Callable[[], None] | None = No
         chunks[-1].append(directory)
 
     def build_chunk(chunk: list[Path]) -> list[str]:
-        texts = _build_together(chunk, env, deadline)
+        texts = _build_together(chunk, env, deadline, offline)
         if on_built is not None:
             for _ in chunk:
                 on_built()
@@ -265,14 +273,15 @@ def build_each(directories: list[Path], on_built: Callable[[], None] | None = No
         return [text for texts in pool.map(build_chunk, chunks) for text in texts]
 
 
-def _build_together(directories: list[Path], env: dict[str, str], deadline: Deadline) -> list[str]:
+def _build_together(directories: list[Path], env: dict[str, str], deadline: Deadline,
+                    offline: bool) -> list[str]:
     token = secrets.token_hex(8)
     boundaries = [f"apiVersion: moltgen.dev/v1\nkind: BuildBoundary\nmetadata:\n"
                   f"  name: boundary-{token}-{i}\n" for i in range(len(directories))]
     with tempfile.TemporaryDirectory(prefix="moltgen-build-") as temporary, \
             ksops.keyless(directories) as buildable:
         if len(directories) == 1:
-            return [_run(directories[0], buildable[0], (), env, deadline)]
+            return [_run(directories[0], buildable[0], (), env, deadline, offline=offline)]
         # kustomize refuses absolute paths in resources; a relative one may climb out.
         resources = []
         for i, directory in enumerate(buildable):
@@ -284,8 +293,8 @@ def _build_together(directories: list[Path], env: dict[str, str], deadline: Dead
             "sortOptions:\n  order: fifo\nresources:\n"
             + "".join(f"- {json.dumps(r)}\n" for r in resources), encoding="utf-8")
         try:
-            split = _split_at_boundaries(_run(Path(temporary), Path(temporary), (), env, deadline),
-                                         boundaries)
+            split = _split_at_boundaries(
+                _run(Path(temporary), Path(temporary), (), env, deadline, offline=offline), boundaries)
         except BudgetSpent:
             raise
         except MoltgenError:
@@ -294,8 +303,8 @@ def _build_together(directories: list[Path], env: dict[str, str], deadline: Dead
             return split
         # kustomize's message names our temporary file, or a directory sets its own
         # sortOptions: build each on its own, so an error names the directory that fails.
-        return [_run(directory, copy, (), env, deadline)
-                for directory, copy in zip(directories, buildable)]
+        return [_run(directory, copy, (), env, deadline, offline=offline)
+                for directory, copy in zip(directories, buildable, strict=True)]
 
 
 def _split_at_boundaries(text: str, boundaries: list[str]) -> list[str] | None:
