@@ -172,6 +172,8 @@ class _Planner:
         for reference in found.references:
             files = generator_files(found, reference)
             if files is not None:
+                for file in files:
+                    _refuse_climbing(file, reference)
                 resources.extend(files)
                 _set(data, reference.field, None)
                 continue
@@ -200,13 +202,19 @@ class _Planner:
             return os.path.relpath(self.copy(path.resolve()), target)
         if not path.exists() and confine.looks_remote(reference.value):
             return None
-        relative = os.path.normpath(reference.value)
-        if os.path.isabs(relative) or relative == ".." or relative.startswith("../"):
-            raise MoltgenError(Problem(
-                "a path that leaves its kustomization's folder cannot be kept in the keyless "
-                "copy of a KSOPS overlay; keep the file beside the kustomization",
-                reference.location, reference.what))
+        _refuse_climbing(reference.value, reference)
         return None
+
+
+def _refuse_climbing(path: str, reference: Reference) -> None:
+    """From the copy, a path that leaves the kustomization's folder (even to come back:
+    `../deep/x.yaml`) names another file than it does in the checkout."""
+    relative = os.path.normpath(path)
+    if os.path.isabs(relative) or relative == ".." or relative.startswith("../"):
+        raise MoltgenError(Problem(
+            f"{path}: a path that leaves its kustomization's folder cannot be kept in the "
+            "keyless copy of a KSOPS overlay; keep the file beside the kustomization",
+            reference.location, reference.what))
 
 
 def _refuse_links(directory: Path, included: set[Path], found: Kustomization) -> None:
