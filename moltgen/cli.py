@@ -18,7 +18,7 @@ import typer
 from moltgen.check.commands import register as register_check_commands
 from moltgen.cliconventions import HELP_OPTIONS, MoltgenGroup
 from moltgen.errors import Location, MoltgenError, Problem, os_problem
-from moltgen.terminal import safe
+from moltgen.terminal import safe, say
 from moltgen.progress import Progress
 from moltgen.secrets.commands import app as secrets_app
 
@@ -113,25 +113,25 @@ def render(
             sys.stdout.write(safe(result.changes.unified_diff()))
             for line in result.pending:
                 print(safe(f"pending: {line}"))
-            print(f"moltgen: the tree is out of date with {spec} ({result.changes.summary()}); "
-                  "run `moltgen render`", file=sys.stderr)
+            say(f"moltgen: the tree is out of date with {spec} ({result.changes.summary()}); "
+                "run `moltgen render`", err=True)
             raise typer.Exit(1)
         if level >= 0:
-            print(f"{spec}: the tree is up to date")
+            say(f"{spec}: the tree is up to date")
         return
     if level < 0:
         return
     changes = result.changes
     if level > 0 or len(changes.added) + len(changes.changed) + len(changes.removed) <= SHORT_FILE_LIST:
         for path in sorted(changes.added):
-            print(f"  added    {path}")
+            say(f"  added    {path}")
         for path in sorted(changes.changed):
-            print(f"  changed  {path}")
+            say(f"  changed  {path}")
         for path in sorted(changes.removed):
-            print(f"  removed  {path}")
+            say(f"  removed  {path}")
     environments = ", ".join(project.environments) or "none"
-    print(f"rendered {spec}: base and {len(project.environments)} environment(s) ({environments}); "
-          f"{result.changes.summary()}")
+    say(f"rendered {spec}: base and {len(project.environments)} environment(s) ({environments}); "
+        f"{result.changes.summary()}")
 
 
 @app.command()
@@ -221,9 +221,9 @@ def diff(
     lines = semantic_diff(built[0], built[1], left, right, left_instance=instances[0],
                           right_instance=instances[1], fingerprints=fingerprints)
     if not lines:
-        print(f"{left} and {right} build the same objects")
+        say(f"{left} and {right} build the same objects")
         return
-    print("\n".join(lines))
+    say("\n".join(lines))
     raise typer.Exit(1)  # as diff and kubectl diff do: 1 when there are differences
 
 
@@ -241,13 +241,13 @@ def _value_fingerprints(directories: list[list[Path]], no_decrypt: bool) -> tupl
         try:
             found = fingerprints(files[0]), fingerprints(files[1])
         except SopsError as error:
-            print(f"moltgen: encrypted Secret values not compared: {error.problems[0]}", file=sys.stderr)
+            say(f"moltgen: encrypted Secret values not compared: {error.problems[0]}", err=True)
             return {}, {}
-        print(f"moltgen: encrypted Secret values compared in memory, decrypted with the key from {source}",
-              file=sys.stderr)
+        say(f"moltgen: encrypted Secret values compared in memory, decrypted with the key from {source}",
+            err=True)
         return found
     why = "--no-decrypt" if no_decrypt else "no private key (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or keys.txt)"
-    print(f"moltgen: encrypted Secret values not compared: {why}", file=sys.stderr)
+    say(f"moltgen: encrypted Secret values not compared: {why}", err=True)
     return {}, {}
 
 
@@ -318,7 +318,7 @@ def init(
     step = "moltgen render" if here else f"cd {shlex.quote(str(directory))} && moltgen render"
     then = "" if age_recipient else (", then `moltgen secrets keygen` and put the printed age1... "
                                      "key under sops.ageRecipients")
-    print(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`{then}")
+    say(f"wrote {spec_path} and {directory / SCHEMA_FILE}; next: `{step}`{then}")
 
 
 def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:

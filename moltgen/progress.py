@@ -18,6 +18,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator, TextIO
 
+from moltgen.terminal import safe
+
 PLAIN_MINIMUM = 20
 SHOW_AFTER_SECONDS = 1.0
 
@@ -131,7 +133,7 @@ class Step:
     def _line(self) -> None:
         self._shown = True
         elapsed = time.monotonic() - self._started
-        print(f"moltgen: {self.description}: {self.done}/{self.total} ({elapsed:.1f} s)",
+        print(safe(f"moltgen: {self.description}: {self.done}/{self.total} ({elapsed:.1f} s)"),
               file=self._stream, flush=True)
 
 

@@ -32,3 +32,12 @@ def safe(text: str, *, one_line: bool = False) -> str:
     if one_line:
         return _NEWLINE.sub(_shown, text)
     return _COMMAND.sub(lambda m: f"{m[1]}\\x3a", text)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a message that may hold repository text (a path, a name, a tool's words): safe,
+    to stdout or, with `err`, to stderr. Data meant for a pipe (`build`, `secrets get`) is
+    written as it is, not through here."""
+    import sys
+
+    print(safe(text), file=sys.stderr if err else sys.stdout)

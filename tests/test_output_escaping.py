@@ -96,17 +96,55 @@ def test_render_check_diff_is_shown_not_acted_on(tmp_path: Path) -> None:
     assert "     \\x3a:error file=x::forged" in result.stdout
 
 
+def _patch(overlay: Path, text: str) -> None:
+    """Add a patch to a rendered overlay (one without patches of its own)."""
+    (overlay / "patch.yaml").write_text(text)
+    kustomization = overlay / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "patches:\n- path: patch.yaml\n")
+
+
 def test_kustomize_error_with_escape_is_shown(tmp_path: Path) -> None:
     (tmp_path / "moltgen.yaml").write_text("name: bot\nnamespace: bots\nenvironments:\n  dev: {}\n")
     assert run_moltgen("render", cwd=tmp_path).code == 0
-    kustomization = tmp_path / "overlays" / "dev" / "kustomization.yaml"
     # A patch for an object that is not there: kustomize names it, escapes and all.
-    (kustomization.parent / "patch.yaml").write_text(
-        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "x\\e]0;owned\\a\\e[2J\\u202e"}\n'
-        'data: {a: b}\n')
-    kustomization.write_text(kustomization.read_text() + "patches:\n  - path: patch.yaml\n")
+    _patch(tmp_path / "overlays" / "dev",
+           'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "x\\e]0;owned\\a\\e[2J\\u202e"}\n'
+           'data: {a: b}\n')
     result = run_moltgen("check", cwd=tmp_path)
     assert result.code == 2, (result.stdout, result.stderr)
     _clean(result.stdout)
     _clean(result.stderr)
     assert "\\x1b" in result.stderr
+
+
+def test_diff_of_two_environments_is_shown_not_acted_on(tmp_path: Path) -> None:
+    """`moltgen diff` prints values from both trees: a hostile one is escaped."""
+    (tmp_path / "moltgen.yaml").write_text(SPEC.replace("  dev: {}\n", "  dev: {}\n  prod: {}\n"))
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "cm.yaml").write_text(CONFIGMAP)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    _patch(tmp_path / "overlays" / "prod",
+           "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: banner}\ndata:\n"
+           "  motd: \"\\e]0;owned\\a \\u202eevil\\n::error file=x::forged\\n::add-mask::y\\n\"\n")
+    result = run_moltgen("diff", "dev", "prod", cwd=tmp_path)
+    assert result.code == 1, (result.stdout, result.stderr)
+    assert "banner" in result.stdout
+    _clean(result.stdout)
+    _clean(result.stderr)
+    assert "\\x1b]0;owned" in result.stdout
+
+
+def test_policy_test_lines_are_shown_not_acted_on(tmp_path: Path) -> None:
+    """A custom rule's failing test prints the rule's own words, which the repository wrote."""
+    rules = tmp_path / "policies" / "rules"
+    rules.mkdir(parents=True)
+    (tmp_path / "policies" / "policy.yaml").write_text("customRules: [rules]\n")
+    (rules / "banner.yaml").write_text(
+        "id: banner\nseverity: error\nsummary: s\ndescription: d\n"
+        "expression: \"has(object.data)\"\nmessage: m\ntests:\n"
+        "  - name: \"\\e[2J\\n::add-mask::x\"\n    expect: fail\n"
+        "    object: {apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}}\n")
+    result = run_moltgen("policy", "test", "--rule", "banner", cwd=tmp_path)
+    _clean(result.stdout)
+    _clean(result.stderr)
+    assert result.code != 0 and "\\x1b[2J" in result.stdout + result.stderr, (result.stdout, result.stderr)

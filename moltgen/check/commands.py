@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 import typer
 
 from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
+from moltgen.terminal import say
 
 policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
 
@@ -174,7 +175,7 @@ def policy_export(
                                            spec=spec, kubernetes_version=kubernetes_version)
     write_output(dump_yaml_all(documents), output)
     for item in skipped:
-        print(f"moltgen: not exported: {item.rule}: {item.reason}", file=sys.stderr)
+        say(f"moltgen: not exported: {item.rule}: {item.reason}", err=True)
 
 
 @policy_app.command("test")
@@ -195,7 +196,7 @@ def policy_test(
     outcomes = run_rule_tests(catalog, list(rule) or None)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
-        print(f"FAIL {outcome.rule}: {outcome.test}: {outcome.detail} ({outcome.location})")
-    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+        say(f"FAIL {outcome.rule}: {outcome.test}: {outcome.detail} ({outcome.location})")
+    say(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)

@@ -24,6 +24,7 @@ except ImportError:
     from typer._click import exceptions as click  # type: ignore[no-redef]
 
 from moltgen.errors import MoltgenError, Problem
+from moltgen.terminal import say
 from moltgen.secrets import age
 
 MAX_VALUE_BYTES = 1024 * 1024  # a whole Kubernetes Secret is at most 1 MiB
@@ -108,7 +109,7 @@ def set_command(
     project = _load(spec)
     value = read_value(key, from_env=from_env, from_file=from_file)
     changed = _render(project, lambda: _store().set_secret(project, env, key, value, instance))
-    typer.echo(f"moltgen: set {key} in {', '.join(changed)}", err=True)
+    say(f"moltgen: set {key} in {', '.join(changed)}", err=True)
 
 
 @app.command()
@@ -117,8 +118,8 @@ def rotate(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
     """Give a generated KEY (gatewayToken) a new random value in ENV's Secret."""
     project = _load(spec)
     changed = _render(project, lambda: _store().rotate_secret(project, env, key, instance))
-    typer.echo(f"moltgen: rotated {key} in {', '.join(changed)}; the Deployment rolls when this "
-               "is synced", err=True)
+    say(f"moltgen: rotated {key} in {', '.join(changed)}; the Deployment rolls when this "
+        "is synced", err=True)
 
 
 @app.command()
@@ -146,12 +147,12 @@ def updatekeys(spec: SpecOption = Path("moltgen.yaml")) -> None:
     if not rekeyed:
         typer.echo("moltgen: every Secret is already encrypted to the spec's recipients", err=True)
     for item in rekeyed:
-        typer.echo(f"moltgen: re-encrypted {item.file} under a new data key", err=True)
+        say(f"moltgen: re-encrypted {item.file} under a new data key", err=True)
         if item.removed and item.keys:
-            typer.echo(f"moltgen: warning: {item.file}: {', '.join(item.removed)} can still "
-                       f"decrypt every value it could read ({', '.join(item.keys)}) from the "
-                       f"commits before this one: rotate them: {_rotate_commands(project, item)}",
-                       err=True)
+            say(f"moltgen: warning: {item.file}: {', '.join(item.removed)} can still "
+                f"decrypt every value it could read ({', '.join(item.keys)}) from the "
+                f"commits before this one: rotate them: {_rotate_commands(project, item)}",
+                err=True)
 
 
 def _rotate_commands(project: Any, item: Any) -> str:
