@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 
-.PHONY: all install system-deps run test bench openclaw-schemas clean
+.PHONY: all install system-deps run test test-fast lint bench openclaw-schemas clean
 
 all: run
 
@@ -32,6 +32,16 @@ system-deps:
 
 test: install system-deps
 	$(VENV)/bin/python -m pytest
+
+# The suite without its heavy tiers (pytest markers in pyproject.toml): no OpenClaw install or
+# gateway boot, no pip install of a workflow's pinned moltgen.
+test-fast: install system-deps
+	$(VENV)/bin/python -m pytest -m "not conformance and not install"
+
+# ruff and mypy, configured in pyproject.toml; .ci/run runs this before the tests.
+lint: install
+	$(VENV)/bin/ruff check moltgen tests tools bench
+	$(VENV)/bin/mypy
 
 # Issue 6: times render/build/check on generated fleets against checkov and kubernetes-validate
 # (installed into bench/.peers-venv on first use); writes bench/RESULTS.md and bench/results.json.

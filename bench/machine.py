@@ -34,7 +34,7 @@ def moltgen_cli() -> Path:
 
 def first_line(command: list[str], env: dict[str, str] | None = None, *, lines: int = 1) -> str:
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unknown ({exc})"
     text = (result.stdout or result.stderr).strip()
@@ -53,13 +53,13 @@ def machine(peers: dict[str, Path] | None) -> dict:
                   "python": platform.python_version()}
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+        models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
         info["cpu"] = models[0].strip() if models else platform.processor() or "unknown"
     except OSError:
         info["cpu"] = platform.processor() or "unknown"
     try:
         meminfo = Path("/proc/meminfo").read_text()
-        kb = int(re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M).group(1))
+        kb = int(re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.MULTILINE).group(1))
         info["memory_gb"] = round(kb / 1024 / 1024, 1)
     except (OSError, AttributeError):
         info["memory_gb"] = None

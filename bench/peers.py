@@ -11,6 +11,7 @@ from pathlib import Path
 from machine import PEERS_VENV, ROOT
 from measure import Bench, Measurement, _slug, progress
 
+
 def ensure_peers() -> dict[str, Path]:
     checkov = PEERS_VENV / "bin" / "checkov"
     validate = PEERS_VENV / "bin" / "kubernetes-validate"

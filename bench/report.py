@@ -67,7 +67,8 @@ STEP_TITLES = {
     "check_project_warm": "`moltgen check` of the project, warm cache, nothing changed",
     "check_project_one_change": "`moltgen check` of the project, warm cache, one instance changed",
     "check_changed_since": "`moltgen check --changed-since HEAD`, one instance changed",
-    "check_changed_since_fresh": "`moltgen check --changed-since HEAD`, one instance changed, empty cache (a fresh CI runner)",
+    "check_changed_since_fresh": "`moltgen check --changed-since HEAD`, one instance changed, "
+                                 "empty cache (a fresh CI runner)",
     "checkov": "checkov (kubernetes) of the built files",
     "kubernetes-validate": "kubernetes-validate --strict of the built files",
 }

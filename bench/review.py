@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import write_fleet  # noqa: E402
+from fleet import write_fleet
 
 MOLTGEN = [sys.executable, "-m", "moltgen"]
 

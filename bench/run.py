@@ -40,8 +40,7 @@ import subprocess
 import sys
 import time
 
-from machine import (RESULTS_JSON, RESULTS_MD, ROOT, WORK, load_average, machine, moltgen_cli,
-                     moltgen_python)
+from machine import RESULTS_JSON, RESULTS_MD, ROOT, WORK, load_average, machine, moltgen_cli, moltgen_python
 from measure import STARTED, Bench, progress
 from peers import ensure_peers
 from report import target_rows, to_json, write_markdown
@@ -57,7 +56,7 @@ def sizes(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
     return values
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run.py: {moltgen_cli()} not found: run `make install` first", file=sys.stderr)
         return 2
 
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     WORK.mkdir(parents=True, exist_ok=True)
     peers = None if args.no_peers else ensure_peers()
     info = machine(peers)

@@ -263,7 +263,7 @@ def bench_fixed(bench: Bench, sizes: list[int], sources: list[Path],
                  f"{provenance['source_objects']} built objects)")
         report = directory / f"check-{size}.json"
 
-        def check() -> Measurement:
+        def check(size: int = size, target: Path = target, report: Path = report) -> Measurement:
             return bench.measure(f"fixed {size} check",
                                  [cli, "check", str(target), "--format", "json", "-o", str(report)],
                                  cwd=directory, logs=logs, env=dict(os.environ), ok_codes=(0, 1),

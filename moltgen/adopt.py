@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.shapes import mapping
 from moltgen.spec import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
 from moltgen.yamlio import Document, load_file
 
@@ -88,7 +89,8 @@ def _values_secrets(value: Any, doc: Document, where: tuple[str, ...], adoption:
     for key, setting in value.items():
         if key == "data" and isinstance(setting, dict):
             for name, secret in setting.items():
-                _secret_key(str(name), "" if secret is None else str(secret), doc.locate((*where, key, name), key=True), adoption)
+                _secret_key(str(name), "" if secret is None else str(secret),
+                            doc.locate((*where, key, name), key=True), adoption)
         elif key not in ("create",):
             adoption.note(doc.locate((*where, key), key=True), ".".join((*where, key)),
                           "moltgen renders and encrypts the Secret itself")
@@ -156,7 +158,7 @@ def _from_objects(objects: list[Document], adoption: Adoption) -> None:
     for doc in objects:
         kind = doc.data.get("kind")
         handler = _OBJECT_HANDLERS.get(kind)
-        metadata = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
+        metadata = mapping(doc.data, "metadata")
         if metadata.get("namespace"):
             adoption.spec.setdefault("namespace", metadata["namespace"])
         if handler is None:
@@ -329,7 +331,8 @@ def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, names
                  env: str, recipients: list[str], source: str) -> str:
     """The text of moltgen.yaml for an adoption, validated as `spec_path` would be;
     MoltgenError (and nothing written) when it is not valid."""
-    from moltgen.spec import MODELINE, load_project
+    from moltgen.project import load_project
+    from moltgen.spec import MODELINE
     from moltgen.yamlio import dump_yaml
 
     if adoption.secrets and not recipients:

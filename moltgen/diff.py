@@ -12,8 +12,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 INSTANCE_LABEL = "moltgen.dev/instance"  # moltgen.spec's; not imported: no pydantic for a diff
 GENERATED_SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's generator hash
@@ -58,7 +59,7 @@ class MaskedValue:
     is a changed value. Between two files (environments, instances) the data keys differ and
     ciphertext says nothing without the private key, so there the values are not compared."""
 
-    __slots__ = ("_digest", "encrypted", "ciphertext_compares")
+    __slots__ = ("_digest", "ciphertext_compares", "encrypted")
 
     def __init__(self, value: Any, ciphertext_compares: bool = False, fingerprint: bytes | None = None):
         """`fingerprint`: the digest of the decrypted value (moltgen.secrets.fingerprints)."""
@@ -183,7 +184,7 @@ def _changes(left: Any, right: Any, path: str, same: Callable[[str, str], bool] 
             elif by_name[0][name] != by_name[1][name]:
                 yield from _changes(by_name[0][name], by_name[1][name], child, same)
     elif isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
-        for index, (a, b) in enumerate(zip(left, right)):
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
             if a != b:
                 yield from _changes(a, b, f"{path}[{index}]", same)
     elif isinstance(left, str) and isinstance(right, str) and same is not None and same(left, right):

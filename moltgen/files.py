@@ -10,6 +10,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
@@ -67,3 +70,36 @@ def read_regular_file(path: Path, display: str, *, max_bytes: int,
 def _too_large(size: int, max_bytes: int, display: str) -> MoltgenError:
     return MoltgenError(Problem(f"{size} bytes is more than the {max_bytes} bytes moltgen reads "
                                 "from one file", Location(display)))
+
+
+def write_output(text: str | Iterable[str], output: Path | None) -> None:
+    """stdout, or FILE written atomically (a reader never sees half a report). `text` may come
+    in pieces, written as they come."""
+    pieces = [text] if isinstance(text, str) else text
+    if output is None:
+        sys.stdout.writelines(pieces)
+        sys.stdout.flush()
+        return
+    directory = output.parent if str(output.parent) else Path(".")
+    try:
+        if output.exists() and not output.is_file():
+            # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
+            # the device itself with a regular file.
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.writelines(pieces)
+            return
+        fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.writelines(pieces)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)  # no half-written report left beside the file
+            raise
+        # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
+        # the user's shell would create: 0666 less the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, output)
+    except OSError as exc:
+        raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None

@@ -37,7 +37,7 @@ _QUANTITY = re.compile(
 )
 
 
-def parse_quantity(text: str | int | float) -> Fraction:
+def parse_quantity(text: str | float) -> Fraction:
     """The exact value of a quantity; raises ValueError for anything Kubernetes would reject."""
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a Kubernetes quantity")

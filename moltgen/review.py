@@ -60,9 +60,9 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
            progress: Progress = SILENT) -> Review:
     """Compare the working tree of `spec`'s project with revision `ref` (default: the merge
     base with the default branch)."""
-    from moltgen import kustomize
     from moltgen.changes import changed_paths, default_base, tree_at
-    from moltgen.spec import load_project
+    from moltgen.kustomize import engine as kustomize
+    from moltgen.project import load_project
     from moltgen.tree import recover
 
     spec = spec.resolve()
@@ -85,12 +85,12 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
         pairs = _affected_pairs(head_dirs, base_dirs, changed, mapped, allow_remote)
         result = Review(ref, compared=len(pairs),
                         unchanged=len(set(head_dirs) | set(base_dirs)) - len(pairs))
-        built = _build(pairs, head_dirs, base_dirs, allow_remote, deadline, progress) if objects else []
-        for (env, instance), (before, after) in zip(pairs, built):
-            changes = compare(before, after, same_history=True)
-            if changes:
-                result.overlays.append(OverlayDiff(env, instance, tuple(changes)))
         if objects:
+            built = _build(pairs, head_dirs, base_dirs, allow_remote, deadline, progress)
+            for (env, instance), (before, after) in zip(pairs, built, strict=True):
+                changes = compare(before, after, same_history=True)
+                if changes:
+                    result.overlays.append(OverlayDiff(env, instance, tuple(changes)))
             result.overlays.extend(_gitops_diff(base, head, changed | mapped))
         if findings:
             _findings_delta(result, spec, base_spec, policy, exported, top, changed, mapped,
@@ -153,7 +153,7 @@ def _affected_pairs(head: dict[tuple[str, str], Path], base: dict[tuple[str, str
     from moltgen.check.targets import Reach, affected_overlays
 
     reach = Reach(allow_remote)
-    hit = set()
+    hit: set[tuple[str, str]] = set()
     for overlays, paths in ((head, changed), (base, mapped)):
         kept = affected_overlays({key: [directory] for key, directory in overlays.items()}, paths, reach)
         hit.update(kept)
@@ -164,7 +164,7 @@ def _build(pairs: list[tuple[str, str]], head: dict[tuple[str, str], Path],
            base: dict[tuple[str, str], Path], allow_remote: bool, deadline: Any,
            progress: Progress) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The objects of each pair at the base and in the working tree ([] where it is absent)."""
-    from moltgen import kustomize
+    from moltgen.kustomize import engine as kustomize
     from moltgen.yamlio import load_documents
 
     sides = [[side[p] for p in pairs if p in side] for side in (base, head)]
@@ -175,9 +175,10 @@ def _build(pairs: list[tuple[str, str]], head: dict[tuple[str, str], Path],
     it = iter(groups)
     for directories in sides:
         group = next(it) if directories else []
-        texts.append({d: text for d, (text, _) in zip(directories, group)})
+        texts.append({d: text for d, (text, _) in zip(directories, group, strict=True)})
 
-    def objects(side: dict[tuple[str, str], Path], built: dict[Path, str], pair: tuple[str, str]) -> list[dict[str, Any]]:
+    def objects(side: dict[tuple[str, str], Path], built: dict[Path, str],
+                pair: tuple[str, str]) -> list[dict[str, Any]]:
         if pair not in side:
             return []
         text = built[side[pair]]
@@ -205,11 +206,12 @@ def _findings_delta(result: Review, spec: Path, base_spec: Path, policy: Path | 
     if not base_policy.is_file():  # the export is scratch: an empty policy is the defaults
         base_policy.parent.mkdir(parents=True, exist_ok=True)
         base_policy.write_text("{}\n", encoding="utf-8")
-    common = dict(policy=base_policy, allow_remote=allow_remote, timeout=timeout)
-    head_result, result.catalog = run_check(CheckOptions([], [], spec=spec, changed=changed, **common),
-                               progress=progress)
-    base_result = run_check(CheckOptions([], [], spec=base_spec, changed=mapped, **common),
-                            progress=progress)[0] if base_spec.is_file() else None
+    def options(side: Path, changed_files: set[Path]) -> CheckOptions:
+        return CheckOptions([], [], spec=side, changed=changed_files, policy=base_policy,
+                            allow_remote=allow_remote, timeout=timeout)
+
+    head_result, result.catalog = run_check(options(spec, changed), progress=progress)
+    base_result = run_check(options(base_spec, mapped), progress=progress)[0] if base_spec.is_file() else None
     introduced, resolved = finding_delta(base_result.findings if base_result else [],
                                          head_result.findings)
     for finding in resolved:  # where they were: REF's files, not the temporary export

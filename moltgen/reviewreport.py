@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moltgen.check.model import format_path
 from moltgen.diff import ObjectChange
+from moltgen.fieldpath import format_path
 from moltgen.review import OverlayDiff, Review
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -177,8 +177,8 @@ FORMATS = ("text", "json", "markdown")
 def diff_base(spec: Path, base: str | None, fmt: str, output_dir: Path | None, exit_code: bool,
               policy: Path | None, *, allow_remote: bool, timeout: float) -> int:
     """`moltgen diff --base`: run the review, print or write it; the exit code to end with."""
-    from moltgen.check.commands import write_output
     from moltgen.errors import MoltgenError, Problem
+    from moltgen.files import write_output
     from moltgen.progress import Progress
     from moltgen.review import review
 

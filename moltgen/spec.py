@@ -16,12 +16,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
-                      ValidationError, ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from moltgen.errors import Location, MoltgenError, Problem, closest, did_you_mean
 from moltgen.quantity import parse_quantity
+from moltgen.shapes import mapping
 from moltgen.yamlio import Document, load_documents, load_file
 
 SCHEMA_FILE = "moltgen.schema.json"
@@ -397,7 +407,8 @@ class Pod(Model):
     annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on the pod.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the pod (not in selectors).")
     sidecars: list[dict[str, Any]] = Field(default_factory=list, description="Containers beside the gateway.")
-    init_containers: list[dict[str, Any]] = Field(default_factory=list, description="Containers run before the gateway.")
+    init_containers: list[dict[str, Any]] = Field(default_factory=list,
+                                                  description="Containers run before the gateway.")
     env: list[dict[str, Any]] = Field(default_factory=list, description="Extra environment variables of the gateway.")
     volumes: list[dict[str, Any]] = Field(default_factory=list, description="Extra volumes of the pod.")
     volume_mounts: list[dict[str, Any]] = Field(default_factory=list, description="Extra volume mounts of the gateway.")
@@ -705,9 +716,10 @@ class Project:
 Layer = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:
-    """Load and validate a spec file (or `text`, as if it were that file); MoltgenError with
-    one located problem per mistake."""
+def parse_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:
+    """Read and validate a spec file (or `text`, as if it were that file) as data: its layers
+    merged, each overlay's Spec typed; MoltgenError with one located problem per mistake.
+    The cross-checks that need the renderer are moltgen.project.load_project's."""
     spec_path = Path(path)
     display = str(path)
     # A link planted as moltgen.yaml must not make render read (and quote) a file elsewhere.
@@ -764,23 +776,13 @@ def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) 
                                         document.locate(("environments", env, "name")),
                                         f"environments.{env}.name"))
     if problems:
-        raise MoltgenError(_dedupe(problems))
+        raise MoltgenError(dedupe(problems))
     assert base is not None and spec_file is not None
-    project = Project(spec_path, document, base, environments, list(spec_file.instances), targets)
-    if _has_additions(raw):
-        from moltgen.additions import load_additions
-
-        project.additions = load_additions(project)
-    from moltgen.openclaw.validate import project_config_problems  # the schema loads on use
-
-    problems = project_config_problems(project)
-    if problems:
-        raise MoltgenError(_dedupe(problems))
-    return project
+    return Project(spec_path, document, base, environments, list(spec_file.instances), targets)
 
 
 # Keys whose lists add to the layer below instead of replacing it: each layer's own objects and
-# patches go into its own kustomization (moltgen.additions).
+# patches go into its own kustomization (moltgen.project.additions).
 ADDITIVE_KEYS = ("extraResources", "patches")
 
 
@@ -788,10 +790,10 @@ def _own_additions_only(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, **{key: [] for key in ADDITIVE_KEYS if key in raw}}
 
 
-def _has_additions(raw: dict[str, Any]) -> bool:
+def has_additions(raw: dict[str, Any]) -> bool:
+    """Whether any layer of the spec's data adds objects, patches or pod parts of its own."""
     layers = [raw, *(v for v in (raw.get("environments") or {}).values() if isinstance(v, dict)),
-              *(i.get("overrides") for i in raw.get("instances") or []
-                if isinstance(i, dict) and isinstance(i.get("overrides"), dict))]
+              *(mapping(i, "overrides") for i in raw.get("instances") or [])]
     return any(layer.get(key) for layer in layers for key in (*ADDITIVE_KEYS, "pod"))
 
 
@@ -869,15 +871,14 @@ def _problems(error: ValidationError, document: Document, layers: list[Layer]) -
             if _contains(overrides, loc):
                 path = (*prefix, *loc)
                 break
-        problems.append(_problem(item, document, path, is_key="[key]" in item["loc"]))
+        problems.append(_problem(dict(item), document, path, is_key="[key]" in item["loc"]))
     return problems
 
 
 def _contains(data: Any, path: tuple[Any, ...]) -> bool:
     for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        if (isinstance(data, dict) and part in data) or (
+                isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
             data = data[part]
         else:
             return False
@@ -979,7 +980,7 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
     return keys
 
 
-def _dedupe(problems: list[Problem]) -> list[Problem]:
+def dedupe(problems: list[Problem]) -> list[Problem]:
     seen: set[str] = set()
     unique = []
     for problem in problems:

@@ -58,4 +58,4 @@ def seal(purpose: bytes, data: bytes) -> str:
 def sealed(purpose: bytes, data: bytes, mark: bytes | None) -> bool:
     """Whether `mark` is this machine's seal of `data` for `purpose`."""
     expected = seal(purpose, data)
-    return bool(expected and mark) and hmac.compare_digest(expected.encode(), mark.strip())
+    return bool(expected) and mark is not None and hmac.compare_digest(expected.encode(), mark.strip())

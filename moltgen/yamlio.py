@@ -14,12 +14,12 @@ from __future__ import annotations
 import gc
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import yaml
 
@@ -39,7 +39,7 @@ class _TooManyNodes(Exception):
     pass
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):
     """libyaml with a memo of implicit scalar tags, and a budget of nodes.
 
     PyYAML resolves every plain scalar by trying its regular expressions in Python, about a
@@ -51,7 +51,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     node (not per alias), so that is where the stream's nodes are counted and cut off.
     """
 
-    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+    _tags: ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}  # shared by every loader
     _MEMO_VALUE_LENGTH = 64
     _MEMO_SIZE = 100_000
 
@@ -416,7 +416,7 @@ def _marks(chunk: str) -> list[int]:
     if first:
         found.append(0)
     return sorted(found)
-_TEXT_CONTENT = re.compile(r"^[ \t]*[^#%\s]", re.M)
+_TEXT_CONTENT = re.compile(r"^[ \t]*[^#%\s]", re.MULTILINE)
 _MARKER_VALUE = re.compile(r"---[ \t]*(?:#.*)?(?:\r?\n|$)")  # `---` opening nothing yet
 
 
@@ -496,13 +496,14 @@ def _has_content(text: str, start: int, end: int) -> bool:
         if found is None:
             return False
         at = found.end() - 1
-        if not text.startswith("---", at) or not _MARKER_VALUE.match(text, at, end):
+        marker = _MARKER_VALUE.match(text, at, end) if text.startswith("---", at) else None
+        if marker is None:
             return True
-        position = _MARKER_VALUE.match(text, at, end).end()
+        position = marker.end()
 
 
-_MARKER = re.compile(rb"^---(?:[ \t\r\n]|$)", re.M)
-_CONTENT = re.compile(rb"^[ \t]*[^#%\s]", re.M)
+_MARKER = re.compile(rb"^---(?:[ \t\r\n]|$)", re.MULTILINE)
+_CONTENT = re.compile(rb"^[ \t]*[^#%\s]", re.MULTILINE)
 
 
 def _markers(data: bytes | Any) -> list[int]:

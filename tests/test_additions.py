@@ -4,9 +4,9 @@ are built by the real kustomize engine, and are checked like the rest."""
 import json
 
 import pytest
-
 from support import run_moltgen, snapshot
-from moltgen import kustomize
+
+from moltgen.kustomize import engine as kustomize
 from moltgen.yamlio import load_documents
 
 SPEC = """\

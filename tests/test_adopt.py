@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from moltgen import kustomize
-from moltgen.yamlio import load_documents, load_file
 from support import run_moltgen, snapshot
+
+from moltgen.kustomize import engine as kustomize
+from moltgen.yamlio import load_documents, load_file
 
 SEED = Path(__file__).parent / "data" / "seed"
 

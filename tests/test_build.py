@@ -7,15 +7,15 @@ exactly the objects rendered directly from that environment's effective spec.
 import re
 
 import pytest
-
 from support import REPO, run_moltgen
-from moltgen import kustomize
-from moltgen.kustomize import engine
+
 from moltgen.errors import MoltgenError
+from moltgen.kustomize import engine
+from moltgen.kustomize import engine as kustomize
+from moltgen.project import load_project
 from moltgen.render import SECRET_FILE, secret_checksum
 from moltgen.render.objects import render_objects
 from moltgen.render.openclaw import openclaw_json
-from moltgen.spec import load_project
 from moltgen.yamlio import load_documents
 
 VARIED_SPEC = """\
@@ -141,8 +141,7 @@ def test_prod_build_shows_the_seed_deployment():
     container = pod["containers"][0]
     secret_refs = {e["valueFrom"]["secretKeyRef"]["key"]: e["valueFrom"]["secretKeyRef"]["name"]
                    for e in container["env"] if "valueFrom" in e}
-    assert secret_refs == {key: "clawdbot" for key in (
-        "anthropicApiKey", "openaiApiKey", "discordBotToken", "telegramBotToken", "gatewayToken")}
+    assert secret_refs == dict.fromkeys(("anthropicApiKey", "openaiApiKey", "discordBotToken", "telegramBotToken", "gatewayToken"), "clawdbot")
     # What MOLTBOT.md says the application needs.
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}

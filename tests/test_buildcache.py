@@ -1,4 +1,4 @@
-"""The build cache (moltgen.buildcache) and the chunked builds behind it (kustomize.build_each),
+"""The build cache (moltgen.kustomize.buildcache) and the chunked builds behind it (kustomize.build_each),
 with the real kustomize engine: a cached or chunked build is the build of that directory alone,
 every kind of input invalidates its entry, and a damaged or half-written entry is never used."""
 
@@ -11,12 +11,12 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from moltgen import buildcache, kustomize
-from moltgen.kustomize import engine
-from moltgen.buildcache import BuildCache, InputScanner, build_cached, engine_identity
 from support import REPO, run_moltgen
 from test_build import FLEET_SPEC
+
+from moltgen.kustomize import buildcache, engine
+from moltgen.kustomize import engine as kustomize
+from moltgen.kustomize.buildcache import BuildCache, InputScanner, build_cached, engine_identity
 
 KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 import typer
+from support import MINIMAL_SPEC, run_moltgen
+from test_cli_help import PATHS
 from typer.testing import CliRunner
 
 from moltgen.cli import app
-from support import MINIMAL_SPEC, run_moltgen
-from test_cli_help import PATHS
 
 
 def help_of(path):
@@ -22,7 +22,7 @@ def help_of(path):
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "moltgen")
 def test_help_shows_metavars_not_python_types_and_every_option_explains_itself(path):
     text = help_of(path)
-    assert not re.search(r"<(str|bool|int|float|path|list\[[^\]]*\])>", text, re.I), text
+    assert not re.search(r"<(str|bool|int|float|path|list\[[^\]]*\])>", text, re.IGNORECASE), text
     usage = next(line for line in text.splitlines() if "Usage:" in line)
     assert "{" not in usage, usage
     command = typer.main.get_command(app)

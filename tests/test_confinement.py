@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from moltgen import kustomize
-from moltgen.kustomize import confine, engine, netns
-from moltgen.errors import MoltgenError
 from support import REPO, namespaces_permitted, run_moltgen
+
+from moltgen.errors import MoltgenError
+from moltgen.kustomize import confine, engine, kustomization, netns
+from moltgen.kustomize import engine as kustomize
 
 SECRET_OUTSIDE = "value-from-outside-the-repository"
 
@@ -45,7 +45,7 @@ class Tarpit:
         while not self._stop.is_set():
             try:
                 connection, _ = self.server.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.connections.append(connection)  # held open, never answered
 
@@ -220,9 +220,9 @@ def test_allow_remote_reaches_out_but_within_one_budget_across_chunks_and_retrie
 
     (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC + "  - name: dora\n")
     assert run_moltgen("render", cwd=tmp_path).code == 0
-    for kustomization in sorted((tmp_path / "overlays" / "prod").glob("*/kustomization.yaml")):
-        text = kustomization.read_text()
-        kustomization.write_text(text.replace("resources:\n", f"resources:\n- http://127.0.0.1:{tarpit.port}/x.yaml\n", 1))
+    for file in sorted((tmp_path / "overlays" / "prod").glob("*/kustomization.yaml")):
+        text = file.read_text()
+        file.write_text(text.replace("resources:\n", f"resources:\n- http://127.0.0.1:{tarpit.port}/x.yaml\n", 1))
     budget = 4
     started = time.monotonic()
     result = run_moltgen("check", "--env", "prod", "--allow-remote", "--timeout", str(budget),
@@ -298,7 +298,7 @@ def test_a_machine_without_namespaces_says_so_in_one_line(repo):
     ("my.dir/x.yaml", True),  # host-like; a local folder of that name is found first
 ])
 def test_remote_addresses_are_recognized(entry, remote):
-    assert confine.looks_remote(entry) is remote
+    assert kustomization.looks_remote(entry) is remote
 
 
 def test_the_repository_root_is_the_git_checkout_then_the_spec_folder(tmp_path, monkeypatch):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from pyrage import x25519
+from support import run_moltgen
 
-from moltgen import kustomize
+from moltgen.kustomize import engine as kustomize
 from moltgen.secrets.sops import sops_binary
 from moltgen.yamlio import dump_yaml, load_documents
-from support import run_moltgen
 
 SPEC = """\
 name: clawdbot

@@ -3,9 +3,9 @@ age keys made here), and render never deletes an encrypted file holding set valu
 
 import pytest
 from pyrage import x25519
+from support import run_moltgen, snapshot
 
 from moltgen.secrets.sops import sops_binary
-from support import run_moltgen, snapshot
 
 SPEC = """\
 name: clawdbot

@@ -25,14 +25,15 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support import MINIMAL_SPEC, REPO, run_moltgen
 
-from moltgen.check.report import FORMATS, render as render_report
+from moltgen.check.report import FORMATS
+from moltgen.check.report import render as render_report
 from moltgen.check.run import CheckOptions, run_check
 from moltgen.errors import MoltgenError, Problem
+from moltgen.project import load_project
 from moltgen.render import render_tree
-from moltgen.spec import load_project
 from moltgen.yamlio import MAX_BYTES, load_documents, load_file
-from support import MINIMAL_SPEC, REPO, run_moltgen
 
 _DEEP = int(os.environ.get("MOLTGEN_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=_DEEP or 200, deadline=None, derandomize=not _DEEP, database=None,
@@ -576,7 +577,7 @@ def _billion_laughs() -> str:
 
 def _nested_9x9() -> str:
     lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
-    for previous, name in zip("abcdefgh", "bcdefghi"):
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,7 @@
 """gitops/: what Argo CD and Flux sync, rendered from the spec's `gitops` section."""
 
 from support import run_moltgen
+
 from moltgen.yamlio import load_documents
 
 SPEC = """\
@@ -148,7 +149,7 @@ def test_plain_check_also_checks_what_the_controllers_are_given(tmp_path):
 
 
 def test_flux_overlays_create_their_namespace_with_the_kubesphere_workspace_label(tmp_path):
-    from moltgen import kustomize
+    from moltgen.kustomize import engine as kustomize
     render(tmp_path, "flux", "kubesphere: {workspace: ai-team}\ninstances:\n  - name: alice\n")
     built = load_documents(kustomize.build(tmp_path / "overlays" / "dev" / "alice"), "b")
     [namespace] = [d.data for d in built if d.data["kind"] == "Namespace"]
@@ -182,11 +183,13 @@ def test_the_readme_sync_commands_reach_every_gitops_object_of_a_fleet(tmp_path)
     """The README's `kubectl apply` lines, run the way kubectl reads its files: `-k DIR` is the
     kustomize build of DIR (the real engine), `-f DIR` every YAML file directly in DIR."""
     import re
-    from moltgen import kustomize
+
     from support import REPO
+
+    from moltgen.kustomize import engine as kustomize
     readme = (REPO / "README.md").read_text()
     commands = dict(re.findall(r"^kubectl apply (-[kf] gitops/(?:argocd|flux)/)\s.*# (\w+)",
-                               readme, re.M))
+                               readme, re.MULTILINE))
     assert set(commands.values()) == {"Flux", "Argo"}, commands
     for engine, option in (("flux", "-k"), ("argocd", "-f")):
         root = tmp_path / engine

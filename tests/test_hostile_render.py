@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from support import isolate_sops, run_moltgen, snapshot
 
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
 from moltgen.spec import check_dns_label
 from moltgen.tree import MANIFEST_FILE, STAGING_DIR
-from support import isolate_sops, run_moltgen, snapshot
 
 KILLER = Path(__file__).with_name("render_killer.py")
 SECRET_TEXT = "sk-ant-outside-the-repository-0123456789"

@@ -8,18 +8,15 @@ import json
 import os
 import re
 import shlex
-import shutil
 from importlib.resources import files
 
 import jsonschema
-import pytest
 from pyrage import x25519
+from support import REPO, run_moltgen
 
 from moltgen.check.openclaw import loads_json5
-from moltgen.render.updates import IMAGE_BLOCK, RELEASE_VERSIONING
 from moltgen.secrets.sops import sops_binary
 from moltgen.yamlio import load_documents
-from support import REPO, run_moltgen
 
 VENDORED = files("check_jsonschema.builtin_schemas.vendor")  # check-jsonschema's offline copies
 

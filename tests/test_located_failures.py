@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import REPO, namespaces_permitted, run_moltgen
 
 # -- Secret sops metadata ------------------------------------------------------------------------
@@ -98,11 +97,12 @@ def test_policy_params_cel_cannot_hold_are_located(tmp_path, value, says):
 
 def test_string_params_with_quotes_newlines_and_escapes_reach_the_rule_intact(tmp_path):
     """A parameter becomes a CEL literal; a newline, a quote or an ESC must not break it."""
-    from moltgen.check import celenv
-    from moltgen.check.vap import cel_literal
     import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc)
+    from moltgen.check import celenv
+    from moltgen.check.vap import cel_literal
+
+    now = dt.datetime.now(dt.UTC)
     for text in ["1\n2", "it's", "back\\slash", "\x1b[31m", "\u2028", "\x00", "'; true || '"]:
         assert celenv.compile_expression(cel_literal(text)).run(celenv.activation({}, now=now)) == text
 

@@ -5,7 +5,6 @@ import os
 import stat
 
 import pytest
-
 from check.test_cli import CLEAN
 from support import run_moltgen
 

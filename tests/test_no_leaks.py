@@ -27,13 +27,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import MINIMAL_SPEC
 
 from moltgen import cli, pipeline
 from moltgen.errors import MoltgenError
+from moltgen.project import load_project
 from moltgen.secrets import reconcile, sops, store
 from moltgen.secrets.age import keygen
-from moltgen.spec import load_project
-from support import MINIMAL_SPEC
 
 DEV = "overlays/dev/secret.enc.yaml"
 PROD = "overlays/prod/secret.enc.yaml"

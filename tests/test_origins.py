@@ -1,7 +1,8 @@
 from support import REPO
+
+from moltgen.project import load_project
 from moltgen.render.objects import render_objects
 from moltgen.render.origins import origin_of, spec_path_of
-from moltgen.spec import load_project
 
 MEMORY = ("spec", "template", "spec", "containers", 0, "resources", "limits", "memory")
 

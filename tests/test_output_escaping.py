@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hypothesis import given, strategies as st
-
+from hypothesis import given
+from hypothesis import strategies as st
 from support import run_moltgen
+
 from moltgen.check.catalog import load_catalog
 from moltgen.check.model import CheckResult, Finding, ObjectRef, Severity
 from moltgen.check.report import github, markdown, text

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import threading
 
-from moltgen.progress import PLAIN_MINIMUM, Progress
 from support import run_moltgen
+
+from moltgen.progress import PLAIN_MINIMUM, Progress
 
 
 def config_maps(count: int) -> str:

@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import REPO, Listener, run_moltgen, snapshot
 
 from moltgen.secrets.age import keygen
 from moltgen.yamlio import load_documents
-from support import REPO, Listener, run_moltgen, snapshot
 
 OUTSIDE_MARK = "outside-the-repository-marker-never-printed"
 LOCATED = re.compile(r"^moltgen: [^\s:]+(?::\d+)+: ")  # moltgen: FILE:LINE[:COL]: message

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from support import MINIMAL_SPEC, run_moltgen, snapshot
+
+from moltgen.project import load_project
 from moltgen.render import render_tree
-from moltgen.spec import load_project
 from moltgen.tree import GENERATED_MARK
 from moltgen.yamlio import load_documents
 

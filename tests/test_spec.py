@@ -2,10 +2,10 @@ import json
 
 import jsonschema
 import jsonschema_rs
-
 from support import REPO
 
-from moltgen.spec import Spec, json_schema, load_project
+from moltgen.project import load_project
+from moltgen.spec import Spec, json_schema
 from moltgen.yamlio import load_documents
 
 

@@ -3,7 +3,6 @@
 import time
 
 import pytest
-
 from support import run_moltgen, snapshot
 
 VALID = """\
@@ -110,7 +109,7 @@ def test_every_problem_is_reported_not_only_the_first(project_dir):
 
 def test_alias_bomb_in_the_spec_is_refused_quickly(project_dir):
     bomb = ["name: assistant", "namespace: a", "config:", "  a: &a [x, x, x, x, x, x, x, x, x]"]
-    for previous, name in zip("abcdefgh", "bcdefghi"):
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
         bomb.append(f"  {name}: &{name} [{', '.join(['*' + previous] * 9)}]")
     root = project_dir("\n".join(bomb) + "\n")
     started = time.perf_counter()
@@ -136,7 +135,7 @@ def test_unknown_environment_for_build(project_dir):
 
 def load_errors(project_dir, text: str) -> list[str]:
     from moltgen.errors import MoltgenError
-    from moltgen.spec import load_project
+    from moltgen.project import load_project
 
     root = project_dir(text)
     with pytest.raises(MoltgenError) as caught:

@@ -13,12 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moltgen import kustomize
-from moltgen.yamlio import load_documents
 from support import REPO
 from test_delivery import sops_decrypt
 
-MARKER = re.compile(r"<!-- tutorial(: cluster)? -->\n```sh\n(.*?)```", re.S)
+from moltgen.kustomize import engine as kustomize
+from moltgen.yamlio import load_documents
+
+MARKER = re.compile(r"<!-- tutorial(: cluster)? -->\n```sh\n(.*?)```", re.DOTALL)
 API_KEY = "sk-ant-tutorial-0123456789"
 
 
@@ -49,12 +50,12 @@ def test_the_tutorial_runs_as_written_and_flux_would_sync_it(tmp_path, monkeypat
     root = tmp_path / "assistant"
 
     [cluster] = [commands for needs_cluster, commands in tutorial_blocks() if needs_cluster]
-    applied = re.findall(r"^kubectl apply -k (\S+)$", cluster, re.M)
+    applied = re.findall(r"^kubectl apply -k (\S+)$", cluster, re.MULTILINE)
     assert applied == ["gitops/flux/"]
     synced = [d.data for d in load_documents(kustomize.build(root / applied[0]), "flux")]
     kustomizations = {o["metadata"]["name"]: o for o in synced
                       if o["kind"] == "Kustomization" and o["spec"].get("decryption")}
-    reconciled = re.search(r"^flux reconcile kustomization (\S+)", cluster, re.M)[1]
+    reconciled = re.search(r"^flux reconcile kustomization (\S+)", cluster, re.MULTILINE)[1]
     flux = kustomizations[reconciled]
     assert flux["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
     assert "secret generic sops-age --from-file=age.agekey=\"$SOPS_AGE_KEY_FILE\"" in cluster

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import MINIMAL_SPEC, run_moltgen
 
 SECRET = "AGE-SECRET-KEY-THE-VICTIMS-OWN-KEY-NOT-TO-BE-PRINTED"

@@ -1,4 +1,4 @@
-"""Walks remembered between runs (moltgen.walkmemo): an overlay's confinement and inputs are
+"""Walks remembered between runs (moltgen.kustomize.walkmemo): an overlay's confinement and inputs are
 taken without walking only while nothing the walks looked at has changed, whatever the kind
 of change, even one that keeps a file's size and modification time or swaps a link."""
 
@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from moltgen import kustomize, walkmemo
-from moltgen.kustomize import confine
-from moltgen.buildcache import InputScanner
-from moltgen.errors import MoltgenError
-from moltgen.walkmemo import WalkMemo
 from test_buildcache import INPUTS, tree, write  # noqa: F401 - the fixture
+
+from moltgen.errors import MoltgenError
+from moltgen.kustomize import confine, walkmemo
+from moltgen.kustomize import engine as kustomize
+from moltgen.kustomize.buildcache import InputScanner
+from moltgen.kustomize.walkmemo import WalkMemo
 
 RACY = 0.05
 

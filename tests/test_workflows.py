@@ -3,8 +3,10 @@
 import json
 import shlex
 
-from moltgen.yamlio import load_documents
+import pytest
 from support import REPO, run_moltgen
+
+from moltgen.yamlio import load_documents
 
 
 def load(path):
@@ -48,11 +50,13 @@ def test_pre_commit_hooks_run_commands_that_succeed_on_this_repository():
 def test_ci_workflow_runs_the_readme_test_command_and_the_drift_gate():
     runs = [s.get("run") for job in load(".github/workflows/ci.yml")["jobs"].values()
             for s in job["steps"]]
-    assert "make test" in runs and ".venv/bin/moltgen render --check" in runs
-    assert "make test" in (REPO / ".ci" / "run").read_text()
+    assert "make test" in runs and "make lint" in runs and ".venv/bin/moltgen render --check" in runs
+    ci_run = (REPO / ".ci" / "run").read_text().splitlines()
+    assert "make lint" in ci_run and "make test" in ci_run
     assert "make test" in (REPO / "README.md").read_text()
 
 
+@pytest.mark.install
 def test_pull_request_workflow_installs_moltgen_from_the_pinned_revision(tmp_path):
     """The install step, run as written; only GitHub (not reachable here) is replaced by this
     repository's own clone, and the dependencies come from this environment (PIP_NO_DEPS)."""

@@ -2,9 +2,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import yaml
 
 from moltgen.errors import MoltgenError
 from moltgen.yamlio import dump_yaml, load_documents
@@ -41,7 +41,7 @@ def test_syntax_errors_are_located():
 
 def test_alias_bomb_is_refused_without_expanding():
     lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
-    for previous, name in zip("abcdefgh", "bcdefghi"):
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
     started = time.perf_counter()
     message = error_of("\n".join(lines) + "\n")
@@ -119,7 +119,7 @@ def test_locations_equal_those_of_a_full_parse(text):
     documents = load_documents(text, "f.yaml")
     references = reference_locations(text)
     assert len(documents) == len(references)
-    for doc, reference in zip(documents, references):
+    for doc, reference in zip(documents, references, strict=True):
         assert located(doc, reference) == reference
 
 
@@ -222,7 +222,7 @@ def test_the_quick_locator_agrees_with_composing_on_every_key_of_real_manifests(
             references = reference_locations(text)
         except (MoltgenError, yaml.YAMLError, UnicodeEncodeError):
             continue  # the malformed shapes: nothing to locate
-        for doc, reference in zip(documents, references):
+        for doc, reference in zip(documents, references, strict=True):
             for path, (line, column, key_line) in reference.items():
                 if not path or not all(isinstance(part, str) for part in path):
                     continue

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from moltgen.openclaw.install import Runtime, install  # noqa: E402
-from moltgen.openclaw.schema import SCHEMA_DIR, shipped_releases  # noqa: E402
+from moltgen.openclaw.install import Runtime, install
+from moltgen.openclaw.schema import SCHEMA_DIR, shipped_releases
 
 
 def print_schema(runtime: Runtime) -> bytes:

@@ -32,13 +32,13 @@ def policy_at(ref: str, policy: Path) -> Iterator[tuple[Path, str] | None]:
     (then the defaults apply)."""
     if ref.startswith("-"):
         raise MoltgenError(Problem("must be a git revision, not an option", field="--base-policy"))
-    prefix = _git("rev-parse", "--show-prefix").strip()
+    prefix = _git("rev-parse", "--show-prefix").decode("utf-8").strip()
     relative = Path(os.path.normpath(prefix + policy.as_posix()))
     if relative.is_absolute() or relative.parts[:1] == ("..",):
         raise MoltgenError(Problem("the policy must lie inside the git repository",
                                    Location(str(policy)), "--policy"))
     try:
-        text = _git("show", f"{ref}:{relative.as_posix()}")
+        text = _git("show", f"{ref}:{relative.as_posix()}").decode("utf-8")
     except _Missing:
         yield None
         return
@@ -64,15 +64,14 @@ def _extract(ref: str, directory: Path, top: Path) -> None:
     if directory.is_absolute() or directory.parts[:1] == ("..",):
         return  # load_policy reports the directory as missing, in the policy file
     try:
-        archive = _git("archive", "--format=tar", ref, "--", f":(top){directory.as_posix()}",
-                       binary=True)
+        archive = _git("archive", "--format=tar", ref, "--", f":(top){directory.as_posix()}")
     except _Missing:
         return
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(top, filter="data")  # no links out, no absolute paths, no devices
 
 
-def _git(*args: str, binary: bool = False) -> str | bytes:  # type: ignore[return]
+def _git(*args: str) -> bytes:
     try:
         result = subprocess.run(["git", *args], capture_output=True, timeout=GIT_TIMEOUT_SECONDS,
                                 env={**os.environ, **_GIT_ENV}, check=False)
@@ -88,4 +87,4 @@ def _git(*args: str, binary: bool = False) -> str | bytes:  # type: ignore[retur
             raise _Missing()
         first = " ".join(message.split())[:300] or f"exit code {result.returncode}"
         raise MoltgenError(Problem(f"git {args[0]} failed: {first}", field="--base-policy"))
-    return result.stdout if binary else result.stdout.decode("utf-8")
+    return result.stdout

@@ -6,15 +6,17 @@ generated from the same files (moltgen.check.docs), so documentation and behavio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as _field
+from dataclasses import dataclass
+from dataclasses import field as _field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from moltgen.check import celenv
-from moltgen.check.model import FieldPath, Severity, parse_path
+from moltgen.check.model import Severity
 from moltgen.check.views import WORKLOAD_KINDS
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.fieldpath import FieldPath, parse_path
 from moltgen.yamlio import Document, load_file
 
 BUILTIN_DIR = Path(__file__).parent / "rules"

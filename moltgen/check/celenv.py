@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from moltgen.check import macros
@@ -92,7 +92,7 @@ def _environment(names: tuple[str, ...]) -> Any:  # always explicit: one cached 
         fn("isInteger", b, [s], lambda a: _quantity(a).denominator == 1, member=True),
         fn("sign", i, [s], lambda a: (_quantity(a) > 0) - (_quantity(a) < 0), member=True),
     ]
-    variables = {name: dyn for name in names}
+    variables = dict.fromkeys(names, dyn)
     if names == VARIABLES:
         variables["objects"] = cel.Type.List(dyn)
         variables["env"] = s
@@ -112,7 +112,7 @@ class EvalError:
 class Program:
     """A compiled expression; `run` returns the value or an EvalError, never raises."""
 
-    __slots__ = ("source", "_expression")
+    __slots__ = ("_expression", "source")
 
     def __init__(self, source: str, names: tuple[str, ...] = VARIABLES):
         self.source = source
@@ -146,7 +146,7 @@ def activation(object: Any, *, objects: list[Any] | None = None, container: Any 
     })
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_expression(source: str) -> Program:
     """Compile once per distinct source text (the catalog shares many idioms); shared snippets
     such as `isMoltbot(o)` (moltgen.check.macros) are expanded first."""

@@ -38,7 +38,8 @@ def rules_markdown(catalog: Catalog) -> str:
         if rule.expression:
             lines += ["```cel", rule.expression, "```", ""]
         reason = not_exportable(rule)
-        lines.append(f"Admission export: {'not exportable, ' + reason if reason else 'yes (ValidatingAdmissionPolicy)'}.")
+        exported = f"not exportable, {reason}" if reason else "yes (ValidatingAdmissionPolicy)"
+        lines.append(f"Admission export: {exported}.")
     lines += ["", "## Shared snippets", "",
               "Rules call these by name; each is replaced by its CEL before compiling and in the export "
               "(`moltgen/check/macros.py`).", ""]
@@ -47,7 +48,7 @@ def rules_markdown(catalog: Catalog) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _applies(rule) -> str:  # type: ignore[no-untyped-def]
+def _applies(rule) -> str:
     scope = "containers of " if rule.for_each == "container" else ""
     kinds = "workloads" if rule.kinds and len(rule.kinds) > 4 else ", ".join(rule.kinds) or "every object"
     return scope + kinds

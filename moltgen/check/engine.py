@@ -13,25 +13,26 @@ import hashlib
 import pickle
 import sys
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from moltgen.check import celenv
-from moltgen.check.apis import identity_problem
 from moltgen.check.catalog import Catalog, Rule
 from moltgen.check.config import PolicyConfig
 from moltgen.check.facts import redact_secret, secret_facts
 from moltgen.check.findingscache import FindingsStore, PartEntry, SubjectEntry
-from moltgen.check.model import (CheckResult, FieldPath, Finding, Manifest, ObjectRef, Part, Severity,
-                                 parse_path)
+from moltgen.check.model import CheckResult, Finding, Manifest, ObjectRef, Part, Severity
 from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
-from moltgen.check.schema import SchemaSet
-from moltgen.check.views import containers, pod_spec, rule_view
+from moltgen.check.patterns import unroll_pattern_lists
 from moltgen.check.vap import cel_literal
+from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.check.patterns import unroll_pattern_lists
+from moltgen.fieldpath import FieldPath, parse_path
+from moltgen.kube.apis import identity_problem
+from moltgen.kube.schemas import SchemaSet
 from moltgen.packing import Packer, RefusedPickle, plain_loads, plain_pickle
 
 
@@ -101,7 +102,7 @@ class Engine:
         self.schemas = schemas
         # The start of the day (UTC): rules that read `now` count whole days, and every check of
         # one day agrees, so findings cached during a day are exact (check.findingscache).
-        self.now = now or dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0,
+        self.now = now or dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0,
                                                                     microsecond=0)
         self.rules = self._effective_rules(set(only) if only is not None else None)
         self._by_kind: dict[str, list[EffectiveRule]] = {}
@@ -162,7 +163,7 @@ class Engine:
         self._second_pass(run, between)
         return CheckResult(objects=run.count, findings=run.findings)
 
-    def check_parts(self, parts: Sequence[Part], store: FindingsStore,
+    def check_parts(self, parts: Sequence[Part], store: FindingsStore | _Refreshing,
                     on_object: Callable[[], None] | None = None,
                     between: Callable[[], None] | None = None,
                     origin_at: Callable[[Any], Location | None] | None = None,
@@ -200,8 +201,8 @@ class Engine:
             # A cached object or view is not plain data (planted: the entry's self-hash held):
             # nothing of it ran; every part is checked again and its entry replaced.
             return self.check_parts(parts, _Refreshing(store), on_object, between, origin_at, context)
-        for part, found in placed:
-            self._place_again(part, found)
+        for cached, found in placed:
+            self._place_again(cached, found)
         for key, recorder in recorders:
             if recorder.storable:
                 store.put(key, recorder.entry(run.image_tag))
@@ -260,7 +261,8 @@ class Engine:
             run.later.append(_Later(manifest.ref.namespace, item._kind, False, blob, tuple(invalid),
                                     _shell(manifest, packer, item._kind), (), subject))
 
-    def _second_pass(self, run: _TargetRun, between: Callable[[], None] | None) -> list[tuple[_CachedPart, list[tuple[int, list[Finding]]]]]:
+    def _second_pass(self, run: _TargetRun, between: Callable[[], None] | None
+                     ) -> list[tuple[_CachedPart, list[tuple[int, list[Finding]]]]]:
         """Rules across objects, subject by subject, once every object is known. A cached
         part's verdicts are reused where its candidates are unchanged or its findings agree;
         the rest are returned (by part) to be placed from the part's files."""
@@ -279,6 +281,7 @@ class Engine:
                 continue
             shell = later.shell
             assert shell is not None
+            assert later.blob is not None  # a later part's entry holds its objects
             shell.data = packer.unpack(later.kind, later.blob)
             if later.whole:
                 schema_findings, invalid = self._validate(shell)
@@ -313,7 +316,7 @@ class Engine:
         found.extend(self._builtin("waiver-invalid", f) for f in invalid + refused)
         self._conclude(found, item.manifest, waivers, findings)
 
-    def _conclude(self, found: list[Finding | None], manifest: Manifest, waivers: list[Any],
+    def _conclude(self, found: Sequence[Finding | None], manifest: Manifest, waivers: list[Any],
                   findings: list[Finding]) -> None:
         """Waive, locate and keep the findings of one object."""
         kept = [f for f in found if f is not None]
@@ -399,7 +402,8 @@ class Engine:
             if (rule.scope == "objects") == across:
                 yield effective
 
-    def _cross_by_rule(self, item: Prepared, index: _CompactIndex) -> list[tuple[EffectiveRule, tuple[Any, ...], list[Finding]]]:
+    def _cross_by_rule(self, item: Prepared, index: _CompactIndex
+                       ) -> list[tuple[EffectiveRule, tuple[Any, ...], list[Finding]]]:
         """The rules across objects of one subject, each with the key of the candidates it
         saw and its findings (a part's cache entry keeps them per rule)."""
         return [(effective, index.key_for(item, effective.rule), list(self._one_rule(item, effective, index, {})))
@@ -420,11 +424,12 @@ class Engine:
             if objects is not None:
                 activations = [self._container_activation(item, c, objects) for _, c in item.containers]
             else:
-                activations = shared.get("containers")
-                if activations is None:
-                    activations = shared["containers"] = [self._container_activation(item, c, None)
-                                                          for _, c in item.containers]
-            for (path, container), activation in zip(item.containers, activations):
+                remembered = shared.get("containers")
+                if remembered is None:
+                    remembered = shared["containers"] = [self._container_activation(item, c, None)
+                                                         for _, c in item.containers]
+                activations = remembered
+            for (path, container), activation in zip(item.containers, activations, strict=True):
                 rebind = partial(self._container_activation, item, container, objects)
                 yield from self._evaluate(item, effective, activation, path, rebind,
                                           container["name"])
@@ -463,7 +468,8 @@ class Engine:
         run.reused.append(cached)
         return True
 
-    def _reuse_cross(self, run: _TargetRun, part: _CachedPart, subject: SubjectEntry) -> list[tuple[int, list[Finding]]]:
+    def _reuse_cross(self, run: _TargetRun, part: _CachedPart,
+                     subject: SubjectEntry) -> list[tuple[int, list[Finding]]]:
         """A cached subject's verdicts across objects: reused where the rule's candidates are
         unchanged, evaluated again where they changed. Findings that agree with the stored
         ones keep their places; the others are returned to be placed."""
@@ -584,7 +590,7 @@ class Engine:
                 finding.origin = manifest.origin(finding.path)
                 key_of = getattr(manifest.origin, "key", None)
                 finding.origin_key = key_of(finding.path) if key_of is not None else None
-            except Exception:  # noqa: BLE001 - a missing origin must not hide a finding
+            except Exception:
                 finding.origin = finding.origin_key = None
 
 
@@ -609,7 +615,8 @@ def _param_kind(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "integer" if isinstance(value, int) else "number"
-    return {str: "string", list: "list", dict: "mapping"}.get(type(value), "null")
+    kinds: dict[type, str] = {str: "string", list: "list", dict: "mapping"}
+    return kinds.get(type(value), "null")
 
 
 def _a(word: str) -> str:
@@ -804,8 +811,8 @@ class _CachedPart:
 class _Refreshing:
     """A store that is written, never read: every part is checked again."""
 
-    def __init__(self, store: FindingsStore):
-        self.store = store
+    def __init__(self, store: FindingsStore | _Refreshing):
+        self.store: FindingsStore = store.store if isinstance(store, _Refreshing) else store
 
     def key(self, *parts: Any) -> str | None:
         return self.store.key(*parts)

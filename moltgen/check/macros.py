@@ -80,7 +80,8 @@ MACROS: tuple[Macro, ...] = (
           "default command"),
     Macro("selectsPods", ("_svc", "_wl"),
           "_svc.?spec.?selector.orValue({}).size() > 0 &&"
-          " cel.bind(_lbl, podLabelsOf(_wl), _svc.spec.selector.all(_k, _k in _lbl && _lbl[_k] == _svc.spec.selector[_k]))",
+          " cel.bind(_lbl, podLabelsOf(_wl),"
+          " _svc.spec.selector.all(_k, _k in _lbl && _lbl[_k] == _svc.spec.selector[_k]))",
           "`service` has a selector and it matches the pod labels of `workload`"),
     Macro("ingressServices", ("_ing",),
           "_ing.?spec.?rules.orValue([]).map(_r, _r.?http.?paths.orValue([])"
@@ -101,9 +102,9 @@ MACROS: tuple[Macro, ...] = (
 )
 _BY_NAME = {m.name: m for m in MACROS}
 _CALL = re.compile(r"(?<![\w.])(" + "|".join(_BY_NAME) + r")\(")
-_STRING = re.compile(r"""[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""", re.S)
+_STRING = re.compile(r"""[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""", re.DOTALL)
 # A string literal (skipped whole, brackets inside it do not count) or one bracket or comma.
-_STRUCTURE = re.compile(_STRING.pattern + r"|[()\[\]{},]", re.S)
+_STRUCTURE = re.compile(_STRING.pattern + r"|[()\[\]{},]", re.DOTALL)
 
 
 def expand(source: str) -> str:
@@ -124,7 +125,7 @@ def _expand_once(source: str) -> str:
                              f"got {len(arguments)}")
         body = macro.body
         binds = []
-        for parameter, argument in zip(macro.parameters, (a.strip() for a in arguments)):
+        for parameter, argument in zip(macro.parameters, (a.strip() for a in arguments), strict=True):
             if _SIMPLE.fullmatch(argument):  # a name or a field: substitute, no bind needed
                 body = re.sub(rf"(?<![\w.]){parameter}\b", argument, body)
             else:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from sys import intern
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from moltgen.errors import Location
-
-FieldPath = tuple[str | int, ...]
+from moltgen.fieldpath import FieldPath
+from moltgen.shapes import mapping
 
 
 class Severity(str, Enum):
@@ -32,7 +32,7 @@ class ObjectRef:
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> ObjectRef:
-        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        metadata = mapping(data, "metadata")
         # Interned: the findings of a large target share these few texts, not a copy each.
         return cls(intern(str(data.get("apiVersion") or "")), intern(str(data.get("kind") or "")),
                    intern(str(metadata.get("namespace") or "")), str(metadata.get("name") or ""))
@@ -122,37 +122,3 @@ class CheckResult:
     def failed(self, fail_on: Severity) -> bool:
         return any(not f.waived and f.severity.rank >= fail_on.rank and f.severity != Severity.INFO
                    for f in self.findings)
-
-
-def format_path(path: FieldPath) -> str:
-    """`spec.template.spec.containers[0].image`; keys with dots or slashes as `["a.b/c"]`."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not _PLAIN_KEY.match(str(part)):
-            out += f'["{part}"]'
-        elif out:
-            out += f".{part}"
-        else:
-            out = str(part)
-    return out
-
-
-def parse_path(text: str) -> FieldPath:
-    """The inverse of format_path: `containers[0].resources.limits`, `data["a.json"]`."""
-    parts: list[str | int] = []
-    for match in _PATH_PART.finditer(text):
-        if match["index"] is not None:
-            parts.append(int(match["index"]))
-        elif match["quoted"] is not None:
-            parts.append(match["quoted"])
-        else:
-            parts.append(match["key"])
-    if "".join(m.group(0) for m in _PATH_PART.finditer(text)).replace(".", "") != text.replace(".", ""):
-        raise ValueError(f"not a field path: {text!r}")
-    return tuple(parts)
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
-_PATH_PART = re.compile(r'\[(?P<index>[0-9]+)\]|\["(?P<quoted>[^"]*)"\]|(?P<key>[^.\[\]"]+)')

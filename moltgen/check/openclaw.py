@@ -18,7 +18,8 @@ holds a value from the file: only JSON paths and lines.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pyjson5
 

@@ -12,10 +12,10 @@ from moltgen.check.engine import Engine
 from moltgen.check.findingscache import FindingsStore, run_fingerprint
 from moltgen.check.limits import memory_cap
 from moltgen.check.model import CheckResult
-from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import Reach, load_targets
-from moltgen.progress import SILENT, Progress
 from moltgen.errors import MoltgenError
+from moltgen.kube.schemas import SchemaSet
+from moltgen.progress import SILENT, Progress
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     engine = Engine(catalog, policy, schemas=schemas)
     total = CheckResult(objects=0)
     store: FindingsStore | None = None  # made for the first target built in parts
-    from moltgen.kustomize import BUILD_TIMEOUT_SECONDS, Deadline
+    from moltgen.kustomize.engine import BUILD_TIMEOUT_SECONDS, Deadline
 
     deadline = Deadline(options.timeout or BUILD_TIMEOUT_SECONDS)
     changed = _changed_inputs(options, policy)

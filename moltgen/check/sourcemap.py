@@ -5,10 +5,11 @@ Generic for simple overlays: kustomization.yaml `resources` (files and directori
 `patches` (strategic merge and JSON 6902, file or inline), `patchesStrategicMerge`,
 `patchesJson6902`, `configMapGenerator`/`secretGenerator`, `namePrefix`/`nameSuffix`,
 `namespace`, and the `images` transformer (a tag or digest an overlay sets is located at its
-`images:` entry, not at the base's container). Objects are matched by kind, name and the namespace their branch of kustomizations
-gives them (an environment of a fleet includes every instance's overlay, each in its own
-namespace, all over the same base); generators add a hash suffix; list items are matched by their merge key (`name`, ...), so a patch
-that lists one container of three still points at the right lines.
+`images:` entry, not at the base's container). Objects are matched by kind, name and the
+namespace their branch of kustomizations gives them (an environment of a fleet includes every
+instance's overlay, each in its own namespace, all over the same base); generators add a hash
+suffix; list items are matched by their merge key (`name`, ...), so a patch that lists one
+container of three still points at the right lines.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen.kustomize import ksops, kustomization
-from moltgen.check.model import FieldPath
 from moltgen.errors import Location, MoltgenError
+from moltgen.fieldpath import FieldPath
+from moltgen.kustomize import ksops, kustomization
+from moltgen.shapes import mapping
 from moltgen.yamlio import Document, load_documents, load_file
 
 _MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "ip", "topologyKey", "port")
@@ -157,7 +159,7 @@ class OverlaySourceMap:
 
     def _add_resources(self, path: Path, prefix: str, suffix: str, namespace: str | None) -> None:
         for doc in self._load(path):
-            items = [((), doc.data)]
+            items: list[tuple[FieldPath, Any]] = [((), doc.data)]
             if isinstance(doc.data, dict) and str(doc.data.get("kind", "")).endswith("List"):
                 items = [(("items", i), item) for i, item in enumerate(doc.data.get("items") or [])]
             for where, obj in items:
@@ -171,7 +173,7 @@ class OverlaySourceMap:
                    prefix: str, suffix: str, namespace: str | None) -> None:
         if not isinstance(item, dict):
             return
-        target = item.get("target") if isinstance(item.get("target"), dict) else {}
+        target = mapping(item, "target")
         if item.get("path"):
             path = directory / str(item["path"])
             if not path.is_file():
@@ -244,7 +246,7 @@ class OverlaySourceMap:
             return None
         node: Any = obj
         for part in path:
-            node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+            node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None  # type: ignore[index]
         if not isinstance(node, str):
             return None
         repository, tag, digest = _split_image(node)
@@ -275,12 +277,12 @@ def _split_image(reference: str) -> tuple[str, str, str]:
 
 
 def _namespace_of(obj: dict[str, Any]) -> str | None:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = mapping(obj, "metadata")
     return str(metadata["namespace"]) if metadata.get("namespace") else None
 
 
 def _kind_name(obj: dict[str, Any]) -> tuple[str, str]:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = mapping(obj, "metadata")
     return str(obj.get("kind") or ""), str(metadata.get("name") or "")
 
 
@@ -344,7 +346,7 @@ def _shifted(doc: Document, line: int) -> Document:
     class _Shifted(Document):
         __slots__ = ()
 
-        def locate(self, path: FieldPath, *, key: bool = False) -> Location:  # type: ignore[override]
+        def locate(self, path: FieldPath, *, key: bool = False) -> Location:
             inner = Document.locate(self, path, key=key)
             return Location(inner.file, (inner.line or 1) + line, None)
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import mmap
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
-from moltgen.check.model import FieldPath, Manifest, Part
+from moltgen.check.model import Manifest, Part
 from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
+from moltgen.fieldpath import FieldPath
 from moltgen.progress import SILENT, Progress
 from moltgen.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
 
@@ -211,7 +212,7 @@ class _DocumentLocator:
     in the text, not its data (that is the manifest's), and `compact()` compresses that text:
     an object the check keeps for later costs a fraction of its text, not its parse."""
 
-    __slots__ = ("where", "prefix")
+    __slots__ = ("prefix", "where")
 
     def __init__(self, doc: Document, prefix: FieldPath):
         self.where: Document | CompactDocument = Document(None, doc.file, doc.index, doc.span)
@@ -236,7 +237,7 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
     directory built, a fleet's instance overlays, each with the digest of its build's inputs);
     locate fields in the files that wrote them, through the source map of the directory each
     object was built from."""
-    from moltgen import kustomize
+    from moltgen.kustomize import engine as kustomize
 
     if built is None:
         built = [(directory, kustomize.build(directory, allow_remote=reach.allow_remote,
@@ -311,7 +312,7 @@ class _Origin:
     """Where in the spec the fields of one built object were set: `key(path)` says what
     decides it, `(path)` the line."""
 
-    __slots__ = ("origins", "data")
+    __slots__ = ("data", "origins")
 
     def __init__(self, origins: _Origins, data: dict[str, Any]):
         self.origins, self.data = origins, data
@@ -328,7 +329,7 @@ def _origins(project: Any, env: str) -> _Origins | None:
     if project is None:
         return None
     try:
-        from moltgen.render import origins  # type: ignore[import-not-found]
+        from moltgen.render import origins
     except ImportError:
         return None
     return _Origins(origins, project, env)
@@ -350,7 +351,7 @@ def _project_of_overlay(path: Path) -> Any:
     if not spec.is_file() or not inside(spec.resolve(), repository_root(path)):
         return None  # never a spec from outside the repository (an overlay symlinked out)
     try:
-        from moltgen.spec import load_project  # type: ignore[attr-defined]
+        from moltgen.project import load_project
     except ImportError:
         return None
     try:
@@ -359,13 +360,16 @@ def _project_of_overlay(path: Path) -> Any:
         return None
 
 
-def affected_overlays(builds: dict[str, list[Path]], changed: set[Path], reach: Reach) -> dict[str, list[Path]]:
+Key = TypeVar("Key")  # an environment, or (environment, instance)
+
+
+def affected_overlays(builds: dict[Key, list[Path]], changed: set[Path], reach: Reach) -> dict[Key, list[Path]]:
     """The overlays whose build reads any changed file (a changed base counts for every
     overlay built on it); environments left with none are dropped. Inputs remembered from an
-    earlier run (moltgen.walkmemo) are taken without walking."""
-    from moltgen.buildcache import Changes, InputScanner
+    earlier run (moltgen.kustomize.walkmemo) are taken without walking."""
+    from moltgen.kustomize.buildcache import Changes, InputScanner
     from moltgen.kustomize.confine import repository_roots
-    from moltgen.kustomize import walk_memo
+    from moltgen.kustomize.engine import walk_memo
 
     memo, _ = walk_memo(reach.allow_remote)
     scanner = InputScanner(digests=False)
@@ -381,8 +385,8 @@ def affected_overlays(builds: dict[str, list[Path]], changed: set[Path], reach: 
 
 def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Reach,
                       changed: set[Path] | None = None) -> list[TargetSet]:
-    from moltgen import kustomize
-    from moltgen.spec import load_project  # pydantic is loaded only when a spec is needed
+    from moltgen.kustomize import engine as kustomize
+    from moltgen.project import load_project  # pydantic is loaded only when a spec is needed
 
     if not spec.is_file():
         raise MoltgenError(Problem("no spec here; name a target (an overlay directory, a YAML "
@@ -423,8 +427,8 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
         # go side by side instead of one after the other.
         groups = kustomize.build_groups_keyed(list(builds.values()), step.advance,
                                               allow_remote=reach.allow_remote, deadline=deadline)
-        built = {env: [(directory, text, inputs) for directory, (text, inputs) in zip(directories, group)]
-                 for (env, directories), group in zip(builds.items(), groups)}
+        built = {env: [(directory, text, inputs) for directory, (text, inputs) in zip(directories, group, strict=True)]
+                 for (env, directories), group in zip(builds.items(), groups, strict=True)}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]
     return overlay_sets + ([] if envs else _gitops_objects(Path(project.root), changed))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from moltgen.check import macros
@@ -213,7 +214,7 @@ def cel_literal(value: Any) -> str:
 
 
 _TOKEN = re.compile(r"""(?P<string>[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"))"""
-                    r"|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<other>.)", re.S)
+                    r"|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<other>.)", re.DOTALL)
 
 
 # Calls whose first arguments name a variable local to the call: `cel.bind(x, init, body)` and
@@ -227,7 +228,7 @@ def rewrite_identifiers(expression: str, mapping: dict[str, str]) -> str:
     name a `cel.bind` or comprehension declares (such as a rule's own `cel.bind(env, ...)`)."""
     tokens = [(m.group(0), m.lastgroup) for m in _TOKEN.finditer(expression)]
     meaningful = [i for i, (text, _) in enumerate(tokens) if not text.isspace()]
-    following = {a: b for a, b in zip(meaningful, meaningful[1:])}
+    following = dict(pairwise(meaningful))
     out: list[str] = []
     tail: list[str] = []  # the meaningful tokens seen so far, the last few
     depth = 0
@@ -271,8 +272,8 @@ def export_configured(catalog: Catalog, config: Any, *, env: str, scope: str,
     from dataclasses import replace
     from pathlib import Path
 
-    from moltgen.check.schema import SchemaSet
     from moltgen.errors import MoltgenError, Problem
+    from moltgen.kube.schemas import SchemaSet
 
     if kubernetes_version is not None and _minor(kubernetes_version) < 30:
         raise MoltgenError(Problem("ValidatingAdmissionPolicy admissionregistration.k8s.io/v1 "
@@ -319,7 +320,7 @@ def _spec_namespaces(spec: Any, env: str) -> tuple[tuple[str, ...], tuple[str, .
         if spec is not None:
             raise MoltgenError(Problem("no such file", Location(str(path))))
         return (), ()
-    from moltgen.spec import load_project
+    from moltgen.project import load_project
 
     project = load_project(path)
     if env and env not in project.environments:

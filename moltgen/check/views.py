@@ -8,9 +8,10 @@ a ValidatingAdmissionPolicy's `variables`, and a test checks that both agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from moltgen.check.model import FieldPath
+from moltgen.fieldpath import FieldPath
 
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
                   "ReplicationController")
@@ -63,7 +64,7 @@ def containers(data: dict[str, Any]) -> list[tuple[FieldPath, dict[str, Any]]]:
     if found is None:
         return []
     path, spec = found
-    result = []
+    result: list[tuple[FieldPath, dict[str, Any]]] = []
     for section in ("initContainers", "containers"):
         items = spec.get(section)
         if isinstance(items, list):
@@ -83,7 +84,7 @@ _IDENTITY = ("apiVersion", "kind")
 _CONTAINER_SECTIONS = ("initContainers", "containers", "ephemeralContainers")
 
 
-def rule_view(data: dict[str, Any], invalid: list[FieldPath] | tuple[FieldPath, ...] = ()) -> dict[str, Any]:
+def rule_view(data: dict[str, Any], invalid: Sequence[FieldPath] = ()) -> dict[str, Any]:
     """`data` shaped for rules: no nulls, no value at an `invalid` path, identity fields as text.
     Returns `data` itself when nothing needs changing (the common case: no copy)."""
     view = without_nulls(data)
@@ -146,7 +147,7 @@ def _with_identity(data: dict[str, Any]) -> dict[str, Any]:
         fixes["spec"] = {}
     spec_path = pod_spec_path({**data, **fixes})
     spec = get_path(data, spec_path) if spec_path else None
-    if isinstance(spec, dict):
+    if spec_path and isinstance(spec, dict):
         fixed_spec = _shaped_pod_spec(spec)
         if fixed_spec is not spec:
             data = _replace(data, spec_path, fixed_spec)
@@ -154,7 +155,7 @@ def _with_identity(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # The fields of a pod spec that the API requires and rules name things by: always text.
-_POD_SPEC_TEXT: dict[str, tuple[str, ...]] = {section: ("name", "image") for section in _CONTAINER_SECTIONS}
+_POD_SPEC_TEXT: dict[str, tuple[str, ...]] = dict.fromkeys(_CONTAINER_SECTIONS, ("name", "image"))
 _POD_SPEC_TEXT["volumes"] = ("name",)
 _CONTAINER_TEXT = {"env": ("name",), "envFrom": (), "ports": (), "volumeMounts": ("name", "mountPath")}
 
@@ -186,7 +187,7 @@ def _text_fields(items: list[Any], keys: tuple[str, ...], nested: dict[str, tupl
         if not isinstance(item, dict):
             changed = True  # not an item (the schema reports it): rules skip it
             continue
-        fixes = {key: "" for key in keys if not isinstance(item.get(key), str)}
+        fixes: dict[str, Any] = {key: "" for key in keys if not isinstance(item.get(key), str)}
         resources = _quantities_as_text(item.get("resources"))
         if resources is not item.get("resources"):
             fixes["resources"] = resources

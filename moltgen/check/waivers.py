@@ -8,7 +8,8 @@ reported (marked waived, counted); an expired waiver stops waiving and the findi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from moltgen.check.config import Waiver
 from moltgen.check.model import Finding, Manifest, Severity

@@ -17,32 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.kustomize import kustomization
+from moltgen.kustomize import ksops, kustomization
 from moltgen.kustomize.kustomization import Kustomization, Plugin, Reference
 
-KUSTOMIZATION_NAMES = kustomization.FILE_NAMES
-
-# What kustomize (or the git and helm it runs) would treat as a remote address: any URL scheme,
-# scp-like `user@host:path`, `host.tld/...` shorthand, and go-getter forms `git::`, `//`, `?ref=`.
-_REMOTE = re.compile(
-    r"^[A-Za-z][A-Za-z0-9+.-]*::"          # go-getter forced type: git::https://...
-    r"|^[A-Za-z][A-Za-z0-9+.-]*:/"         # scheme: https://, ssh://, file://, oci://
-    r"|^[^/\s]+@[^/\s]+:"                  # scp-like: git@github.com:org/repo
-    r"|^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]+)?/"  # github.com/org/repo, example.com:8080/x
-    r"|\?(ref|version|submodules|timeout)="  # a git reference
-)
-
 _NOTE = "check and build read only the repository; pass --allow-remote to fetch remote bases"
-
-
-def looks_remote(entry: str) -> bool:
-    return bool(_REMOTE.search(entry.strip()))
 
 
 def repository_root(start: Path) -> Path:
@@ -190,7 +173,7 @@ def _check_reference(walk: _Walk, found: Kustomization, reference: Reference) ->
         mode = os.stat(resolved).st_mode
     except FileNotFoundError:
         # Not a local path (kustomize tries that first): then a remote one, or nothing at all.
-        if looks_remote(entry):
+        if kustomization.looks_remote(entry):
             if not walk.allow_remote:
                 walk.refuse(where, what, f"a remote address is refused: {_NOTE}")
         elif not walk.allow_remote:
@@ -228,8 +211,6 @@ def _check_reference(walk: _Walk, found: Kustomization, reference: Reference) ->
 def _check_plugin(walk: _Walk, found: Kustomization, plugin: Plugin) -> None:
     """Only builtin plugins run in check and build; KSOPS in its documented shape is built
     without a key (moltgen.kustomize.ksops), its files confined like resources."""
-    from moltgen.kustomize import ksops
-
     try:
         files = ksops.documented_files(plugin)
     except MoltgenError as error:

@@ -19,8 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen.kustomize import confine, ksops, netns
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.kustomize import confine, ksops, netns
+from moltgen.shapes import mapping
 
 BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
 
@@ -171,7 +172,7 @@ def build_parts(directories: list[Path], on_built: Callable[[], None] | None = N
                 allow_remote: bool = False, deadline: Deadline | None = None) -> list[str]:
     """Each directory's `kustomize build` output, in the order given. Every directory is
     confined before any is built, and all runs share one `deadline`. Unchanged overlays come
-    from the build cache (moltgen.buildcache). `on_built` is called once per directory."""
+    from the build cache (moltgen.kustomize.buildcache). `on_built` is called once per directory."""
     return [text for text, _ in build_parts_keyed(directories, on_built, allow_remote=allow_remote,
                                                   deadline=deadline)]
 
@@ -180,7 +181,7 @@ def build_parts_keyed(directories: list[Path], on_built: Callable[[], None] | No
                       allow_remote: bool = False,
                       deadline: Deadline | None = None) -> list[tuple[str, str | None]]:
     """build_parts, each output with the digest of its build's inputs (None: not cached).
-    An overlay whose walks are remembered (moltgen.walkmemo: nothing they looked at changed)
+    An overlay whose walks are remembered (moltgen.kustomize.walkmemo: nothing they looked at changed)
     is neither confined nor scanned again."""
     return build_groups_keyed([directories], on_built, allow_remote=allow_remote, deadline=deadline)[0]
 
@@ -191,7 +192,7 @@ def build_groups_keyed(groups: list[list[Path]], on_built: Callable[[], None] | 
     """build_parts_keyed of several groups (a project's environments) at once: every group is
     walked first, then whatever is missing is built in one set of concurrent runs, each run
     within one group (the same instance in two environments may repeat object ids)."""
-    from moltgen.buildcache import InputScanner, build_cached_keyed
+    from moltgen.kustomize.buildcache import InputScanner, build_cached_keyed
 
     directories = [directory for group in groups for directory in group]
     group_of = {directory: number for number, group in enumerate(groups) for directory in group}
@@ -226,8 +227,8 @@ def build_groups_keyed(groups: list[list[Path]], on_built: Callable[[], None] | 
 
 def walk_memo(allow_remote: bool) -> tuple[Any, str]:
     """The walk memo of this engine and reach, and the engine's identity (buildcache)."""
-    from moltgen.buildcache import engine_identity
-    from moltgen.walkmemo import WalkMemo
+    from moltgen.kustomize.buildcache import engine_identity
+    from moltgen.kustomize.walkmemo import WalkMemo
 
     identity = engine_identity(engine_command(), ("allow-remote" if allow_remote else "offline",))
     return WalkMemo(identity), identity
@@ -310,7 +311,9 @@ def _build_together(directories: list[Path], env: dict[str, str], deadline: Dead
 def _split_at_boundaries(text: str, boundaries: list[str]) -> list[str] | None:
     """Each directory's documents, in kustomize's legacy order; None when the stream is not
     what was asked for (then the directories are built one by one)."""
-    outputs, current, index = [], [], 0
+    outputs: list[str] = []
+    current: list[str] = []
+    index = 0
     for document in split_documents(text):
         if index < len(boundaries) and document == boundaries[index]:
             ordered = legacy_order(current)
@@ -327,7 +330,8 @@ def _split_at_boundaries(text: str, boundaries: list[str]) -> list[str] | None:
 
 def split_documents(text: str) -> list[str]:
     """The documents of a stream as kustomize prints it: `---` lines between them."""
-    documents, current = [], []
+    documents: list[str] = []
+    current: list[str] = []
     for line in text.splitlines(keepends=True):
         if line == "---\n" or line == "---":
             documents.append("".join(current))
@@ -351,9 +355,9 @@ _ORDER_FIRST = ("Namespace", "ResourceQuota", "StorageClass", "CustomResourceDef
 _ORDER_LAST = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 _TYPE_ORDER = {**{kind: i - len(_ORDER_FIRST) for i, kind in enumerate(_ORDER_FIRST)},
                **{kind: i + 1 for i, kind in enumerate(_ORDER_LAST)}}
-_TOP_FIELD = re.compile(r"^(apiVersion|kind): ?(.*)$", re.M)
-_METADATA_FIELD = re.compile(r"^  (name|namespace): ?(.*)$", re.M)
-_METADATA_BLOCK = re.compile(r"^metadata:\n((?:[ \t].*\n?|\n)*)", re.M)
+_TOP_FIELD = re.compile(r"^(apiVersion|kind): ?(.*)$", re.MULTILINE)
+_METADATA_FIELD = re.compile(r"^  (name|namespace): ?(.*)$", re.MULTILINE)
+_METADATA_BLOCK = re.compile(r"^metadata:\n((?:[ \t].*\n?|\n)*)", re.MULTILINE)
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
 
 
@@ -364,7 +368,7 @@ def legacy_order(documents: list[str]) -> list[str] | None:
         if key is None:
             return None
         keys.append(key)
-    return [document for _, document in sorted(zip(keys, documents), key=lambda pair: pair[0])]
+    return [document for _, document in sorted(zip(keys, documents, strict=True), key=lambda pair: pair[0])]
 
 
 def _legacy_key(document: str) -> tuple[int, str, str] | None:
@@ -402,6 +406,6 @@ def _identity_fields(document: str) -> tuple[str, str, str, str] | None:
     data = parsed[0].data if len(parsed) == 1 else None
     if not isinstance(data, dict):
         return None
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = mapping(data, "metadata")
     return (str(data.get("apiVersion") or ""), str(data.get("kind") or ""),
             str(meta.get("namespace") or ""), str(meta.get("name") or ""))

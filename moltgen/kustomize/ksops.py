@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.kustomize import confine, kustomization
+from moltgen.kustomize import kustomization
 from moltgen.kustomize.kustomization import Kustomization, Plugin, Reference
 from moltgen.yamlio import dump_yaml, load_documents
 
@@ -200,7 +200,7 @@ class _Planner:
         path = kustomization.resolve(reference)
         if reference.kind in (kustomization.RESOURCE, kustomization.DIRECTORY) and path.is_dir():
             return os.path.relpath(self.copy(path.resolve()), target)
-        if not path.exists() and confine.looks_remote(reference.value):
+        if not path.exists() and kustomization.looks_remote(reference.value):
             return None
         _refuse_climbing(reference.value, reference)
         return None

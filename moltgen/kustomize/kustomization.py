@@ -28,10 +28,12 @@ plugin, a KRM function, KSOPS) is reported as `Plugin` for the caller to judge.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.yamlio import Document, load_documents, load_file
@@ -46,6 +48,21 @@ PLUGIN = "plugin"        # a file of plugin configurations, or a remote one
 REMOTE = "remote"        # an address only (a helm repository)
 
 Path_ = tuple[str | int, ...]
+
+# What kustomize (or the git and helm it runs) would treat as a remote address: any URL scheme,
+# scp-like `user@host:path`, `host.tld/...` shorthand, and go-getter forms `git::`, `//`, `?ref=`.
+_REMOTE = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*::"          # go-getter forced type: git::https://...
+    r"|^[A-Za-z][A-Za-z0-9+.-]*:/"         # scheme: https://, ssh://, file://, oci://
+    r"|^[^/\s]+@[^/\s]+:"                  # scp-like: git@github.com:org/repo
+    r"|^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]+)?/"  # github.com/org/repo, example.com:8080/x
+    r"|\?(ref|version|submodules|timeout)="  # a git reference
+)
+
+def looks_remote(entry: str) -> bool:
+    """Whether kustomize would fetch `entry` rather than read it (when no local path of that
+    name exists: kustomize tries a local path first)."""
+    return bool(_REMOTE.search(entry.strip()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +132,7 @@ _STRINGS = "strings"
 
 
 def _struct(*names: str, **shapes: Any) -> dict[str, Any]:
-    return {**{name: _OPAQUE for name in names}, **shapes}
+    return {**dict.fromkeys(names, _OPAQUE), **shapes}
 
 
 _PATCH = _struct("patch", "target", "options", path=FILE)
@@ -352,7 +369,7 @@ class _Reader:
         if schema is None:
             return  # a builtin that reads no file
         before = len(self.references)
-        self.fields(data, {**{n: _OPAQUE for n in _BUILTIN_COMMON}, **schema}, (), canonical, config)
+        self.fields(data, {**dict.fromkeys(_BUILTIN_COMMON, _OPAQUE), **schema}, (), canonical, config)
         if where is not None:  # inline: locate at the kustomization's entry
             self.references[before:] = [Reference(r.field, r.value, r.kind, where, r.inline, r.base)
                                         for r in self.references[before:]]

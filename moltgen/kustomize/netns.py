@@ -34,7 +34,7 @@ def isolation() -> tuple[tuple[str, ...], str | None]:
         return (), "no unshare(1) on PATH"
     # As root a network namespace needs nothing more; otherwise a user namespace that maps
     # this user to root makes one possible (files are still read as this user).
-    attempts = [(unshare, "--net", "--")] if os.geteuid() == 0 else []
+    attempts: list[tuple[str, ...]] = [(unshare, "--net", "--")] if os.geteuid() == 0 else []
     attempts.append((unshare, "--user", "--map-root-user", "--net", "--"))
     reason = "unshare refused"
     for prefix in attempts:

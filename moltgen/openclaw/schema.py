@@ -51,7 +51,8 @@ def release_key(version: str) -> tuple[int, int, int, int] | None:
 def shipped_releases() -> tuple[str, ...]:
     """Releases whose schema is shipped, oldest first."""
     names = [p.name.removesuffix(".json.gz") for p in SCHEMA_DIR.glob("*.json.gz")]
-    return tuple(sorted((n for n in names if release_key(n)), key=release_key))
+    keyed = {n: key for n in names if (key := release_key(n)) is not None}
+    return tuple(sorted(keyed, key=keyed.__getitem__))
 
 
 def release_for_tag(tag: str | None) -> str:
@@ -60,7 +61,7 @@ def release_for_tag(tag: str | None) -> str:
     key = release_key(tag or "")
     if key is None:
         return releases[-1]
-    older = [r for r in releases if release_key(r) <= key]
+    older = [r for r in releases if (release_key(r) or ()) <= key]
     return older[-1] if older else releases[0]
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from moltgen.additions import BASE, Additions
-from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
+from moltgen.render.additions import BASE, Additions
 from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
+from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.openclaw import openclaw_json
-from moltgen.render.updates import RENOVATE_FILE, renovate_config
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
+from moltgen.render.updates import RENOVATE_FILE, renovate_config
 from moltgen.spec import Image, Project, Spec, Target
 from moltgen.tree import Tree, header
 from moltgen.yamlio import dump_yaml

@@ -62,7 +62,7 @@ def _argocd(project: Project, gitops: GitOps) -> dict[str, dict[str, Any]]:
     name = project.base.name
     files: dict[str, dict[str, Any]] = {}
     destinations = []
-    for env, spec in project.environments.items():
+    for spec in project.environments.values():
         # A fleet's namespaces follow one pattern, so the project need not list each instance.
         pattern = f"{spec.namespace}-*" if project.instances else spec.namespace
         destinations.append({"server": spec.gitops.destination_server, "namespace": pattern})

@@ -65,7 +65,8 @@ def spec_path_of(kind: str, path: tuple[Any, ...], obj: dict[str, Any] | None = 
     for table_kind, pattern, spec_path in _TABLE:
         if table_kind not in (None, kind) or len(pattern) > len(path) or len(pattern) <= best_length:
             continue
-        if all(p is _ANY or p == part for p, part in zip(pattern, path)):
+        # the pattern is a prefix of the path: zip stops at its end
+        if all(p is _ANY or p == part for p, part in zip(pattern, path, strict=False)):
             best, best_length = spec_path, len(pattern)
     return best
 

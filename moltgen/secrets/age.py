@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyrage import x25519
@@ -54,7 +54,7 @@ def keygen(key_file: Path | None = None) -> NewIdentity:
     path = key_file or default_key_file()
     identity = x25519.Identity.generate()
     recipient = identity.to_public()
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     entry = f"# created: {created}\n# public key: {recipient}\n{identity}\n"
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def is_recipient(text: str) -> bool:
     """Whether `text` is a valid age X25519 public key (checksum included)."""
     try:
         x25519.Recipient.from_str(text)
-    except Exception:  # noqa: BLE001 - pyrage raises its own RecipientError types
+    except Exception:
         return False
     return True
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.shapes import mapping, sequence
 from moltgen.yamlio import load_documents
 
 # sops's ciphertext format (aes/cipher.go): ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]
@@ -129,7 +130,7 @@ def is_ciphertext(value: Any) -> bool:
 
 def secret_facts(document: dict[str, Any], file: str) -> SecretFacts:
     """Facts of one parsed Secret manifest (a dict as `moltgen.yamlio` builds it)."""
-    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    metadata = mapping(document, "metadata")
     keys: dict[str, str] = {}
     empty: list[str] = []
     plaintext: list[str] = []
@@ -148,7 +149,7 @@ def secret_facts(document: dict[str, Any], file: str) -> SecretFacts:
     sops = sops if isinstance(sops, dict) else {}
     # A pull request can write anything here: what is not the shape sops writes is ignored
     # (and `sops_problems` names it where a file is read).
-    ages = sops.get("age") if isinstance(sops.get("age"), list) else []
+    ages = sequence(sops, "age")
     recipients = tuple(entry["recipient"] for entry in ages
                        if isinstance(entry, dict) and isinstance(entry.get("recipient"), str)
                        and entry["recipient"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from moltgen.secrets.age import user_key_file
 from moltgen.secrets.facts import VALUE_FIELDS
 from moltgen.secrets.manifest import SECRET_FILE
+from moltgen.shapes import mapping
 
 # (namespace, Secret name, key) -> digest of the value
 Fingerprints = dict[tuple[str, str, str], bytes]
@@ -49,7 +50,7 @@ def fingerprints(files: list[Path]) -> Fingerprints:
         ciphertext = read_regular_file(file, str(file), max_bytes=MAX_SECRET_BYTES)
         documents = load_documents(decrypt(ciphertext, file=str(file)).decode("utf-8"), str(file))
         data = documents[0].data if documents and isinstance(documents[0].data, dict) else {}
-        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        metadata = mapping(data, "metadata")
         name, namespace = str(metadata.get("name", "")), str(metadata.get("namespace", ""))
         for field in VALUE_FIELDS:
             for key, value in (data.get(field) or {}).items():

@@ -8,14 +8,21 @@ new set of recipients. Only an encryption rule other than ours forces a full re-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from moltgen.errors import Location, MoltgenError, Problem
 from moltgen.secrets import sops
 from moltgen.secrets.facts import SecretFacts, read_secret_facts, refuse_foreign_keys
-from moltgen.secrets.manifest import (VALUES_FIELD, DesiredSecret, generated_value,
-                                      leading_comment, plaintext_manifest, replace_header)
+from moltgen.secrets.manifest import (
+    VALUES_FIELD,
+    DesiredSecret,
+    generated_value,
+    leading_comment,
+    plaintext_manifest,
+    replace_header,
+)
+from moltgen.shapes import mapping
 from moltgen.spec import AUTH_KEYS
 from moltgen.yamlio import load_documents
 
@@ -145,7 +152,7 @@ def _decrypted_values(current: bytes, file: str) -> dict[str, str]:
     plaintext = sops.decrypt(current, file=file)
     documents = load_documents(plaintext.decode("utf-8"), file)
     document = documents[0].data if documents and isinstance(documents[0].data, dict) else {}
-    old = document.get(VALUES_FIELD) if isinstance(document.get(VALUES_FIELD), dict) else {}
+    old = mapping(document, VALUES_FIELD)
     return {str(key): str(value) for key, value in old.items() if value not in (None, "")}
 
 

@@ -96,8 +96,8 @@ def plan_secret_files(project: Project, *, encrypt: bool, progress: Progress = S
         futures = [pool.submit(contextvars.copy_context().run, _plan_secret, root, secret, encrypt,
                                replaced_secrets(project, target, root), discard,
                                (edited or {}).get(secret.file))
-                   for target, secret in zip(with_recipients, desired)]
-        for secret, future in zip(desired, futures):
+                   for target, secret in zip(with_recipients, desired, strict=True)]
+        for secret, future in zip(desired, futures, strict=True):
             try:
                 content, pending, carried = future.result()
             except MoltgenError as error:  # gather every Secret's problem, not just the first

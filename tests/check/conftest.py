@@ -9,11 +9,11 @@ from moltgen.check.catalog import load_catalog
 from moltgen.check.config import PolicyConfig
 from moltgen.check.engine import Engine
 from moltgen.check.model import Manifest
-from moltgen.check.schema import SchemaSet
+from moltgen.kube.schemas import SchemaSet
 from moltgen.yamlio import load_documents
 
 DATA = Path(__file__).parent / "data"
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 def manifests(text: str, file: str = "m.yaml", env: str = "") -> list[Manifest]:
@@ -37,6 +37,7 @@ def data_dir() -> Path:
 def check_json(cwd: Path, *args: str) -> tuple[int, dict]:
     """`moltgen check ARGS --format json` in a real process: its exit code (0 or 1) and report."""
     import json
+
     from support import run_moltgen
 
     result = run_moltgen("check", *args, "--format", "json", cwd=cwd)

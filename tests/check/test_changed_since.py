@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import run_moltgen
 from test_build import FLEET_SPEC
 

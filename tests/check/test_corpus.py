@@ -16,12 +16,12 @@ import pytest
 
 from moltgen.check.catalog import load_catalog
 from moltgen.check.engine import Engine
-from moltgen.check.schema import SchemaSet
 from moltgen.check.targets import load_targets
+from moltgen.kube.schemas import SchemaSet
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 EXPECTED = CORPUS / "expected.txt"
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

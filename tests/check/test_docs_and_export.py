@@ -4,8 +4,8 @@ from pathlib import Path
 
 from moltgen.check.catalog import load_catalog
 from moltgen.check.docs import rules_markdown
-from moltgen.check.schema import SchemaSet
 from moltgen.check.vap import export_vap, rewrite_identifiers
+from moltgen.kube.schemas import SchemaSet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_rewrite_identifiers_leaves_optional_fields_and_locally_bound_names():
 
 
 def test_exported_objects_pass_the_schemas_of_every_version_with_admission_policy_v1():
-    from moltgen.check.schema import SchemaSet, bundled_versions
+    from moltgen.kube.schemas import SchemaSet, bundled_versions
     documents, _ = export_vap(load_catalog(), env="prod")
     versions = [v for v in bundled_versions() if int(v.split(".")[1]) >= 30]
     assert versions
@@ -69,7 +69,9 @@ instances:
 
 def export(tmp_path, *args):
     import json
+
     from support import run_moltgen
+
     from moltgen.yamlio import load_documents
     (tmp_path / "moltgen.yaml").write_text(SPEC)
     result = run_moltgen("policy", "export", *args, cwd=tmp_path)

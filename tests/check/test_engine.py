@@ -25,7 +25,7 @@ spec:
 
 
 def test_quantity_helpers_follow_kubernetes():
-    run = lambda e: celenv.compile_expression(e).run(celenv.activation({}, now=NOW))  # noqa: E731
+    run = lambda e: celenv.compile_expression(e).run(celenv.activation({}, now=NOW))
     assert run("quantity('2Gi').compareTo(quantity('1536Mi'))") == 1
     assert run("quantity('2048Mi').compareTo(quantity('2Gi'))") == 0
     assert run("quantity('500m').isLessThan(quantity('1'))") is True

@@ -9,14 +9,15 @@ import pickle
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from moltgen.check.catalog import load_catalog
 from moltgen.check.config import PolicyConfig, RuleSettings
 from moltgen.check.engine import Engine
 from moltgen.check.findingscache import FindingsStore, PartEntry, run_fingerprint
 from moltgen.check.model import Part
-from moltgen.check.schema import SchemaSet
+from moltgen.kube.schemas import SchemaSet
 
 from .conftest import NOW, manifests
 

@@ -8,14 +8,15 @@ may leave a rule unable to judge ("rule could not be evaluated").
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from moltgen.check.catalog import load_catalog
 from moltgen.check.engine import Engine
 from moltgen.check.model import Manifest
-from moltgen.check.schema import SchemaSet
+from moltgen.kube.schemas import SchemaSet
 
 from .conftest import NOW
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from moltgen.check.schema import SchemaSet, bundled_versions
 from moltgen.errors import MoltgenError
+from moltgen.kube.schemas import SchemaSet, bundled_versions
 
 from .conftest import check_text
 

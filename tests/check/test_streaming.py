@@ -40,7 +40,7 @@ def test_streamed_documents_are_the_parsed_stream(name):
     whole = load_documents(text, "f.yaml")
     streamed = list(stream_documents(iter([text[:7], text[7:13], text[13:]]), "f.yaml"))
     assert [d.data for d in streamed] == [d.data for d in whole]
-    for one, other in zip(whole, streamed):
+    for one, other in zip(whole, streamed, strict=True):
         for path in [(), ("a",), ("b",), ("c",), (0,), ("items", 0, "metadata")]:
             assert one.locate(path) == other.locate(path)
 

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import run_moltgen
 
 from .conftest import by_rule, check_json

@@ -9,7 +9,6 @@ asserts one property of every boot. MOLTGEN_CONFORMANCE_TIMEOUT bounds a boot (s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,8 @@ from moltgen.spec import CHANNEL_KEYS
 
 from .conftest import INSTANCES, RELEASES, plugin_state
 from .pod import NAMESPACES, Boot, PodView
+
+pytestmark = pytest.mark.conformance  # installs and runs the real OpenClaw (make test-fast skips it)
 
 JOBS = int(os.environ.get("MOLTGEN_CONFORMANCE_JOBS", "4"))
 TIMEOUT = float(os.environ.get("MOLTGEN_CONFORMANCE_TIMEOUT", "900"))

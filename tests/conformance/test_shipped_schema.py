@@ -13,7 +13,9 @@ from moltgen.openclaw.schema import SCHEMA_DIR, printed_schema
 from .conftest import RELEASES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from openclaw_schema import compress, print_schema  # noqa: E402
+from openclaw_schema import compress, print_schema
+
+pytestmark = pytest.mark.conformance  # installs and runs the real OpenClaw (make test-fast skips it)
 
 
 @pytest.mark.parametrize("release", RELEASES)

@@ -13,6 +13,8 @@ from moltgen.openclaw.schema import config_problems
 
 from .conftest import RELEASES
 
+pytestmark = pytest.mark.conformance  # installs and runs the real OpenClaw (make test-fast skips it)
+
 CONFIGS = yaml.safe_load((Path(__file__).parent / "data" / "third_party_configs.yaml").read_text())
 
 

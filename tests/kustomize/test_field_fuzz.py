@@ -8,13 +8,12 @@ no connection is made: each is refused (exit 2) at its line, or built without le
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import MINIMAL_SPEC, Listener, run_moltgen
 
 from moltgen.kustomize.kustomization import KUSTOMIZATION_FIELDS, fold
-from support import MINIMAL_SPEC, Listener, run_moltgen
 
 MARK = "moltgen-fuzz-outside-marker"
 FOLDS = {"s": ("s", "S", "\u017f"), "k": ("k", "K", "\u212a")}
@@ -36,7 +35,7 @@ def _value(name: str, outside: str, url: str) -> str:
 
 
 REACHING = sorted(n for n, shape in KUSTOMIZATION_FIELDS.items()
-                  if shape not in ((), None) and not isinstance(shape, str) or n in
+                  if (shape not in ((), None) and not isinstance(shape, str)) or n in
                   ("openapi", "patchesStrategicMerge", "generators", "transformers", "validators"))
 
 

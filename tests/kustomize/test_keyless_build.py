@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moltgen import kustomize
 from moltgen.errors import MoltgenError
+from moltgen.kustomize import engine as kustomize
 
 STAND_IN = f"""#!{sys.executable}
 # KSOPS stand-in (tests/kustomize/test_keyless_build.py): prints the listed files' objects.

@@ -26,7 +26,6 @@ from moltgen.kustomize.kustomization import FILE, PLUGIN, RESOURCE
 from .tracing import available, traced_build
 
 
-
 @pytest.fixture(autouse=True)
 def _strace_is_here():
     """Never skipped: `make test` installs strace (make system-deps)."""
@@ -45,7 +44,7 @@ class Counter:
         hits = self.hits = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 hits.append(self.path)
                 body = (GENERATOR if self.path.startswith("/g") else PATCH).encode()
                 self.send_response(200)

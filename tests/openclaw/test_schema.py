@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from moltgen.openclaw.schema import (config_problems, image_tag, load_schema, printed_schema,
-                                     release_for_tag, release_key, shipped_releases)
+from moltgen.openclaw.schema import (
+    config_problems,
+    image_tag,
+    load_schema,
+    printed_schema,
+    release_for_tag,
+    release_key,
+    shipped_releases,
+)
 
 PINNED, NEWEST = "2026.7.1-2", "2026.9.6"
 

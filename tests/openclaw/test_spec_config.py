@@ -10,8 +10,8 @@ import textwrap
 import pytest
 
 from moltgen.errors import MoltgenError
+from moltgen.project import load_project
 from moltgen.render.openclaw import render_openclaw_config
-from moltgen.spec import load_project
 
 SPEC = """\
 name: clawdbot

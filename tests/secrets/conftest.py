@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from pyrage import x25519
-
 from secret_helpers import SopsSettings, StandInProject, StandInSpec
 from support import isolate_sops
+
 
 @pytest.fixture(autouse=True)
 def isolated_sops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

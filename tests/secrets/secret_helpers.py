@@ -7,7 +7,6 @@ from pathlib import Path
 
 from moltgen.errors import Location, MoltgenError
 
-
 # Stand-ins with the attributes of moltgen.spec's Project and Spec that the secrets code reads.
 
 @dataclass(frozen=True)

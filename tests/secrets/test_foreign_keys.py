@@ -15,10 +15,10 @@ import secrets
 from pathlib import Path
 
 import pytest
+from support import Listener, run_moltgen, snapshot
 
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
-from support import Listener, run_moltgen, snapshot
 
 SECRET_FILE = "overlays/dev/secret.enc.yaml"
 VALUE = f"test-provider-value-{secrets.token_hex(12)}"  # made per run, searched for in output

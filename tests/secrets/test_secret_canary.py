@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from moltgen.secrets import commands, sops, store
-from moltgen.spec import load_project
+from moltgen.cli import secrets as commands
+from moltgen.project import load_project
+from moltgen.secrets import sops, store
 
 DEV = "overlays/dev/secret.enc.yaml"
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from moltgen.cli import secrets as commands
 from moltgen.errors import MoltgenError
-from moltgen.secrets import commands, sops, store
+from moltgen.project import load_project
+from moltgen.secrets import sops, store
 from moltgen.secrets.facts import read_secret_facts
-from moltgen.spec import load_project
 
 DEV = "overlays/dev/secret.enc.yaml"
 

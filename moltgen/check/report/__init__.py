@@ -3,7 +3,7 @@ sees a Secret value, because findings never carry one."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, Iterator
+from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Finding, Severity

@@ -11,7 +11,6 @@ from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Finding, Severity
 from moltgen.check.report.common import place, sort_key
 
-
 # XML 1.0 cannot hold control characters, not even as character references.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

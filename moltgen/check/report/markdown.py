@@ -37,5 +37,6 @@ def render(result: CheckResult, catalog: Catalog) -> str:
         for f in sorted(result.findings, key=sort_key):
             icon = "💤" if f.waived else _ICON[f.severity]
             message = f.message + (f" — waived: {f.waiver}" if f.waived else "")
-            lines.append(f"| {icon} | {_code(f.rule)} | {_cell(str(f.object))} | {_code(place(f))} | {_cell(message)} |")
+            cells = (icon, _code(f.rule), _cell(str(f.object)), _code(place(f)), _cell(message))
+            lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 from typing import Any
 
-from importlib.metadata import PackageNotFoundError, version as _version
 from moltgen.check.catalog import Catalog
-from moltgen.check.model import CheckResult, Finding, Severity, format_path
+from moltgen.check.model import CheckResult, Finding, Severity
 from moltgen.check.report.common import sort_key
+from moltgen.fieldpath import format_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

@@ -7,18 +7,15 @@ tag, which chose the release."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moltgen.errors import Problem
 from moltgen.openclaw.schema import config_problems, release_for_tag
-
-if TYPE_CHECKING:
-    from moltgen.spec import Project, Spec
+from moltgen.render.openclaw import render_openclaw_config
+from moltgen.spec import Project, Spec
 
 
 def project_config_problems(project: Project) -> list[Problem]:
-    from moltgen.render.openclaw import render_openclaw_config
-
     data = project.document.data
     specs: list[tuple[Spec, list[tuple[Any, ...]]]] = [(project.base, [()])]
     index_of = {id(instance): index for index, instance in enumerate(project.instances)}

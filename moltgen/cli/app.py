@@ -10,17 +10,18 @@ import os
 import shlex
 import signal
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from moltgen.check.commands import register as register_check_commands
-from moltgen.cliconventions import HELP_OPTIONS, MoltgenGroup
+from moltgen.cli.check import register as register_check_commands
+from moltgen.cli.conventions import HELP_OPTIONS, MoltgenGroup
+from moltgen.cli.secrets import app as secrets_app
 from moltgen.errors import Location, MoltgenError, Problem, os_problem
-from moltgen.terminal import safe, say
 from moltgen.progress import Progress
-from moltgen.secrets.commands import app as secrets_app
+from moltgen.terminal import safe, say
 
 # The spec, renderer and pipeline are imported by the commands that use them: importing
 # pydantic and building the spec's models is a third of a second that `check FILE` never needs.
@@ -90,7 +91,7 @@ def render(
     discard_secrets: Annotated[bool, typer.Option(
         "--discard-values", help="Allow removing encrypted Secrets that still hold set values "
                                   "(an environment or instance left the spec).")] = False,
-    lock_timeout: Annotated[Optional[float], typer.Option(
+    lock_timeout: Annotated[float | None, typer.Option(
         "--lock-timeout", min=0, help="Wait this many seconds for another moltgen writing the "
                                       "project to finish (0: fail at once; default: "
                                       "$MOLTGEN_LOCK_TIMEOUT, else 10).")] = None,
@@ -99,7 +100,7 @@ def render(
 ) -> None:
     """Render base/ and overlays/<env>/ from the spec (only files that change are written)."""
     from moltgen import pipeline
-    from moltgen.spec import load_project
+    from moltgen.project import load_project
 
     level = Verbosity.of(quiet, verbose)
     project = load_project(spec)
@@ -137,7 +138,7 @@ def render(
 @app.command()
 def build(
     env: Annotated[str, typer.Argument(help="The environment to build.")],
-    instance: Annotated[Optional[str], typer.Option(help="Only this instance of a fleet.")] = None,
+    instance: Annotated[str | None, typer.Option(help="Only this instance of a fleet.")] = None,
     spec: SpecOption = Path("moltgen.yaml"),
     allow_remote: AllowRemoteOption = False,
     timeout: TimeoutOption = 300,
@@ -145,8 +146,8 @@ def build(
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first).
 
     In a fleet, an environment's build is its instances' builds one after the other."""
-    from moltgen import kustomize
-    from moltgen.spec import load_project
+    from moltgen.kustomize import engine as kustomize
+    from moltgen.project import load_project
     from moltgen.tree import recover
 
     project = load_project(spec)
@@ -160,18 +161,18 @@ def build(
 
 @app.command()
 def diff(
-    left: Annotated[Optional[str], typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")] = None,
-    right: Annotated[Optional[str], typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")] = None,
-    base: Annotated[Optional[str], typer.Option(
+    left: Annotated[str | None, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare from.")] = None,
+    right: Annotated[str | None, typer.Argument(help="Environment (ENV or ENV/INSTANCE) to compare to.")] = None,
+    base: Annotated[str | None, typer.Option(
         "--base", metavar="REF", help="Compare the working tree with this git revision (default "
                                      "when no ENV is given: the merge base with the default branch).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="With --base: text, json or markdown.")] = "text",
-    output_dir: Annotated[Optional[Path], typer.Option(
+    output_dir: Annotated[Path | None, typer.Option(
         "--output-dir", help="With --base: write the report there, Markdown as part-1.md, "
                              "part-2.md ... (each one pull-request comment).")] = None,
     exit_code: Annotated[bool, typer.Option(
         "--exit-code", help="With --base: exit 1 when the built objects differ (as git diff).")] = False,
-    policy: Annotated[Optional[Path], typer.Option(
+    policy: Annotated[Path | None, typer.Option(
         "--policy", help="With --base: the policy file whose base version judges both sides "
                          "(default: policies/policy.yaml beside the spec).")] = None,
     no_decrypt: Annotated[bool, typer.Option(
@@ -199,9 +200,9 @@ def diff(
                         ("--exit-code", exit_code), ("--policy", policy)):
         if given:
             raise MoltgenError(Problem("goes with --base REF", field=name))
-    from moltgen import kustomize
     from moltgen.diff import semantic_diff
-    from moltgen.spec import load_project
+    from moltgen.kustomize import engine as kustomize
+    from moltgen.project import load_project
     from moltgen.tree import recover
     from moltgen.yamlio import load_documents
 
@@ -253,7 +254,7 @@ def _value_fingerprints(directories: list[list[Path]], no_decrypt: bool) -> tupl
 
 @app.command()
 def schema(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
     """Print the JSON Schema of moltgen.yaml (for editors: yaml-language-server)."""
     from moltgen.spec import json_schema
@@ -269,13 +270,13 @@ def schema(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create moltgen.yaml.")] = Path("."),
-    name: Annotated[Optional[str], typer.Option(help="Name of the assistant (a DNS label; default: openclaw, or the adopted one).")] = None,
-    namespace: Annotated[Optional[str], typer.Option(help="Namespace (a DNS label; default: openclaw, or the adopted one).")] = None,
-    from_path: Annotated[Optional[Path], typer.Option(
+    name: Annotated[str | None, typer.Option(help="Name of the assistant (a DNS label; default: openclaw, or the adopted one).")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Namespace (a DNS label; default: openclaw, or the adopted one).")] = None,
+    from_path: Annotated[Path | None, typer.Option(
         "--from", help="Adopt an existing deployment: the KubeSphere extension's Helm values, "
                        "or a file or folder of its manifests.")] = None,
     age_recipient: Annotated[list[str], typer.Option(
-        "--age-recipient", help="age public key the Secrets are encrypted to (repeatable); needed to adopt Secret values.")] = [],
+        "--age-recipient", help="age public key the Secrets are encrypted to (repeatable); needed to adopt Secret values.")] = [],  # noqa: B006 (never mutated)
     env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
@@ -326,14 +327,14 @@ def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
     (through sops's stdin: never in the spec, never on disk in plaintext); report what was
     not mapped."""
     from moltgen import pipeline
+    from moltgen.project import load_project
     from moltgen.secrets.store import set_secret
-    from moltgen.spec import load_project
 
     project = load_project(spec_path)
     for warning in pipeline.render(project).warnings:
         print(safe(f"moltgen: warning: {warning}"), file=sys.stderr)
     for key, value in adoption.secrets.items():  # each written with the tree, as `secrets set`
-        pipeline.render(project, edit=lambda key=key, value=value: set_secret(project, env, key, value))
+        pipeline.render(project, edit=partial(set_secret, project, env, key, value))
     for line in adoption.unmapped:
         print(safe(f"moltgen: not mapped: {line}"), file=sys.stderr)
     imported = f"; {len(adoption.secrets)} Secret value(s) encrypted into overlays/{env}" \
@@ -384,7 +385,7 @@ def main() -> None:
     except OSError as error:  # a read-only folder, a full disk, a permission: file and errno text
         print(safe(f"moltgen: {os_problem(error)}"), file=sys.stderr)
         sys.exit(2)
-    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as error:
         if os.environ.get("MOLTGEN_DEBUG"):
             raise
         # The type only, not str(error): an unexpected message could carry a secret value.

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Iterable, Optional
 
 import typer
 
-from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
+from moltgen.errors import MoltgenError, Problem, did_you_mean
+from moltgen.files import write_output
 from moltgen.terminal import say
 
 policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
@@ -24,56 +23,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(policy_app, name="policy")
 
 
-def write_output(text: str | Iterable[str], output: Optional[Path]) -> None:
-    """stdout, or FILE written atomically (a reader never sees half a report). `text` may come
-    in pieces, written as they come."""
-    pieces = [text] if isinstance(text, str) else text
-    if output is None:
-        sys.stdout.writelines(pieces)
-        sys.stdout.flush()
-        return
-    directory = output.parent if str(output.parent) else Path(".")
-    try:
-        if output.exists() and not output.is_file():
-            # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
-            # the device itself with a regular file.
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.writelines(pieces)
-            return
-        fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.writelines(pieces)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)  # no half-written report left beside the file
-            raise
-        # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
-        # the user's shell would create: 0666 less the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, output)
-    except OSError as exc:
-        raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None
-
-
 def check(
     targets: list[str] = typer.Argument(None, help="Overlay directories, YAML files, directories, or - for stdin. None: every overlay of the spec."),
     env: list[str] = typer.Option([], "--env", help="Only these environments (repeatable); for files, the environment rules apply to."),
     fmt: str = typer.Option("text", "--format", help="text, json, sarif, github, junit or markdown."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE (atomically)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to FILE (atomically)."),
     fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings of this severity or worse: error or warning."),
-    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
+    kubernetes_version: str | None = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
     schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
-    base_policy: Optional[str] = typer.Option(None, "--base-policy", metavar="REF", help="Read the policy (and its custom rules) from this git revision, e.g. the pull request's target branch, not from the working tree."),
-    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec, when no target is given (default: moltgen.yaml)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
+    base_policy: str | None = typer.Option(None, "--base-policy", metavar="REF", help="Read the policy (and its custom rules) from this git revision, e.g. the pull request's target branch, not from the working tree."),
+    spec: Path | None = typer.Option(None, "--spec", "-f", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Let kustomize fetch remote bases, git repositories and OpenAPI URLs (default: the repository only, no network)."),
     timeout: float = typer.Option(300, "--timeout", min=1, metavar="SECONDS", help="Time budget of the whole check: every kustomize build and every rule."),
-    changed_since: Optional[str] = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
+    changed_since: str | None = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
     new_only: bool = typer.Option(False, "--new-only", help="Report (and fail on) only the findings the working tree introduces against --base REF, both judged under REF's policy."),
-    base: Optional[str] = typer.Option(None, "--base", metavar="REF", help="With --new-only: the git revision to compare with (default: the merge base with the default branch)."),
+    base: str | None = typer.Option(None, "--base", metavar="REF", help="With --new-only: the git revision to compare with (default: the merge base with the default branch)."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -103,9 +69,9 @@ def check(
         raise typer.Exit(1)
 
 
-def _new_findings(new_only: bool, base: Optional[str], targets: Optional[list[str]], env: list[str],
-                  spec: Optional[Path], policy: Optional[Path], base_policy: Optional[str],
-                  changed_since: Optional[str], allow_remote: bool, timeout: float):
+def _new_findings(new_only: bool, base: str | None, targets: list[str] | None, env: list[str],
+                  spec: Path | None, policy: Path | None, base_policy: str | None,
+                  changed_since: str | None, allow_remote: bool, timeout: float):
     """`check --new-only --base REF`: the findings the working tree introduces (moltgen.review)."""
     from moltgen.check.model import CheckResult
     from moltgen.progress import Progress
@@ -126,7 +92,7 @@ def _new_findings(new_only: bool, base: Optional[str], targets: Optional[list[st
 
 def rules(
     markdown: bool = typer.Option(False, "--markdown", help="Print docs/rules.md."),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to include."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file whose custom rules to include."),
 ) -> None:
     """List the rule catalog (built-in and custom rules)."""
     from moltgen.check.catalog import load_catalog
@@ -154,10 +120,10 @@ def policy_export(
     fmt: str = typer.Option("vap", "--format", help="vap: ValidatingAdmissionPolicy + binding per rule."),
     env: str = typer.Option("", "--env", help="Environment the exported policies stand for (rules matched to environments)."),
     scope: str = typer.Option("moltgen", "--scope", metavar="SCOPE", help="What the bindings match: moltgen (the objects moltgen renders, in the spec's namespaces), namespaces (everything in them) or cluster (all but the system and GitOps namespaces)."),
-    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version", help="Check the exported objects against this Kubernetes version's schemas (1.30 or later)."),
-    spec: Optional[Path] = typer.Option(None, "--spec", "-f", help="The spec whose namespaces the bindings match (default: moltgen.yaml when present)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
+    kubernetes_version: str | None = typer.Option(None, "--kubernetes-version", help="Check the exported objects against this Kubernetes version's schemas (1.30 or later)."),
+    spec: Path | None = typer.Option(None, "--spec", "-f", help="The spec whose namespaces the bindings match (default: moltgen.yaml when present)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
 ) -> None:
     """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
     from moltgen.check.catalog import load_catalog
@@ -181,7 +147,7 @@ def policy_export(
 @policy_app.command("test")
 def policy_test(
     rule: list[str] = typer.Option([], "--rule", help="Only these rules (repeatable)."),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file whose custom rules to test (default: policies/policy.yaml when present)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file whose custom rules to test (default: policies/policy.yaml when present)."),
 ) -> None:
     """Run every rule's pass and fail tests, custom rules included."""
     from moltgen.check.catalog import load_catalog

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from moltgen.errors import MoltgenError
 from moltgen.kustomize import kustomization
-from moltgen.kustomize.kustomization import PLUGIN
+from moltgen.kustomize.kustomization import PLUGIN, Kustomization
 
 FORMAT = b"moltgen-build-cache 1"
 KUSTOMIZATION_NAMES = kustomization.FILE_NAMES
@@ -61,7 +61,7 @@ class Inputs:
     complete: bool = True  # False: the walk stopped early, so these are not all the inputs
     # every path some string named, as written (before symbolic links are resolved), whether
     # or not it exists: a link swapped or a file appearing there changes what is read
-    # (moltgen.walkmemo watches them)
+    # (moltgen.kustomize.walkmemo watches them)
     watched: frozenset[str] = frozenset()
 
     def affected_by(self, changed: Iterable[Path] | Changes) -> bool:
@@ -120,7 +120,7 @@ class InputScanner:
         # A fleet's 500 overlays share their base: its tree is listed and its kustomization
         # parsed once per scanner (one run), not once per overlay.
         self._trees: dict[str, tuple[dict[str, str], set[str]]] = {}
-        self._kustomizations: dict[str, object] = {}
+        self._kustomizations: dict[str, Kustomization | None] = {}
         self._watched: set[str] = set()
         self._realpath = RealPaths()
         # what each joined path is (a fleet's overlays name the same base paths): see _kind
@@ -326,9 +326,8 @@ def _own_code_digest() -> str:
     new moltgen is a new key."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    # every module of the kustomize package (whatever it holds), and the two walks' own
-    names = sorted(str(p.relative_to(here)) for p in (here / "kustomize").glob("*.py"))
-    for name in [*names, "buildcache.py", "walkmemo.py"]:
+    # every module of the kustomize package, this cache and the walk memo among them
+    for name in sorted(p.name for p in here.glob("*.py")):
         try:
             digest.update(name.encode() + b"\0" + (here / name).read_bytes())
         except OSError:
@@ -417,7 +416,7 @@ def build_cached_keyed(directories: list[Path], build_each: BuildEach, identity:
                        inputs_of: Callable[[Path], Inputs] | None = None) -> list[tuple[str, str | None]]:
     """build_cached, each output with the digest of its inputs (None: not cacheable, or the
     cache is off), which keys what is derived from the output too (check.findingscache).
-    `inputs_of` finds a directory's inputs (moltgen.walkmemo), else a scanner walks them."""
+    `inputs_of` finds a directory's inputs (moltgen.kustomize.walkmemo), else a scanner walks them."""
     advance = on_built or (lambda: None)
     cache = cache if cache is not None else BuildCache(cache_directory())
     if cache.directory is None:
@@ -431,7 +430,7 @@ def build_cached_keyed(directories: list[Path], build_each: BuildEach, identity:
     missing = [i for i, found in enumerate(outputs) if found is None]
     if missing:
         built = build_each([directories[i] for i in missing], advance)
-        for i, text in zip(missing, built):
+        for i, text in zip(missing, built, strict=True):
             outputs[i] = text
             cache.put(digests[i], text)
-    return [(text or "", digest) for text, digest in zip(outputs, digests)]
+    return [(text or "", digest) for text, digest in zip(outputs, digests, strict=True)]

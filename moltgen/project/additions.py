@@ -9,18 +9,17 @@ environment's additions: an instance's overlay is built on `base/` directly).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.kube.schemas import SchemaSet
+from moltgen.render.additions import BASE, Additions, PatchSource, UserObject
+from moltgen.render.objects import CONTAINER_NAME, render_container, render_objects, selector_labels
+from moltgen.spec import Project, Spec
 from moltgen.yamlio import Document, load_file
 
-if TYPE_CHECKING:
-    from moltgen.spec import Project, Spec
-
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-BASE = "base"
 # What render owns (moltgen.tree.MANAGED_DIRS): a user's file there would be a generated one's
 # neighbour, and moving it in or out would change what render may delete.
 _GENERATED_DIRS = ("base", "overlays", "gitops")
@@ -29,62 +28,6 @@ _GENERATED_DIRS = ("base", "overlays", "gitops")
 POD_ITEM_TYPES = {"tolerations": "toleration-v1", "sidecars": "container-v1",
                   "initContainers": "container-v1", "env": "envvar-v1", "volumes": "volume-v1",
                   "volumeMounts": "volumemount-v1"}
-
-
-@dataclass(frozen=True)
-class UserObject:
-    """An object of yours: its data, and where it is written (for findings' origins)."""
-
-    data: dict[str, Any]
-    document: Document
-    path: tuple[Any, ...]
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.data["kind"], self.data["metadata"]["name"]
-
-    @property
-    def file_name(self) -> str:
-        kind, name = self.key
-        return f"extra-{kind.lower()}-{name}.yaml"
-
-    def locate(self, path: tuple[Any, ...]) -> Location:
-        return self.document.locate((*self.path, *path))
-
-
-@dataclass(frozen=True)
-class PatchSource:
-    content: Any  # one strategic-merge object, or a list of JSON 6902 operations
-    target: dict[str, str] | None
-
-    @property
-    def kustomize_target(self) -> dict[str, str] | None:
-        """The patch's target; for a strategic merge without one, its own kind and name. A
-        patch without a target matches only objects without a namespace, and every object
-        moltgen renders has one."""
-        if self.target or not isinstance(self.content, dict):
-            return self.target
-        metadata = self.content.get("metadata")
-        name = metadata.get("name") if isinstance(metadata, dict) else None
-        if isinstance(self.content.get("kind"), str) and isinstance(name, str):
-            return {"kind": self.content["kind"], "name": name}
-        return None
-
-
-@dataclass
-class Additions:
-    """What one kustomization (`base` or an overlay) includes of yours."""
-
-    objects: list[UserObject] = field(default_factory=list)
-    folders: list[str] = field(default_factory=list)  # relative to the project root, posix
-    patches: list[PatchSource] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.objects or self.folders or self.patches)
-
-    def extend(self, other: Additions) -> Additions:
-        return Additions([*self.objects, *other.objects], [*self.folders, *other.folders],
-                         [*self.patches, *other.patches])
 
 
 def load_additions(project: Project) -> dict[str, Additions]:
@@ -217,8 +160,6 @@ def _user_object(data: Any, document: Document, path: tuple[Any, ...]) -> UserOb
 def _pod_problems(pod: dict[str, Any], document: Document, prefix: tuple[Any, ...]) -> list[Problem]:
     """`pod:` items checked against the Kubernetes schemas, so `efect:` in a toleration is an
     error at its line when the spec is loaded, not when the cluster refuses the Deployment."""
-    from moltgen.check.schema import SchemaSet
-
     parts: list[tuple[str, tuple[Any, ...], Any]] = []
     for key, type_name in POD_ITEM_TYPES.items():
         items = pod.get(key)
@@ -244,9 +185,6 @@ def _conflicts(project: Project, spec: Spec, env: str, base: Additions,
                additions: Additions) -> list[Problem]:
     """Additions that would clash with moltgen's own objects, containers, volumes or each other:
     kustomize refuses two objects of one name, and Kubernetes two containers of one name."""
-    from moltgen.render.objects import (CONTAINER_NAME, render_container, render_objects,
-                                        selector_labels)
-
     problems = []
     own = {(o["kind"], o["metadata"]["name"]) for o in render_objects(spec).values()}
     seen: dict[tuple[str, str], UserObject] = {}

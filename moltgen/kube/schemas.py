@@ -16,11 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen.check.apis import ServedKinds
-from moltgen.check.model import FieldPath, format_path
 from moltgen.errors import MoltgenError, Problem
+from moltgen.fieldpath import FieldPath, format_path
+from moltgen.kube.apis import ServedKinds
 
-SHIPPED_DIR = Path(__file__).parent / "schemas"
+SHIPPED_DIR = Path(__file__).parent / "crds"
 # What Kubernetes accepts: group a DNS subdomain, version and lower-cased kind DNS-1035 labels.
 _API_VERSION = re.compile(r"^(?:[a-z0-9][-a-z0-9.]{0,252}/)?[a-z][-a-z0-9]{0,62}$")
 _KIND = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,62}$")
@@ -38,7 +38,7 @@ def _upstream_root() -> Path:
     spec = importlib.util.find_spec("kubernetes_validate")
     if spec is None or not spec.submodule_search_locations:
         raise MoltgenError("the kubernetes-validate package is not installed (it ships the schemas)")
-    return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from typer import _click
@@ -53,16 +54,17 @@ def _flag_help_option(command: Any) -> Any:
 
 def apply(command: Any) -> None:
     """Metavars for every parameter of `command` and of every command below it."""
+    # click's help and usage hooks are replaced on these objects on purpose
     command.get_help_option = _flag_help_option(command)
     for param in getattr(command, "params", []):
         if isinstance(param, TyperArgument):
             if param.metavar is None:
                 param.metavar = _METAVARS.get(param.name or "", (param.name or "ARG").upper())
-            param.display_type_rich = _no_type  # the metavar already says what it is
-            param.get_usage_pieces = _usage(param)
+            param.display_type_rich = _no_type  # type: ignore[method-assign]  # the metavar says it
+            param.get_usage_pieces = _usage(param)  # type: ignore[method-assign]
         elif isinstance(param, TyperOption):
             if param.is_flag or param.count:
-                param.display_type_rich = _no_type
+                param.display_type_rich = _no_type  # type: ignore[method-assign]
             elif param.metavar is None:
                 param.metavar = _METAVARS.get(param.name or "", (param.name or "VALUE").upper())
     for sub in getattr(command, "commands", {}).values():
@@ -99,9 +101,9 @@ def one_line(error: Any) -> str:
     if message.startswith("Got unexpected extra argument"):
         return f"{where}unexpected extra argument{hint}"
     if message.startswith("No such command"):
-        typed = re.search(r"'([^']*)'", message)
+        named = re.search(r"'([^']*)'", message)
         commands = list(getattr(getattr(ctx, "command", None), "commands", {}) or {})
-        close = difflib.get_close_matches(typed[1], commands, n=1, cutoff=_TYPO) if typed else []
+        close = difflib.get_close_matches(named[1], commands, n=1, cutoff=_TYPO) if named else []
         if close:
             return f"{where}no such command (did you mean {close[0]}?){hint}"
         return f"{where}no such command (commands: {', '.join(commands)}){hint}"
@@ -134,11 +136,12 @@ class MoltgenGroup(TyperGroup):
         super().__init__(**attrs)
         apply(self)
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
             code = super().main(args, prog_name or "moltgen", complete_var,
-                                standalone_mode=False, **extra)
+                                standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
         except _click.exceptions.NoArgsIsHelpError as error:
             print(error.ctx.get_help())
             code = 0

@@ -13,19 +13,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
+
+# typer vendors click from 0.26 on (pyproject.toml bounds typer to the versions that do): its
+# exceptions, not those of a click installed beside it, are what typer raises.
+from typer._click import exceptions as click
 from typer.core import TyperGroup
 
-try:  # typer before 0.2x used click itself; later ones vendor it
-    from click import exceptions as click
-except ImportError:
-    from typer._click import exceptions as click  # type: ignore[no-redef]
-
 from moltgen.errors import MoltgenError, Problem
-from moltgen.terminal import say
 from moltgen.secrets import age
+from moltgen.terminal import say
 
 MAX_VALUE_BYTES = 1024 * 1024  # a whole Kubernetes Secret is at most 1 MiB
 
@@ -35,13 +34,13 @@ class SecretsGroup(TyperGroup):
     mistyped option, an extra argument or an unknown command as it was given, and that may be
     the secret value, pasted in the wrong place."""
 
-    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+    def make_context(self, info_name, args, parent=None, **extra):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as error:
             raise _without_input(error) from None
 
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.UsageError as error:
@@ -57,7 +56,7 @@ def _without_input(error: click.UsageError) -> click.UsageError:
             hint = f"; did you mean {' or '.join(sorted(error.possibilities))}?"
         message = f"no such option (what was typed is not repeated: it may be a secret){hint}"
     elif isinstance(error, click.BadParameter) and error.param is not None:
-        message = (f"invalid value for {error.param.get_error_hint(error.ctx)} (what was typed is "
+        message = (f"invalid value for {error.param.get_error_hint()} (what was typed is "
                    "not repeated: it may be a secret)")
     else:
         message = ("unexpected argument, option or command (what was typed is not repeated: "
@@ -71,12 +70,12 @@ app = typer.Typer(help="Manage the SOPS-encrypted Secrets of each environment.",
 SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
 EnvArgument = Annotated[str, typer.Argument(help="Environment, as named in the spec.")]
 KeyArgument = Annotated[str, typer.Argument(help="Key in the Secret, e.g. gatewayToken.")]
-InstanceOption = Annotated[Optional[str], typer.Option(help="The instance, in a fleet.")]
+InstanceOption = Annotated[str | None, typer.Option(help="The instance, in a fleet.")]
 
 
 @app.command()
 def keygen(
-    key_file: Annotated[Optional[Path], typer.Option(
+    key_file: Annotated[Path | None, typer.Option(
         "--key-file", help="Append here instead of SOPS_AGE_KEY_FILE or the default "
                            "~/.config/sops/age/keys.txt.")] = None,
 ) -> None:
@@ -95,9 +94,9 @@ def set_command(
     context: typer.Context,
     env: EnvArgument,
     key: KeyArgument,
-    from_env: Annotated[Optional[str], typer.Option(
+    from_env: Annotated[str | None, typer.Option(
         "--from-env", metavar="VAR", help="Read the value from this environment variable.")] = None,
-    from_file: Annotated[Optional[Path], typer.Option(
+    from_file: Annotated[Path | None, typer.Option(
         "--from-file", metavar="PATH", help="Read the value from this file.")] = None,
     instance: InstanceOption = None,
     spec: SpecOption = Path("moltgen.yaml"),
@@ -207,7 +206,7 @@ def _utf8(data: bytes, source: str) -> str:
 def _drop_one_newline(text: str) -> str:
     if text.endswith("\r\n"):
         return text[:-2]
-    return text[:-1] if text.endswith("\n") else text
+    return text.removesuffix("\n")
 
 
 def _store() -> Any:
@@ -217,7 +216,7 @@ def _store() -> Any:
 
 
 def _load(spec: Path) -> Any:
-    from moltgen.spec import load_project  # the spec module imports pydantic: load on use
+    from moltgen.project import load_project  # the spec module imports pydantic: load on use
     from moltgen.tree import recover
 
     project = load_project(spec)

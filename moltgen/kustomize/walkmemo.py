@@ -2,7 +2,7 @@
 
 Before a project's overlays are built, each is walked twice: confinement (moltgen.kustomize.confine)
 checks every path its kustomization graph reaches, and the build cache finds and hashes its
-inputs (moltgen.buildcache). A fleet of 500 instances pays that for 1,000 overlays on every
+inputs (moltgen.kustomize.buildcache). A fleet of 500 instances pays that for 1,000 overlays on every
 run. Both walks are functions of the files and directories they looked at, so the result of an
 overlay that passed confinement (its inputs and their digest) is kept with the signature of
 each of those paths: device, inode, type, size, and modification and change times in
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moltgen.buildcache import BuildCache, Inputs, RealPaths, cache_directory
+from moltgen.kustomize.buildcache import BuildCache, Inputs, RealPaths, cache_directory
 
 FORMAT = b"moltgen-walk-memo 1"
 _UNSEEN: Any = object()  # no signature taken yet (None: the path is missing)
@@ -122,5 +122,6 @@ class WalkMemo:
                 return  # written just now: it could change again unseen
             watched.append([path, signature])
         body = {"digest": inputs.digest, "files": sorted(inputs.files),
-                "directories": sorted(inputs.directories), "watched": watched, "above": [[path, _signature(path, False)] for path in above]}
+                "directories": sorted(inputs.directories), "watched": watched,
+                "above": [[path, _signature(path, False)] for path in above]}
         self.cache.put_bytes(key, json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape"))

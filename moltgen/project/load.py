@@ -1,0 +1,29 @@
+"""A project loaded for use: the spec read as data (moltgen.spec), then the cross-checks that
+need the renderer. The objects a spec adds (extraResources, patches, pod parts) are loaded and
+judged against what render makes of them (moltgen.project.additions), and each overlay's openclaw.json
+is rendered and validated against its release's config schema (moltgen.project.openclaw_config).
+
+This is the one module that joins spec and render, so the spec never imports the renderer
+that imports it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moltgen.errors import MoltgenError
+from moltgen.project.additions import load_additions
+from moltgen.project.openclaw_config import project_config_problems
+from moltgen.spec import Project, dedupe, has_additions, parse_project
+
+
+def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:
+    """Load and validate a spec file (or `text`, as if it were that file); MoltgenError with
+    one located problem per mistake."""
+    project = parse_project(path, text=text)
+    raw = project.document.data
+    if isinstance(raw, dict) and has_additions(raw):
+        project.additions = load_additions(project)
+    problems = project_config_problems(project)
+    if problems:
+        raise MoltgenError(dedupe(problems))
+    return project
