@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from moltgen.progress import SILENT, Progress
+from moltgen.core.progress import SILENT, Progress
 from moltgen.render import render_tree
 from moltgen.render.updates import missing_setter
 from moltgen.secrets import sops

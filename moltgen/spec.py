@@ -29,10 +29,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from moltgen.errors import Location, MoltgenError, Problem, closest, did_you_mean
-from moltgen.quantity import parse_quantity
-from moltgen.shapes import mapping
-from moltgen.yamlio import Document, load_documents, load_file
+from moltgen.core.errors import Location, MoltgenError, Problem, closest, did_you_mean
+from moltgen.core.quantity import parse_quantity
+from moltgen.core.shapes import mapping
+from moltgen.core.yamlio import Document, load_documents, load_file
 
 SCHEMA_FILE = "moltgen.schema.json"
 ENVIRONMENT_LABEL = "moltgen.dev/environment"

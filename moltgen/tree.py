@@ -21,7 +21,7 @@ in the way that is a link is refused.
 Recovery trusts nothing that a checkout can carry. A pull request can commit a staging area
 (`git add -f` passes its `.gitignore`), so the staging area and its journal are applied only when
 this user on this machine wrote them for this project: each carries an HMAC made with a key kept
-outside every work tree (moltgen.trust), over the project's real path and the journal's bytes.
+outside every work tree (moltgen.core.trust), over the project's real path and the journal's bytes.
 A staging area without a valid mark is refused in one line that says what to delete, and nothing
 in it is moved, read or removed. Even a journal with a valid mark is applied only for staged
 names that render makes (digits) and targets that render owns.
@@ -45,10 +45,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.files import os_error, read_regular_file
-from moltgen.progress import SILENT, Progress, seconds_from_env
-from moltgen.trust import seal, sealed
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.files import os_error, read_regular_file
+from moltgen.core.progress import SILENT, Progress, seconds_from_env
+from moltgen.core.trust import seal, sealed
 
 Tree = dict[str, bytes]  # path relative to the project root → content
 

@@ -6,8 +6,8 @@ import json
 import pytest
 from support import run_moltgen, snapshot
 
+from moltgen.core.yamlio import load_documents
 from moltgen.kustomize import engine as kustomize
-from moltgen.yamlio import load_documents
 
 SPEC = """\
 name: bot

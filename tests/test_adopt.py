@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from support import run_moltgen, snapshot
 
+from moltgen.core.yamlio import load_documents, load_file
 from moltgen.kustomize import engine as kustomize
-from moltgen.yamlio import load_documents, load_file
 
 SEED = Path(__file__).parent / "data" / "seed"
 

@@ -117,6 +117,21 @@ def test_no_package_imports_itself_round_a_cycle():
     assert cycles(graph) == []
 
 
+# ARCHITECTURE.md's table, top to bottom: a package imports only those below it.
+LAYERS = ["__main__", "cli", "pipeline", "review", "check", "project", "secrets", "render", "tree",
+          "kustomize", "kube", "spec", "openclaw", "core"]
+
+
+def test_every_import_points_down_the_layers():
+    upward = []
+    for module, targets in imports(modules()).items():
+        for target in targets:
+            here, there = (package_of(m).removeprefix("moltgen.") for m in (module, target))
+            if here != there and LAYERS.index(here) >= LAYERS.index(there):
+                upward.append(f"{module} -> {target}")
+    assert upward == []
+
+
 def test_the_cycle_finder_finds_cycles():
     """The two tests above could pass by finding nothing: this one shows they would not."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -9,14 +9,14 @@ import re
 import pytest
 from support import REPO, run_moltgen
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
+from moltgen.core.yamlio import load_documents
 from moltgen.kustomize import engine
 from moltgen.kustomize import engine as kustomize
 from moltgen.project import load_project
 from moltgen.render import SECRET_FILE, secret_checksum
 from moltgen.render.objects import render_objects
 from moltgen.render.openclaw import openclaw_json
-from moltgen.yamlio import load_documents
 
 VARIED_SPEC = """\
 name: bot
@@ -163,7 +163,7 @@ def test_dev_is_a_smaller_variant_in_its_own_namespace():
     project = load_project(REPO / "moltgen.yaml")
     dev, prod = project.environments["dev"], project.environments["prod"]
     assert dev.namespace != prod.namespace
-    from moltgen.quantity import parse_quantity
+    from moltgen.core.quantity import parse_quantity
     assert parse_quantity(dev.resources.limits.memory) < parse_quantity(prod.resources.limits.memory)
 
 
@@ -255,7 +255,7 @@ def test_a_three_instance_fleet_renders_builds_and_checks_clean_but_for_its_miss
 def test_no_engine_at_all_names_the_package_to_install(tmp_path, monkeypatch):
     import sys
 
-    from moltgen.errors import MoltgenError
+    from moltgen.core.errors import MoltgenError
     monkeypatch.delenv("MOLTGEN_KUSTOMIZE", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no kustomize, no kubectl
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # nothing installed beside it

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from support import REPO, namespaces_permitted, run_moltgen
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.kustomize import confine, engine, kustomization, netns
 from moltgen.kustomize import engine as kustomize
 

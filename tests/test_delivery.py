@@ -15,9 +15,9 @@ import pytest
 from pyrage import x25519
 from support import run_moltgen
 
+from moltgen.core.yamlio import dump_yaml, load_documents
 from moltgen.kustomize import engine as kustomize
 from moltgen.secrets.sops import sops_binary
-from moltgen.yamlio import dump_yaml, load_documents
 
 SPEC = """\
 name: clawdbot

@@ -1,6 +1,6 @@
 from support import run_moltgen
 
-from moltgen.diff import MASKED, semantic_diff
+from moltgen.review.diff import MASKED, semantic_diff
 
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
           "stringData": {"token": "ENC[AES256_GCM,data:abc]"}, "sops": {"mac": "x"}}

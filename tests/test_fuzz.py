@@ -30,10 +30,10 @@ from support import MINIMAL_SPEC, REPO, run_moltgen
 from moltgen.check.report import FORMATS
 from moltgen.check.report import render as render_report
 from moltgen.check.run import CheckOptions, run_check
-from moltgen.errors import MoltgenError, Problem
+from moltgen.core.errors import MoltgenError, Problem
+from moltgen.core.yamlio import MAX_BYTES, load_documents, load_file
 from moltgen.project import load_project
 from moltgen.render import render_tree
-from moltgen.yamlio import MAX_BYTES, load_documents, load_file
 
 _DEEP = int(os.environ.get("MOLTGEN_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=_DEEP or 200, deadline=None, derandomize=not _DEEP, database=None,

@@ -38,12 +38,12 @@ import yaml
 from support import run_moltgen, snapshot
 
 from moltgen import pipeline, tree
+from moltgen.core.trust import seal
 from moltgen.project import load_project
 from moltgen.render import secret_checksum
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
 from moltgen.tree import LOCK_FILE, MANIFEST_FILE, STAGING_DIR, render_lock
-from moltgen.trust import seal
 
 SEED = 20260611
 CHAINS = 2  # independent projects, killed in parallel (the test mostly waits on processes)

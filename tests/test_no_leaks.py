@@ -30,7 +30,7 @@ import yaml
 from support import MINIMAL_SPEC
 
 from moltgen import cli, pipeline
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.project import load_project
 from moltgen.secrets import reconcile, sops, store
 from moltgen.secrets.age import keygen

@@ -15,8 +15,8 @@ from support import run_moltgen
 from moltgen.check.catalog import load_catalog
 from moltgen.check.model import CheckResult, Finding, ObjectRef, Severity
 from moltgen.check.report import github, markdown, text
-from moltgen.errors import Location
-from moltgen.terminal import safe
+from moltgen.core.errors import Location
+from moltgen.core.terminal import safe
 
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 COMMAND = re.compile(r"^[ \t]*::", re.MULTILINE)

@@ -7,8 +7,8 @@ import posixpath
 
 from support import REPO
 
+from moltgen.core.yamlio import load_documents
 from moltgen.kustomize import engine as kustomize
-from moltgen.yamlio import load_documents
 
 # Where OpenClaw writes, as the pod's env names it (or a fixed path): the state dir, the cache
 # that 2026.9.6 needs ($XDG_CACHE_HOME) and its log under /tmp.

@@ -9,7 +9,7 @@ import threading
 
 from support import run_moltgen
 
-from moltgen.progress import PLAIN_MINIMUM, Progress
+from moltgen.core.progress import PLAIN_MINIMUM, Progress
 
 
 def config_maps(count: int) -> str:

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 from support import REPO, Listener, run_moltgen, snapshot
 
+from moltgen.core.yamlio import load_documents
 from moltgen.secrets.age import keygen
-from moltgen.yamlio import load_documents
 
 OUTSIDE_MARK = "outside-the-repository-marker-never-printed"
 LOCATED = re.compile(r"^moltgen: [^\s:]+(?::\d+)+: ")  # moltgen: FILE:LINE[:COL]: message

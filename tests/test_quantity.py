@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from moltgen.quantity import is_quantity, parse_quantity, to_mebibytes
+from moltgen.core.quantity import is_quantity, parse_quantity, to_mebibytes
 
 
 @pytest.mark.parametrize("text, value", [

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from support import MINIMAL_SPEC, run_moltgen, snapshot
 
+from moltgen.core.yamlio import load_documents
 from moltgen.project import load_project
 from moltgen.render import render_tree
 from moltgen.tree import GENERATED_MARK
-from moltgen.yamlio import load_documents
 
 DEPRECATED = ("commonLabels", "patchesStrategicMerge", "vars", "bases", "patchesJson6902")
 

@@ -46,8 +46,8 @@ def test_this_repositorys_waiver_accepts_only_the_provider_keys(tmp_path):
 
 
 def test_this_repository_delivers_through_argo_cd_and_its_gate_runs_without_a_key():
+    from moltgen.core.yamlio import load_file
     from moltgen.project import load_project
-    from moltgen.yamlio import load_file
 
     project = load_project(REPO / "moltgen.yaml")
     assert project.base.gitops.engine == "argocd"

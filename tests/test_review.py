@@ -9,9 +9,9 @@ import pytest
 from pyrage import x25519
 from support import run_moltgen
 
-from moltgen.diff import ObjectChange
-from moltgen.review import OverlayDiff, Review
-from moltgen.reviewreport import GITHUB_COMMENT_LIMIT, render_markdown
+from moltgen.review.base import OverlayDiff, Review
+from moltgen.review.diff import ObjectChange
+from moltgen.review.report import GITHUB_COMMENT_LIMIT, render_markdown
 
 TEAMS = ["ml", "web", "data", "infra", "search", "ads", "mobile", "pay", "auth", "chat", "ops", "docs"]
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",

@@ -4,9 +4,9 @@ import jsonschema
 import jsonschema_rs
 from support import REPO
 
+from moltgen.core.yamlio import load_documents
 from moltgen.project import load_project
 from moltgen.spec import Spec, json_schema
-from moltgen.yamlio import load_documents
 
 
 def test_environment_overrides_merge_over_the_base(project_dir):

@@ -134,7 +134,7 @@ def test_unknown_environment_for_build(project_dir):
 # -- found by tests/test_fuzz.py (in process: the loader's own errors) ---------------------------
 
 def load_errors(project_dir, text: str) -> list[str]:
-    from moltgen.errors import MoltgenError
+    from moltgen.core.errors import MoltgenError
     from moltgen.project import load_project
 
     root = project_dir(text)

@@ -16,8 +16,8 @@ from pathlib import Path
 from support import REPO
 from test_delivery import sops_decrypt
 
+from moltgen.core.yamlio import load_documents
 from moltgen.kustomize import engine as kustomize
-from moltgen.yamlio import load_documents
 
 MARKER = re.compile(r"<!-- tutorial(: cluster)? -->\n```sh\n(.*?)```", re.DOTALL)
 API_KEY = "sk-ant-tutorial-0123456789"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_buildcache import INPUTS, tree, write  # noqa: F401 - the fixture
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.kustomize import confine, walkmemo
 from moltgen.kustomize import engine as kustomize
 from moltgen.kustomize.buildcache import InputScanner

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.yamlio import load_documents
-
-GIT_TIMEOUT_SECONDS = 60
-# Local object access only: no prompt, no lazy fetch of a partial clone's missing objects.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_NO_LAZY_FETCH": "1", "GIT_CONFIG_NOSYSTEM": "1"}
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.git import GitFailed, git
+from moltgen.core.yamlio import load_documents
 
 
 @contextmanager
@@ -73,18 +69,10 @@ def _extract(ref: str, directory: Path, top: Path) -> None:
 
 def _git(*args: str) -> bytes:
     try:
-        result = subprocess.run(["git", *args], capture_output=True, timeout=GIT_TIMEOUT_SECONDS,
-                                env={**os.environ, **_GIT_ENV}, check=False)
-    except FileNotFoundError:
-        raise MoltgenError(Problem("needs git, which is not installed", field="--base-policy")) from None
-    except subprocess.TimeoutExpired:
-        raise MoltgenError(Problem(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS} s",
-                                   field="--base-policy")) from None
-    if result.returncode != 0:
-        message = result.stderr.decode("utf-8", "replace")
-        if args[0] in ("show", "archive") and ("does not exist" in message or "exists on disk, but not in" in message
-                                               or "did not match any files" in message):
-            raise _Missing()
-        first = " ".join(message.split())[:300] or f"exit code {result.returncode}"
-        raise MoltgenError(Problem(f"git {args[0]} failed: {first}", field="--base-policy"))
-    return result.stdout
+        return git(list(args), Path.cwd(), field="--base-policy")
+    except GitFailed as failed:
+        if args[0] in ("show", "archive") and any(
+                says in failed.stderr for says in ("does not exist", "exists on disk, but not in",
+                                                   "did not match any files")):
+            raise _Missing() from None
+        raise

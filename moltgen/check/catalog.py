@@ -15,9 +15,9 @@ from typing import Any
 from moltgen.check import celenv
 from moltgen.check.model import Severity
 from moltgen.check.views import WORKLOAD_KINDS
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.fieldpath import FieldPath, parse_path
-from moltgen.yamlio import Document, load_file
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.fieldpath import FieldPath, parse_path
+from moltgen.core.yamlio import Document, load_file
 
 BUILTIN_DIR = Path(__file__).parent / "rules"
 KIND_GROUPS = {"workloads": WORKLOAD_KINDS}

@@ -24,7 +24,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from moltgen.check import macros
-from moltgen.quantity import parse_quantity
+from moltgen.core.quantity import parse_quantity
 
 # Every variable a rule may use, all dynamically typed (manifests are schemaless here).
 VARIABLES = ("object", "objects", "container", "podSpec", "env", "params", "secret", "openclaw",

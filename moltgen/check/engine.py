@@ -29,11 +29,11 @@ from moltgen.check.patterns import unroll_pattern_lists
 from moltgen.check.vap import cel_literal
 from moltgen.check.views import containers, pod_spec, rule_view
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.fieldpath import FieldPath, parse_path
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.fieldpath import FieldPath, parse_path
+from moltgen.core.packing import Packer, RefusedPickle, plain_loads, plain_pickle
 from moltgen.kube.apis import identity_problem
 from moltgen.kube.schemas import SchemaSet
-from moltgen.packing import Packer, RefusedPickle, plain_loads, plain_pickle
 
 
 @dataclass(slots=True)
@@ -664,7 +664,7 @@ class _CompactIndex:
     """What rules across objects read of the other objects of a target, kept small.
 
     The redacted view of each object of a kind some rule asks for (`objects.kinds`), packed
-    (moltgen.packing: ~120 bytes for an object of a fleet), by kind and namespace; a rule
+    (moltgen.core.packing: ~120 bytes for an object of a fleet), by kind and namespace; a rule
     across objects costs what its namespace holds, not what the target holds. Views are
     decompressed per (kinds, namespace) as rules ask, the most recent few kept.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from moltgen.fieldpath import format_path
+from moltgen.core.fieldpath import format_path
 from moltgen.secrets.facts import foreign_keys
 from moltgen.secrets.facts import secret_facts as keyless_facts
 

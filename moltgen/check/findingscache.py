@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.check.model import Finding, ObjectRef, Severity
-from moltgen.errors import Location
+from moltgen.core.errors import Location
 from moltgen.kustomize.buildcache import BuildCache, cache_directory
 
 # 2: entries are plain pickles; zlib took ~50 ms of a fleet's warm check to read 1,000

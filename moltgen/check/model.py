@@ -8,9 +8,9 @@ from enum import Enum
 from sys import intern
 from typing import Any
 
-from moltgen.errors import Location
-from moltgen.fieldpath import FieldPath
-from moltgen.shapes import mapping
+from moltgen.core.errors import Location
+from moltgen.core.fieldpath import FieldPath
+from moltgen.core.shapes import mapping
 
 
 class Severity(str, Enum):

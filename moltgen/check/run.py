@@ -13,9 +13,9 @@ from moltgen.check.findingscache import FindingsStore, run_fingerprint
 from moltgen.check.limits import memory_cap
 from moltgen.check.model import CheckResult
 from moltgen.check.targets import Reach, load_targets
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
+from moltgen.core.progress import SILENT, Progress
 from moltgen.kube.schemas import SchemaSet
-from moltgen.progress import SILENT, Progress
 
 
 @dataclass(slots=True)
@@ -31,7 +31,7 @@ class CheckOptions:
     allow_remote: bool = False  # let kustomize fetch remote bases (moltgen.kustomize.confine)
     timeout: float | None = None  # seconds for the whole check: builds and rules
     changed_since: str | None = None  # git revision: check only the overlays changed since
-    # or the changed files themselves (moltgen.review: a base revision exported from git)
+    # or the changed files themselves (moltgen.review.base: a base revision exported from git)
     changed: set[Path] | None = None
 
 
@@ -81,8 +81,8 @@ def _changed_inputs(options: CheckOptions, policy: PolicyConfig) -> set[Path] | 
     when the policy or a custom rule changed, since that can change any overlay's findings."""
     if options.changed_since is None:
         return options.changed
-    from moltgen.changes import changed_paths
-    from moltgen.errors import MoltgenError, Problem
+    from moltgen.core.changes import changed_paths
+    from moltgen.core.errors import MoltgenError, Problem
 
     if options.targets:
         raise MoltgenError(Problem("checks the project's overlays: give no TARGET with it",

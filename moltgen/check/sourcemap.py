@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import Location, MoltgenError
-from moltgen.fieldpath import FieldPath
+from moltgen.core.errors import Location, MoltgenError
+from moltgen.core.fieldpath import FieldPath
+from moltgen.core.shapes import mapping
+from moltgen.core.yamlio import Document, load_documents, load_file
 from moltgen.kustomize import ksops, kustomization
-from moltgen.shapes import mapping
-from moltgen.yamlio import Document, load_documents, load_file
 
 _MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "ip", "topologyKey", "port")
 _HASH = re.compile(r"^-[a-z0-9]{10}$")

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from moltgen.check.model import Manifest, Part
-from moltgen.errors import Location, MoltgenError, Problem, did_you_mean
-from moltgen.fieldpath import FieldPath
-from moltgen.progress import SILENT, Progress
-from moltgen.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
+from moltgen.core.errors import Location, MoltgenError, Problem, did_you_mean
+from moltgen.core.fieldpath import FieldPath
+from moltgen.core.progress import SILENT, Progress
+from moltgen.core.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
 
 # A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

@@ -272,7 +272,7 @@ def export_configured(catalog: Catalog, config: Any, *, env: str, scope: str,
     from dataclasses import replace
     from pathlib import Path
 
-    from moltgen.errors import MoltgenError, Problem
+    from moltgen.core.errors import MoltgenError, Problem
     from moltgen.kube.schemas import SchemaSet
 
     if kubernetes_version is not None and _minor(kubernetes_version) < 30:
@@ -313,7 +313,7 @@ def _spec_namespaces(spec: Any, env: str) -> tuple[tuple[str, ...], tuple[str, .
     """The namespaces of the spec's overlays (of `env`, if given), and its GitOps controller's."""
     from pathlib import Path
 
-    from moltgen.errors import Location, MoltgenError, Problem
+    from moltgen.core.errors import Location, MoltgenError, Problem
 
     path = spec or Path("moltgen.yaml")
     if not path.is_file():

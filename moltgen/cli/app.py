@@ -19,9 +19,9 @@ import typer
 from moltgen.cli.check import register as register_check_commands
 from moltgen.cli.conventions import HELP_OPTIONS, MoltgenGroup
 from moltgen.cli.secrets import app as secrets_app
-from moltgen.errors import Location, MoltgenError, Problem, os_problem
-from moltgen.progress import Progress
-from moltgen.terminal import safe, say
+from moltgen.core.errors import Location, MoltgenError, Problem, os_problem
+from moltgen.core.progress import Progress
+from moltgen.core.terminal import safe, say
 
 # The spec, renderer and pipeline are imported by the commands that use them: importing
 # pydantic and building the spec's models is a third of a second that `check FILE` never needs.
@@ -189,7 +189,7 @@ def diff(
     if left is None or base is not None:
         if left is not None:
             raise MoltgenError(Problem("give ENV ENV or --base REF, not both", field="--base"))
-        from moltgen.reviewreport import diff_base
+        from moltgen.review.report import diff_base
 
         raise typer.Exit(diff_base(spec, base, fmt, output_dir, exit_code, policy,
                                    allow_remote=allow_remote, timeout=timeout))
@@ -200,11 +200,11 @@ def diff(
                         ("--exit-code", exit_code), ("--policy", policy)):
         if given:
             raise MoltgenError(Problem("goes with --base REF", field=name))
-    from moltgen.diff import semantic_diff
+    from moltgen.core.yamlio import load_documents
     from moltgen.kustomize import engine as kustomize
     from moltgen.project import load_project
+    from moltgen.review.diff import semantic_diff
     from moltgen.tree import recover
-    from moltgen.yamlio import load_documents
 
     project = load_project(spec)
     recover(project.root)
@@ -280,9 +280,9 @@ def init(
     env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
+    from moltgen.project.starter import starter_spec
     from moltgen.secrets.age import is_recipient
     from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
-    from moltgen.starter import starter_spec
     from moltgen.tree import LOCK_FILE, write_atomic
 
     spec_path = directory / "moltgen.yaml"
@@ -296,7 +296,7 @@ def init(
             raise MoltgenError(Problem(str(error), field=option)) from None
     adoption = None
     if from_path is not None:
-        from moltgen.adopt import adopt, adopted_spec
+        from moltgen.project.adopt import adopt, adopted_spec
 
         adoption = adopt(from_path)
         text = adopted_spec(adoption, spec_path, name=name, namespace=namespace, env=env,

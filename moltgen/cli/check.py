@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from moltgen.errors import MoltgenError, Problem, did_you_mean
-from moltgen.files import write_output
-from moltgen.terminal import say
+from moltgen.core.errors import MoltgenError, Problem, did_you_mean
+from moltgen.core.files import write_output
+from moltgen.core.terminal import say
 
 policy_app = typer.Typer(help="Export the rule catalog or run its tests.", no_args_is_help=True)
 
@@ -45,7 +45,7 @@ def check(
     from moltgen.check.model import Severity
     from moltgen.check.report import FORMATS, render_chunks
     from moltgen.check.run import CheckOptions, run_check
-    from moltgen.progress import Progress
+    from moltgen.core.progress import Progress
 
     if fmt not in FORMATS:
         raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))
@@ -72,10 +72,10 @@ def check(
 def _new_findings(new_only: bool, base: str | None, targets: list[str] | None, env: list[str],
                   spec: Path | None, policy: Path | None, base_policy: str | None,
                   changed_since: str | None, allow_remote: bool, timeout: float):
-    """`check --new-only --base REF`: the findings the working tree introduces (moltgen.review)."""
+    """`check --new-only --base REF`: the findings the working tree introduces (moltgen.review.base)."""
     from moltgen.check.model import CheckResult
-    from moltgen.progress import Progress
-    from moltgen.review import review
+    from moltgen.core.progress import Progress
+    from moltgen.review.base import review
 
     if not new_only:
         raise MoltgenError(Problem("goes with --new-only", field="--base"))
@@ -129,7 +129,7 @@ def policy_export(
     from moltgen.check.catalog import load_catalog
     from moltgen.check.config import load_policy
     from moltgen.check.vap import SCOPES, export_configured
-    from moltgen.yamlio import dump_yaml_all
+    from moltgen.core.yamlio import dump_yaml_all
 
     if fmt != "vap":
         raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))

@@ -22,9 +22,9 @@ import typer
 from typer._click import exceptions as click
 from typer.core import TyperGroup
 
-from moltgen.errors import MoltgenError, Problem
+from moltgen.core.errors import MoltgenError, Problem
+from moltgen.core.terminal import say
 from moltgen.secrets import age
-from moltgen.terminal import say
 
 MAX_VALUE_BYTES = 1024 * 1024  # a whole Kubernetes Secret is at most 1 MiB
 

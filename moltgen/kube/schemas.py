@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import MoltgenError, Problem
-from moltgen.fieldpath import FieldPath, format_path
+from moltgen.core.errors import MoltgenError, Problem
+from moltgen.core.fieldpath import FieldPath, format_path
 from moltgen.kube.apis import ServedKinds
 
 SHIPPED_DIR = Path(__file__).parent / "crds"

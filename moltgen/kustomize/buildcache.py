@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.kustomize import kustomization
 from moltgen.kustomize.kustomization import PLUGIN, Kustomization
 
@@ -285,7 +285,7 @@ def _strings(data: object) -> Iterable[str]:
 
 
 def _parse_yaml(text: str) -> object:
-    from moltgen.yamlio import load_documents
+    from moltgen.core.yamlio import load_documents
 
     try:
         documents = load_documents(text, "<kustomization>")

@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.kustomize import ksops, kustomization
 from moltgen.kustomize.kustomization import Kustomization, Plugin, Reference
 

@@ -19,9 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.shapes import mapping
 from moltgen.kustomize import confine, ksops, netns
-from moltgen.shapes import mapping
 
 BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
 
@@ -397,7 +397,7 @@ def _identity_fields(document: str) -> tuple[str, str, str, str] | None:
               metadata.get("name", ""))
     if all(not value or _PLAIN.match(value) for value in values):
         return values
-    from moltgen.yamlio import load_documents
+    from moltgen.core.yamlio import load_documents
 
     try:  # quoted or unusual values: ask the YAML parser
         parsed = load_documents(document, "<kustomize build>")

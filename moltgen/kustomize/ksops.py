@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.yamlio import dump_yaml, load_documents
 from moltgen.kustomize import kustomization
 from moltgen.kustomize.kustomization import Kustomization, Plugin, Reference
-from moltgen.yamlio import dump_yaml, load_documents
 
 API_VERSION = "viaduct.ai/v1"
 KIND = "ksops"

@@ -35,8 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.yamlio import Document, load_documents, load_file
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.yamlio import Document, load_documents, load_file
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # konfig's order
 

@@ -59,7 +59,7 @@ def prefix() -> tuple[str, ...]:
     command, reason = isolation()
     if not command and not _told:
         _told = True
-        from moltgen.terminal import safe
+        from moltgen.core.terminal import safe
 
         print(f"moltgen: builds run without a network namespace ({safe(reason or '')}); "
               "kustomize is kept offline by proxy settings only", file=sys.stderr)

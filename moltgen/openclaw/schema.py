@@ -32,7 +32,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from moltgen.errors import closest  # the spec's own "did you mean"
+from moltgen.core.errors import closest  # the spec's own "did you mean"
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 _VERSION = re.compile(r"^v?([0-9]{4})\.([0-9]+)\.([0-9]+)(?:-([0-9]+))?(?![0-9.])")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.project.additions import load_additions
 from moltgen.project.openclaw_config import project_config_problems
 from moltgen.spec import Project, dedupe, has_additions, parse_project

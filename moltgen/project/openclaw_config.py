@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moltgen.errors import Problem
+from moltgen.core.errors import Problem
 from moltgen.openclaw.schema import config_problems, release_for_tag
 from moltgen.render.openclaw import render_openclaw_config
 from moltgen.spec import Project, Spec

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from moltgen.core.yamlio import dump_yaml
 from moltgen.render.additions import BASE, Additions
 from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
@@ -18,7 +19,6 @@ from moltgen.render.patches import deletion_patch, strategic_merge_patch
 from moltgen.render.updates import RENOVATE_FILE, renovate_config
 from moltgen.spec import Image, Project, Spec, Target
 from moltgen.tree import Tree, header
-from moltgen.yamlio import dump_yaml
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 SECRET_FILE = "secret.enc.yaml"

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from moltgen.errors import Location
-from moltgen.yamlio import Document
+from moltgen.core.errors import Location
+from moltgen.core.yamlio import Document
 
 BASE = "base"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moltgen.quantity import to_mebibytes
+from moltgen.core.quantity import to_mebibytes
 from moltgen.spec import Spec
 
 APP_NAME = "openclaw"

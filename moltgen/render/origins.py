@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moltgen.errors import Location
+from moltgen.core.errors import Location
 from moltgen.spec import Project
 
 _ANY = object()  # matches any list index

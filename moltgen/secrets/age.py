@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pyrage import x25519
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.shapes import mapping, sequence
-from moltgen.yamlio import load_documents
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.shapes import mapping, sequence
+from moltgen.core.yamlio import load_documents
 
 # sops's ciphertext format (aes/cipher.go): ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]
 _CIPHERTEXT = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,"
@@ -129,7 +129,7 @@ def is_ciphertext(value: Any) -> bool:
 
 
 def secret_facts(document: dict[str, Any], file: str) -> SecretFacts:
-    """Facts of one parsed Secret manifest (a dict as `moltgen.yamlio` builds it)."""
+    """Facts of one parsed Secret manifest (a dict as `moltgen.core.yamlio` builds it)."""
     metadata = mapping(document, "metadata")
     keys: dict[str, str] = {}
     empty: list[str] = []

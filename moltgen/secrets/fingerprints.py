@@ -14,10 +14,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from moltgen.core.shapes import mapping
 from moltgen.secrets.age import user_key_file
 from moltgen.secrets.facts import VALUE_FIELDS
 from moltgen.secrets.manifest import SECRET_FILE
-from moltgen.shapes import mapping
 
 # (namespace, Secret name, key) -> digest of the value
 Fingerprints = dict[tuple[str, str, str], bytes]
@@ -41,9 +41,9 @@ def secret_files(directories: list[Path]) -> list[Path]:
 def fingerprints(files: list[Path]) -> Fingerprints:
     """Digests of the values of each encrypted Secret file; SopsError when one cannot be
     decrypted (no key can, a MAC mismatch)."""
-    from moltgen.files import read_regular_file
+    from moltgen.core.files import read_regular_file
+    from moltgen.core.yamlio import load_documents
     from moltgen.secrets.sops import decrypt
-    from moltgen.yamlio import load_documents
 
     found: Fingerprints = {}
     for file in files:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from moltgen.core.yamlio import dump_yaml
 from moltgen.tree import header
-from moltgen.yamlio import dump_yaml
 
 VALUES_FIELD = "stringData"
 SECRET_FILE = "secret.enc.yaml"

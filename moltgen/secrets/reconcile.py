@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.shapes import mapping
+from moltgen.core.yamlio import load_documents
 from moltgen.secrets import sops
 from moltgen.secrets.facts import SecretFacts, read_secret_facts, refuse_foreign_keys
 from moltgen.secrets.manifest import (
@@ -22,9 +24,7 @@ from moltgen.secrets.manifest import (
     plaintext_manifest,
     replace_header,
 )
-from moltgen.shapes import mapping
 from moltgen.spec import AUTH_KEYS
-from moltgen.yamlio import load_documents
 
 GENERATED_KEYS = frozenset(key.name for key in AUTH_KEYS.values() if key.generated)
 

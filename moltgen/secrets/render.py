@@ -14,15 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.progress import SILENT, Progress
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.progress import SILENT, Progress
+from moltgen.core.yamlio import dump_yaml
 from moltgen.secrets import reconcile, sops
 from moltgen.secrets.age import is_recipient
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.manifest import SECRET_FILE, DesiredSecret, header_lines
 from moltgen.spec import Project, Target
 from moltgen.tree import header
-from moltgen.yamlio import dump_yaml
 
 SOPS_CONFIG_FILE = ".sops.yaml"
 

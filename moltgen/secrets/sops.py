@@ -32,7 +32,7 @@ from contextvars import ContextVar
 from functools import cache, lru_cache
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.secrets.age import user_key_file
 from moltgen.secrets.facts import refuse_foreign_keys
 

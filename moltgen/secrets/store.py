@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.secrets import reconcile, sops
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.manifest import VALUES_FIELD, DesiredSecret, generated_value

@@ -9,8 +9,8 @@ from moltgen.check.catalog import load_catalog
 from moltgen.check.config import PolicyConfig
 from moltgen.check.engine import Engine
 from moltgen.check.model import Manifest
+from moltgen.core.yamlio import load_documents
 from moltgen.kube.schemas import SchemaSet
-from moltgen.yamlio import load_documents
 
 DATA = Path(__file__).parent / "data"
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

@@ -176,7 +176,7 @@ def test_an_origin_is_found_again_in_the_spec_as_it_is_now(tmp_path):
             return at(self.key(path))
 
     def at(key):
-        from moltgen.errors import Location
+        from moltgen.core.errors import Location
         return Location("moltgen.yaml", lines["line"] + len(key[1]))
 
     def with_origins(part: Part) -> Part:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from moltgen.check.catalog import load_catalog
 from moltgen.check.model import Finding, ObjectRef, Severity
 from moltgen.check.report import FORMATS, render
-from moltgen.errors import Location
+from moltgen.core.errors import Location
 
 from .conftest import check_text
 

@@ -6,7 +6,7 @@ import pytest
 
 from moltgen.check.catalog import load_catalog, load_rule_file
 from moltgen.check.fixtures import run_rule_tests, run_test
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 
 from .conftest import check_text
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.kube.schemas import SchemaSet, bundled_versions
 
 from .conftest import check_text

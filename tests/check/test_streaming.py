@@ -1,4 +1,4 @@
-"""The check streams: documents are parsed one by one as the file is read (moltgen.yamlio
+"""The check streams: documents are parsed one by one as the file is read (moltgen.core.yamlio
 stream_file), objects are checked and dropped (check.engine), and rules across objects see
 every object of the target, also those that come after their subject."""
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from moltgen import yamlio
 from moltgen.check.catalog import load_catalog
 from moltgen.check.engine import Engine
 from moltgen.check.model import Manifest
 from moltgen.check.targets import load_targets
-from moltgen.errors import MoltgenError
-from moltgen.yamlio import load_documents, stream_documents, stream_file, text_blocks
+from moltgen.core import yamlio
+from moltgen.core.errors import MoltgenError
+from moltgen.core.yamlio import load_documents, stream_documents, stream_file, text_blocks
 
 from .conftest import NOW, check_text
 

@@ -8,7 +8,7 @@ import pytest
 
 from moltgen.check.sourcemap import OverlaySourceMap
 from moltgen.check.targets import load_targets
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 
 MULTI = """apiVersion: v1
 kind: ConfigMap

@@ -6,7 +6,7 @@ import pytest
 
 from moltgen.check.config import load_policy
 from moltgen.check.waivers import parse_annotation
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 
 from .conftest import check_text
 

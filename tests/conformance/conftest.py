@@ -16,12 +16,12 @@ from pyrage import x25519
 from support import REPO, run_moltgen
 from test_delivery import install_ksops_plugin, sops_decrypt
 
+from moltgen.core.yamlio import dump_yaml, load_documents
 from moltgen.kustomize import engine as kustomize
 from moltgen.openclaw.install import Runtime, cache_root, install
 from moltgen.openclaw.schema import release_for_tag, shipped_releases
 from moltgen.project import load_project
 from moltgen.secrets.sops import sops_binary
-from moltgen.yamlio import dump_yaml, load_documents
 
 PINNED = release_for_tag(load_project(REPO / "moltgen.yaml").base.image.tag)
 RELEASES = tuple(dict.fromkeys((PINNED, shipped_releases()[-1])))

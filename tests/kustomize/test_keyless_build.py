@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.kustomize import engine as kustomize
 
 STAND_IN = f"""#!{sys.executable}

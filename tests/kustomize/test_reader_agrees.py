@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.kustomize import kustomization
 from moltgen.kustomize.kustomization import FILE, PLUGIN, RESOURCE
 

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.project import load_project
 from moltgen.render.openclaw import render_openclaw_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError
+from moltgen.core.errors import Location, MoltgenError
 
 # Stand-ins with the attributes of moltgen.spec's Project and Spec that the secrets code reads.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.secrets import age, sops
 
 PLAINTEXT = b"apiVersion: v1\nkind: Secret\nstringData:\n  k: value-for-keygen-test\n"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.secrets import sops
 from moltgen.secrets.facts import read_secret_facts, read_secret_file
 

@@ -8,11 +8,11 @@ import subprocess
 import pytest
 from secret_helpers import Key, value_lines, write_files
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
+from moltgen.core.yamlio import load_documents
 from moltgen.secrets import sops, store
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.render import plan_secret_files, sops_config
-from moltgen.yamlio import load_documents
 
 DEV = "overlays/dev/secret.enc.yaml"
 PROD = "overlays/prod/secret.enc.yaml"

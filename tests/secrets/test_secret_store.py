@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from secret_helpers import value_lines
 
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.secrets import sops, store
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.render import plan_secret_files

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from moltgen.cli import secrets as commands
-from moltgen.errors import MoltgenError
+from moltgen.core.errors import MoltgenError
 from moltgen.project import load_project
 from moltgen.secrets import sops, store
 from moltgen.secrets.facts import read_secret_facts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from moltgen.check.model import Finding
-from moltgen.terminal import safe
+from moltgen.core.terminal import safe
 
 
 def by_file(findings: list[Finding]) -> dict[str, list[Finding]]:

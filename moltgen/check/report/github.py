@@ -5,7 +5,7 @@ from __future__ import annotations
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
 from moltgen.check.report.common import sort_key, summary_line
-from moltgen.terminal import safe
+from moltgen.core.terminal import safe
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

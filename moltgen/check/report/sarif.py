@@ -10,7 +10,7 @@ from typing import Any
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Finding, Severity
 from moltgen.check.report.common import sort_key
-from moltgen.fieldpath import format_path
+from moltgen.core.fieldpath import format_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
 from moltgen.check.report.common import by_file, summary_line, visible
-from moltgen.fieldpath import format_path
+from moltgen.core.fieldpath import format_path
 
 _COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
 

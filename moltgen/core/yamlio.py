@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 import yaml
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.files import read_regular_file
-from moltgen.packing import compress, decompress
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.files import read_regular_file
+from moltgen.core.packing import compress, decompress
 
 try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
     _BaseLoader: Any = yaml.CSafeLoader

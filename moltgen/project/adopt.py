@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.shapes import mapping
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.shapes import mapping
+from moltgen.core.yamlio import Document, load_file
 from moltgen.spec import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
-from moltgen.yamlio import Document, load_file
 
 _SECRET_KEYS = {key.name: ("providers", provider) for provider, keys in PROVIDER_KEYS.items() for key in keys}
 _SECRET_KEYS.update({key.name: ("channels", channel) for channel, keys in CHANNEL_KEYS.items() for key in keys})
@@ -331,9 +331,9 @@ def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, names
                  env: str, recipients: list[str], source: str) -> str:
     """The text of moltgen.yaml for an adoption, validated as `spec_path` would be;
     MoltgenError (and nothing written) when it is not valid."""
+    from moltgen.core.yamlio import dump_yaml
     from moltgen.project import load_project
     from moltgen.spec import MODELINE
-    from moltgen.yamlio import dump_yaml
 
     if adoption.secrets and not recipients:
         raise MoltgenError(Problem(

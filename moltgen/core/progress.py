@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from moltgen.terminal import safe
+from moltgen.core.terminal import safe
 
 PLAIN_MINIMUM = 20
 SHOW_AFTER_SECONDS = 1.0

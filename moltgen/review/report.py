@@ -5,7 +5,7 @@ request introduces and resolves); each overlay's field-by-field changes follow f
 <details>. A comment on GitHub holds at most 65,536 characters, so the report comes in parts
 that each stay under MARKDOWN_PART_LIMIT, every part a comment of its own; a long overlay is
 continued in the next part rather than cut off. Nothing here sees a Secret value: the diff
-carries "changed (masked)" in its place (moltgen.diff).
+carries "changed (masked)" in its place (moltgen.review.diff).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moltgen.diff import ObjectChange
-from moltgen.fieldpath import format_path
-from moltgen.review import OverlayDiff, Review
+from moltgen.core.fieldpath import format_path
+from moltgen.review.base import OverlayDiff, Review
+from moltgen.review.diff import ObjectChange
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKDOWN_PART_LIMIT = 60_000  # room for the part's heading and the closing of what is open
@@ -177,10 +177,10 @@ FORMATS = ("text", "json", "markdown")
 def diff_base(spec: Path, base: str | None, fmt: str, output_dir: Path | None, exit_code: bool,
               policy: Path | None, *, allow_remote: bool, timeout: float) -> int:
     """`moltgen diff --base`: run the review, print or write it; the exit code to end with."""
-    from moltgen.errors import MoltgenError, Problem
-    from moltgen.files import write_output
-    from moltgen.progress import Progress
-    from moltgen.review import review
+    from moltgen.core.errors import MoltgenError, Problem
+    from moltgen.core.files import write_output
+    from moltgen.core.progress import Progress
+    from moltgen.review.base import review
 
     if fmt not in FORMATS:
         raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))

@@ -1,10 +1,10 @@
 """`moltgen diff --base REF`: what a pull request changes in the built manifests and in their
 findings, against the base revision.
 
-The base revision's tree is exported from git (moltgen.changes.tree_at: local objects only,
+The base revision's tree is exported from git (moltgen.core.changes.tree_at: local objects only,
 nothing followed out of the export) and built like the working tree, with the same
 confinement and the same build cache. Only the overlays whose inputs differ between the two
-(moltgen.changes.changed_paths, the walk `check --changed-since` uses) are built and compared:
+(moltgen.core.changes.changed_paths, the walk `check --changed-since` uses) are built and compared:
 an instance no changed file reaches builds the same objects on both sides. Both sides are
 checked under the base revision's policy, so a pull request cannot waive its own findings.
 """
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen.diff import ObjectChange, compare
-from moltgen.errors import Location, MoltgenError, Problem
-from moltgen.progress import SILENT, Progress
+from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.progress import SILENT, Progress
+from moltgen.review.diff import ObjectChange, compare
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def review(spec: Path, ref: str | None, *, policy: Path | None = None, allow_rem
            progress: Progress = SILENT) -> Review:
     """Compare the working tree of `spec`'s project with revision `ref` (default: the merge
     base with the default branch)."""
-    from moltgen.changes import changed_paths, default_base, tree_at
+    from moltgen.core.changes import changed_paths, default_base, tree_at
     from moltgen.kustomize import engine as kustomize
     from moltgen.project import load_project
     from moltgen.tree import recover
@@ -139,7 +139,7 @@ def _gitops_diff(base: Any, head: Any, changed: set[Path]) -> list[OverlayDiff]:
 
 def _gitops_objects(root: Any) -> list[dict[str, Any]]:
     """The objects of the YAML files below gitops/ (not built: applied as they are)."""
-    from moltgen.yamlio import load_file
+    from moltgen.core.yamlio import load_file
 
     directory = Path(root) / "gitops" if root is not None else None
     if directory is None or not directory.is_dir():
@@ -164,8 +164,8 @@ def _build(pairs: list[tuple[str, str]], head: dict[tuple[str, str], Path],
            base: dict[tuple[str, str], Path], allow_remote: bool, deadline: Any,
            progress: Progress) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The objects of each pair at the base and in the working tree ([] where it is absent)."""
+    from moltgen.core.yamlio import load_documents
     from moltgen.kustomize import engine as kustomize
-    from moltgen.yamlio import load_documents
 
     sides = [[side[p] for p in pairs if p in side] for side in (base, head)]
     with progress.step("kustomize build", sum(map(len, sides))) as step:

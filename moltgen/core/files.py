@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from moltgen.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, MoltgenError, Problem
 
 
 def os_error(exc: OSError, display: str, doing: str) -> MoltgenError:
