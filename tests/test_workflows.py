@@ -94,3 +94,14 @@ def test_pull_request_workflow_installs_moltgen_from_the_pinned_revision(tmp_pat
                                capture_output=True, text=True, timeout=60)
     assert help_text.returncode == 0, help_text.stderr
     assert "render" in help_text.stdout
+    # The workflow's own steps, run by the moltgen it installs (not this checkout's), on a
+    # fresh clone of this repository: a pin too old for them fails here, not in users' CI.
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-local", str(REPO), str(clone)], check=True,
+                   capture_output=True, timeout=120)
+    for command in moltgen_steps(workflow):
+        args = shlex.split(command.replace('"$MOLTGEN_BASE_POLICY"', "HEAD"))[1:]
+        result = subprocess.run([sys.executable, "-c", probe, str(target), *args], cwd=clone,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, (revision, command, result.stdout[-1500:], result.stderr[-1500:])
+    assert json.loads((clone / "moltgen.sarif").read_text())["version"] == "2.1.0"

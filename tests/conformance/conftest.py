@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from moltgen.openclaw.install import Runtime, cache_root, install
 from moltgen.openclaw.schema import release_for_tag, shipped_releases
 from moltgen.project import load_project
 from moltgen.secrets.sops import sops_binary
+
+from .pod import NAMESPACES, STATE_DIR, VIEW, in_view
 
 PINNED = release_for_tag(load_project(REPO / "moltgen.yaml").base.image.tag)
 RELEASES = tuple(dict.fromkeys((PINNED, shipped_releases()[-1])))
@@ -40,22 +43,41 @@ def plugin_state(runtime: Runtime) -> Path:
     state = cache_root() / f"{runtime.release}.state"
     with open(cache_root() / f".{runtime.release}.state.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        # The boots' state database names the plugin by its path here, and the gateway
-        # refuses plugin files that have other hard links: reuse only an intact template.
-        if (state / ".complete").is_file() and not any(
+        # The state database names each plugin by the path it was installed at (the boots'
+        # state volume path, pod.in_view), and the gateway refuses plugin files that have
+        # other hard links: reuse only an intact template installed there.
+        marker = state / ".complete"
+        recorded_at = str(in_view(STATE_DIR)) if NAMESPACES else ""
+        if marker.is_file() and marker.read_text() == recorded_at and not any(
                 path.is_file() and path.stat().st_nlink > 1 for path in state.rglob("*")):
             return state / ".openclaw"
         shutil.rmtree(state, ignore_errors=True)
-        home = state
-        home.mkdir(parents=True)
-        env = {"OPENCLAW_STATE_DIR": str(home / ".openclaw")}
+        (state / ".openclaw").mkdir(parents=True)
         for plugin in CHANNEL_PLUGINS:
-            result = runtime.run("plugins", "install", plugin, home=home, timeout=900,
-                                 extra_env=env)
+            result = _install_plugin(runtime, plugin, state)
             assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        (home / ".openclaw" / "openclaw.json").unlink(missing_ok=True)  # the pod's config is the ConfigMap
-        (state / ".complete").write_text("")
+        (state / ".openclaw" / "openclaw.json").unlink(missing_ok=True)  # the pod's config is the ConfigMap
+        (state / ".complete").write_text(str(in_view(STATE_DIR)) if NAMESPACES else "")
     return state / ".openclaw"
+
+
+def _install_plugin(runtime: Runtime, plugin: str, state: Path) -> subprocess.CompletedProcess[str]:
+    """`openclaw plugins install PLUGIN` into `state`, at the path the boots' gateways see
+    their state volume at (pod.VIEW): the gateway records each plugin's path in its state
+    database, and a pod's state volume is always at its mountPath."""
+    if not NAMESPACES:
+        env = {**runtime.env(state), "OPENCLAW_STATE_DIR": str(state / ".openclaw")}
+        command = [str(runtime.node), str(runtime.entry), "plugins", "install", plugin]
+    else:
+        target, home = in_view(STATE_DIR), in_view(STATE_DIR).parent
+        VIEW.mkdir(mode=0o755, parents=True, exist_ok=True)
+        env = {**runtime.env(home), "OPENCLAW_STATE_DIR": str(target)}
+        setup = (f"mount -t tmpfs tmpfs {VIEW} && mkdir -p {target} && "
+                 f'mount --bind "{state / ".openclaw"}" {target} && exec "$@"')
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup, "sh",
+                   str(runtime.node), str(runtime.entry), "plugins", "install", plugin]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL, check=False)
 
 
 @pytest.fixture(scope="session")

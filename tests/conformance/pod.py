@@ -4,10 +4,11 @@ The pod is reproduced from the built objects, not from the spec: the gateway con
 command and args (mapped onto the installed package: the image's WORKDIR is the package, so
 `node dist/index.js` runs there), its env (values, and secretKeyRefs read from the decrypted
 Secret), its volumes (the ConfigMap's files written where the pod mounts them, in the kubelet's
-`..data` symlink layout and remounted read-only inside the namespace, emptyDirs and the
-state volume as fresh directories) and its port. Paths inside the pod are mapped into a
-directory per boot; `/tmp/openclaw`, where the gateway writes its log (the pod's `/tmp` is an
-emptyDir), is a private bind mount.
+`..data` symlink layout, emptyDirs and the state volume as fresh directories) and its port.
+Paths inside the pod are mapped into a directory per boot. Inside its mount namespace the
+pod's root file system and the package are read-only, only the volumes are writable, `/tmp`
+is the tmp emptyDir (where the gateway writes its log), and the gateway runs as uid 1000 with
+no capabilities (Boot._as_in_a_pod says what this cannot emulate).
 
 A gateway that binds all interfaces (`--bind lan`, as in the pod) runs in a network namespace
 of its own (`unshare --net --mount`, as root), where only its loopback exists; the probes run in
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -45,6 +47,17 @@ def _namespaces_work() -> bool:
 
 
 NAMESPACES = _namespaces_work()
+# Where a boot's directory appears inside its mount namespace: one path for all of them (each
+# namespace mounts its own boot on this empty folder), so that paths the gateway records in
+# its state (the channel plugins' install paths) hold from one boot to the next, as a pod's
+# state volume is always at its mountPath. It is never removed: another boot may be using it.
+VIEW = Path("/run/moltgen-pod")
+STATE_DIR = "/home/node/.openclaw"  # OPENCLAW_STATE_DIR in the built Deployment
+
+
+def in_view(pod_path: str) -> Path:
+    """Where `pod_path` is inside a boot's namespace."""
+    return VIEW / "pod" / pod_path.lstrip("/")
 
 
 @dataclass
@@ -178,22 +191,82 @@ class Boot:
         mounts = self._mounts()
         env = self._env(mounts)
         argv = self._argv()
+        cwd = str(self.runtime.package)
         if NAMESPACES:
-            Path("/tmp/openclaw").mkdir(exist_ok=True)  # the mount point
-            logs = self.root / "tmp" / "openclaw"
-            logs.mkdir(parents=True, exist_ok=True)
-            # ConfigMap volumes are read-only in a pod, for root too: a bind remounted ro
-            read_only = "".join(f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}" && '
-                                for p in self.read_only)
-            setup = (f'mount --bind "{logs}" /tmp/openclaw && {read_only}'
-                     'ip link set lo up && exec "$@"')
-            argv = ["unshare", "--net", "--mount", "--propagation", "private",
-                    "sh", "-c", setup, "sh", *argv]
+            argv, env, cwd = self._as_in_a_pod(mounts, argv, env)
         self.started = time.monotonic()
         with open(self.log_file, "wb") as out:
-            self.process = subprocess.Popen(argv, cwd=self.runtime.package, env=env, stdout=out,
+            self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
+
+    def run_inside(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`sh -c SCRIPT` in this boot's pod, as the gateway would run there (its env, mounts,
+        user and namespaces): for tests of the emulation itself."""
+        assert NAMESPACES, "the pod's isolation needs namespaces"
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").mkdir(exist_ok=True)
+        mounts = self._mounts()
+        argv, env, cwd = self._as_in_a_pod(mounts, ["/bin/sh", "-c", script], self._env(mounts))
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+    def _as_in_a_pod(self, mounts: dict[str, str], argv: list[str],
+                     env: dict[str, str]) -> tuple[list[str], dict[str, str], str]:
+        """The command that runs `argv` as the kubelet runs the container: in a network and a
+        mount namespace of its own, where the image's file system (the pod's root, HOME under
+        it, and the installed package, which stands for the image's WORKDIR) is read-only and
+        only the volumes are writable, `/tmp` is the tmp emptyDir, the ConfigMap is read-only,
+        and the process runs as uid/gid 1000 (runAsUser, fsGroup: the writable volumes belong
+        to 1000) with no capabilities and no new privileges.
+
+        The boot's directory is under pytest's base (mode 0700), which uid 1000 could not
+        enter: inside the namespace it is mounted at VIEW, the same path in every boot (each
+        namespace mounts its own boot there), and every path the process is given points
+        there, so the state volume is always at one path, as a pod's is. The package keeps its own path (npm's wrapper
+        names node by it), made reachable by a tmpfs over the first folder above it that only
+        root may enter (root's home), as in an image where it lies on the path it was built at.
+        What this cannot emulate: seccomp (RuntimeDefault), the image's own files and user
+        database, and a real kubelet's fsGroup walk (here: chown)."""
+        self.root.chmod(0o755)  # made by pytest as 0700: the pod's user must enter it
+        view = VIEW
+        view.mkdir(mode=0o755, parents=True, exist_ok=True)
+        state = next(e["value"] for e in self.view.container["env"] if e["name"] == "OPENCLAW_STATE_DIR")
+        assert state == STATE_DIR, state  # where plugin_state installed the channel plugins
+        (self.root / "image").mkdir(exist_ok=True)
+        image = self.runtime.bin_dir.parent  # node (bin/) and the releases beside it
+
+        def seen(text: str) -> str:
+            host = str(self.root)
+            return str(view) + text[len(host):] if text == host or text.startswith(host + "/") else text
+
+        writable = [Path(m) for p, m in mounts.items() if Path(m) not in self.read_only]
+        for directory in [*writable, self.root / "tmp"]:  # fsGroup: the volumes are the user's
+            subprocess.run(["chown", "-R", "1000:1000", str(directory)], check=True, timeout=120)
+        quote = shlex.quote
+        held = quote(str(view / "image"))
+        steps = [f"mount --bind {quote(str(self.root))} {quote(str(view))}",
+                 f"mount --bind {quote(str(image))} {held}", f"mount -o remount,bind,ro {held}"]
+        closed = next((a for a in reversed(image.parents) if not a.stat().st_mode & 0o001), None)
+        if closed is not None:
+            steps += [f"mount -t tmpfs -o mode=0755 tmpfs {quote(str(closed))}",
+                      f"mkdir -p {quote(str(image))}"]
+        steps += [f"mount --bind {held} {quote(str(image))}",
+                  f"mount -o remount,bind,ro {quote(str(image))}"]
+        # each writable volume its own mount, so that the read-only root above keeps it writable
+        steps += [f"mount --bind {quote(seen(str(v)))} {quote(seen(str(v)))}" for v in writable]
+        pod = quote(str(view / "pod"))
+        steps += [f"mount --rbind {pod} {pod}", f"mount -o remount,bind,ro {pod}"]
+        steps += [f"mount --bind {quote(seen(str(p)))} {quote(seen(str(p)))} && "
+                  f"mount -o remount,bind,ro {quote(seen(str(p)))}" for p in self.read_only]
+        steps += [f"mount --bind {quote(str(view / 'tmp'))} /tmp",  # the pod's /tmp (emptyDir)
+                  "ip link set lo up",
+                  f"cd {quote(str(self.runtime.package))}",
+                  'exec setpriv --reuid 1000 --regid 1000 --clear-groups --inh-caps=-all '
+                  '--bounding-set=-all --no-new-privs "$@"']
+        command = ["unshare", "--net", "--mount", "--propagation", "private",
+                   "sh", "-c", " && ".join(steps), "sh", *map(seen, argv)]
+        return command, {name: seen(value) for name, value in env.items()}, str(self.root)
 
     def wait_for(self, pattern: str, timeout: float) -> bool:
         regex = re.compile(pattern)
