@@ -71,6 +71,8 @@ SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")
 EnvArgument = Annotated[str, typer.Argument(help="Environment, as named in the spec.")]
 KeyArgument = Annotated[str, typer.Argument(help="Key in the Secret, e.g. gatewayToken.")]
 InstanceOption = Annotated[str | None, typer.Option(help="The instance, in a fleet.")]
+AllInstancesOption = Annotated[bool, typer.Option(
+    "--all-instances", help="In a fleet: the Secret of every instance of ENV, written together.")]
 
 
 @app.command()
@@ -99,6 +101,7 @@ def set_command(
     from_file: Annotated[Path | None, typer.Option(
         "--from-file", metavar="PATH", help="Read the value from this file.")] = None,
     instance: InstanceOption = None,
+    all_instances: AllInstancesOption = False,
     spec: SpecOption = Path("moltgen.yaml"),
 ) -> None:
     """Set KEY in ENV's Secret; the value comes from stdin, --from-env or --from-file."""
@@ -106,17 +109,23 @@ def set_command(
         raise MoltgenError("a value on the command line is refused (shell history and `ps` "
                            "show it): pipe it on stdin, or use --from-env or --from-file")
     project = _load(spec)
+    targets = _instances(project, instance, all_instances)
     value = read_value(key, from_env=from_env, from_file=from_file)
-    changed = _render(project, lambda: _store().set_secret(project, env, key, value, instance))
+    changed = _render(project, lambda: _each(targets, lambda one: _store().set_secret(
+        project, env, key, value, one)))
     say(f"moltgen: set {key} in {', '.join(changed)}", err=True)
 
 
 @app.command()
 def rotate(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
+           all_instances: AllInstancesOption = False,
            spec: SpecOption = Path("moltgen.yaml")) -> None:
-    """Give a generated KEY (gatewayToken) a new random value in ENV's Secret."""
+    """Give a generated KEY (gatewayToken) a new random value in ENV's Secret (with
+    --all-instances, a value of its own in each instance's)."""
     project = _load(spec)
-    changed = _render(project, lambda: _store().rotate_secret(project, env, key, instance))
+    targets = _instances(project, instance, all_instances)
+    changed = _render(project, lambda: _each(targets, lambda one: _store().rotate_secret(
+        project, env, key, one)))
     say(f"moltgen: rotated {key} in {', '.join(changed)}; the Deployment rolls when this "
         "is synced", err=True)
 
@@ -213,6 +222,25 @@ def _store() -> Any:
     from moltgen.secrets import store  # imports the spec and the pipeline: load on use
 
     return store
+
+
+def _instances(project: Any, instance: str | None, all_instances: bool) -> list[str | None]:
+    """The instances a command edits: the one named, or with --all-instances every one (a
+    project without instances has one Secret per environment)."""
+    if not all_instances:
+        return [instance]
+    if instance is not None:
+        raise MoltgenError(Problem("name one instance or all of them, not both",
+                                   field="--all-instances"))
+    return [one.name for one in project.instances] or [None]
+
+
+def _each(instances: list[str | None], edit: Any) -> dict[str, bytes]:
+    """The Secret files `edit` returns for each instance, as one edit (one transaction)."""
+    files: dict[str, bytes] = {}
+    for instance in instances:
+        files.update(edit(instance))
+    return files
 
 
 def _load(spec: Path) -> Any:

@@ -176,3 +176,62 @@ def test_end_to_end_through_the_cli(repo, monkeypatch):
     result = moltgen_cli("secrets", "get", "dev", "anthropicApiKey")
     assert result.returncode == 2 and "SOPS_AGE_KEY_FILE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+FLEET = """\
+name: bot
+namespace: bots
+sops:
+  ageRecipients: [{recipient}]
+environments:
+  dev: {{}}
+  prod: {{}}
+instances:
+  - name: alice
+  - name: bob
+"""
+
+
+def test_the_rotation_workflow_rotates_every_instance_of_a_fleet(tmp_path, alice, monkeypatch):
+    """The rotation workflow's step, run as written (bash, this checkout's moltgen on PATH):
+    on a fleet each instance's token gets a new value of its own, in one render per
+    environment, and the tree is left rendered."""
+    from support import REPO
+
+    from moltgen.core.yamlio import load_documents
+
+    root = tmp_path / "fleet"
+    root.mkdir()
+    (root / "moltgen.yaml").write_text(FLEET.format(recipient=alice.recipient))
+    monkeypatch.chdir(root)
+    cli = [sys.executable, "-m", "moltgen"]
+    assert subprocess.run([*cli, "render"], capture_output=True, timeout=120).returncode == 0
+    path = ".github/workflows/moltgen-rotate-gateway-token.yml"
+    job = next(iter(load_documents((REPO / path).read_text(), path)[0].data["jobs"].values()))
+    [step] = [s["run"] for s in job["steps"] if "secrets rotate" in s.get("run", "")]
+
+    def tokens() -> dict[tuple[str, str], str]:
+        return {(env, name): subprocess.run([*cli, "secrets", "get", env, "gatewayToken",
+                                             "--instance", name], capture_output=True,
+                                            text=True, timeout=60, check=True).stdout
+                for env in ("dev", "prod") for name in ("alice", "bob")}
+
+    before = tokens()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "moltgen").write_text(f"#!/bin/sh\nexec {sys.executable} -m moltgen \"$@\"\n")
+    (bin_dir / "moltgen").chmod(0o755)
+    result = subprocess.run(["bash", "-c", step], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                                 "MOLTGEN_ENVIRONMENTS": job["env"]["MOLTGEN_ENVIRONMENTS"]})
+    assert result.returncode == 0, result.stderr
+    after = tokens()
+    assert all(after[k] != before[k] for k in before)
+    assert len(set(after.values())) == len(after)  # a value of its own in each Secret
+    assert subprocess.run([*cli, "render", "--check"], capture_output=True, timeout=120).returncode == 0
+
+
+def test_one_instance_or_all_not_both(repo, renders):
+    result = invoke("rotate", "dev", "gatewayToken", "--instance", "x", "--all-instances")
+    assert result.exit_code != 0 and "not both" in str(result.exception)
+    assert renders == []
