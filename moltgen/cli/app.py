@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from moltgen.cli.check import register as register_check_commands
-from moltgen.cli.conventions import HELP_OPTIONS, MoltgenGroup
+from moltgen.cli.conventions import HELP_OPTIONS, MoltgenGroup, Verbosity
 from moltgen.cli.secrets import app as secrets_app
 from moltgen.core.errors import Location, MoltgenError, Problem, os_problem
 from moltgen.core.progress import Progress
@@ -49,17 +49,6 @@ VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Print more
 # render writes thousands, which no one reads (kustomize and helm stay quiet too).
 SHORT_FILE_LIST = 10
 
-
-class Verbosity:
-    """-q/-v given before the command (`moltgen -q render`) or after it (`moltgen render -q`)."""
-
-    level = 0
-
-    @classmethod
-    def of(cls, quiet: bool, verbose: bool) -> int:
-        if quiet and verbose:
-            raise MoltgenError(Problem("give --quiet or --verbose, not both", field="--quiet"))
-        return -1 if quiet else 1 if verbose else cls.level
 
 
 def _version(value: bool) -> None:

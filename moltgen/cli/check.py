@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from moltgen.cli.conventions import Verbosity
 from moltgen.core.errors import MoltgenError, Problem, did_you_mean
 from moltgen.core.files import write_output
 from moltgen.core.terminal import say
@@ -40,6 +41,8 @@ def check(
     changed_since: str | None = typer.Option(None, "--changed-since", metavar="REF", help="Check only the overlays whose inputs (files their kustomize build reads, bases included) differ from git revision REF; everything when the policy changed."),
     new_only: bool = typer.Option(False, "--new-only", help="Report (and fail on) only the findings the working tree introduces against --base REF, both judged under REF's policy."),
     base: str | None = typer.Option(None, "--base", metavar="REF", help="With --new-only: the git revision to compare with (default: the merge base with the default branch)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Text report: only the findings that fail the check, and the summary."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Text report: each waived finding in full (by default they are counted per rule)."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -51,10 +54,11 @@ def check(
         raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))
     if fail_on not in ("error", "warning"):
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
+    detail = Verbosity.of(quiet, verbose)
     if new_only or base is not None:
         result, catalog = _new_findings(new_only, base, targets, env, spec, policy, base_policy,
                                         changed_since, allow_remote, timeout)
-        write_output(render_chunks(result, fmt, catalog, fail_on=Severity(fail_on)), output)
+        write_output(render_chunks(result, fmt, catalog, fail_on=Severity(fail_on), detail=detail), output)
         if result.failed(Severity(fail_on)):
             raise typer.Exit(1)
         return
@@ -64,7 +68,8 @@ def check(
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    write_output(render_chunks(result, fmt, catalog, color=color, fail_on=Severity(fail_on)), output)
+    write_output(render_chunks(result, fmt, catalog, color=color, fail_on=Severity(fail_on),
+                               detail=detail), output)
     if result.failed(Severity(fail_on)):
         raise typer.Exit(1)
 

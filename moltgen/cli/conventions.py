@@ -19,6 +19,8 @@ from typer import _click
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.exceptions import Abort
 
+from moltgen.core.errors import MoltgenError, Problem
+
 HELP_OPTIONS = ["-h", "--help"]
 
 # Option name → metavar; other options are named after themselves (`--instance` → NAME below).
@@ -155,3 +157,15 @@ class MoltgenGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class Verbosity:
+    """-q/-v given before the command (`moltgen -q render`) or after it (`moltgen render -q`)."""
+
+    level = 0
+
+    @classmethod
+    def of(cls, quiet: bool, verbose: bool) -> int:
+        if quiet and verbose:
+            raise MoltgenError(Problem("give --quiet or --verbose, not both", field="--quiet"))
+        return -1 if quiet else 1 if verbose else cls.level

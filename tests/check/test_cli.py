@@ -41,6 +41,19 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def test_quiet_and_verbose_are_accepted_before_and_after_the_verb(workdir):
+    """The README lists -q: `check -q` and `moltgen -q check` print the failing findings and
+    the summary, never more; -q with -v is refused in one line."""
+    full = moltgen("check", "bad.yaml", cwd=workdir)
+    for args in (("check", "-q", "bad.yaml"), ("-q", "check", "bad.yaml")):
+        quiet = moltgen(*args, cwd=workdir)
+        assert quiet.returncode == full.returncode == 1, quiet.stderr
+        assert quiet.stdout.splitlines()[-1] == full.stdout.splitlines()[-1]
+        assert "image-tag-latest" in quiet.stdout and len(quiet.stdout) <= len(full.stdout)
+    both = moltgen("check", "-q", "-v", "bad.yaml", cwd=workdir)
+    assert both.returncode == 2 and both.stderr.count("\n") == 1, both.stderr
+
+
 def test_exit_0_when_clean(workdir):
     result = moltgen("check", "clean.yaml", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -117,6 +117,22 @@ def test_text_groups_by_file_and_colours_only_when_asked(result):
     assert "\x1b[31m" in render(result, "text", CATALOG, color=True)
 
 
+def test_text_detail_levels(result):
+    """-v lists every finding; by default waived ones are counted per rule and waiver; -q keeps
+    only what fails the check. The summary line is the same in all three."""
+    full, counted, quiet = (render(result, "text", CATALOG, detail=d) for d in (1, 0, -1))
+    summary = full.splitlines()[-1]
+    assert counted.splitlines()[-1] == quiet.splitlines()[-1] == summary
+    assert "waived: demo" in full and "waived: demo" not in counted
+    assert "waived (-v lists each): 1" in counted and "resources-limits  demo" in counted
+    failing = [f for f in result.findings if not f.waived and f.severity == Severity.ERROR]
+    warnings = [f for f in result.findings if not f.waived and f.severity == Severity.WARNING]
+    assert failing and warnings  # the fixture has both, so each level can be told apart
+    assert all(f.message in quiet for f in failing)
+    assert not any(f.message in quiet for f in warnings) and "waived" not in quiet.replace(summary, "")
+    assert all(f.message in counted for f in warnings)
+
+
 def test_markdown_table(result):
     text = render(result, "markdown", CATALOG)
     assert "| | Rule | Object | Where | Message |" in text and "`secret-empty-value`" in text

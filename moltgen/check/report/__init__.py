@@ -12,8 +12,10 @@ FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
 
 
 def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False,
-           fail_on: Severity = Severity.ERROR) -> str:
-    """`fail_on` is check's --fail-on: JUnit counts as failures only what fails the run."""
+           fail_on: Severity = Severity.ERROR, detail: int = 1) -> str:
+    """`fail_on` is check's --fail-on: JUnit counts as failures only what fails the run (and
+    the quiet text report shows only that). `detail` (-1, 0, 1: -q, default, -v) is how much
+    of the text report: the other formats are for machines and always whole."""
     from moltgen.check.report import github, json_report, junit, markdown, sarif, text
 
     renderers: dict[str, Callable[[CheckResult, Catalog], str]] = {
@@ -21,18 +23,18 @@ def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = Fal
         "markdown": markdown.render,
     }
     if fmt == "text":
-        return text.render(result, catalog, color=color)
+        return text.render(result, catalog, color=color, detail=detail, fail_on=fail_on)
     if fmt == "junit":
         return junit.render(result, catalog, fail_on=fail_on)
     return renderers[fmt](result, catalog)
 
 
 def render_chunks(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False,
-                  fail_on: Severity = Severity.ERROR) -> Iterable[str]:
+                  fail_on: Severity = Severity.ERROR, detail: int = 1) -> Iterable[str]:
     """render(), in pieces to write one after the other: the JSON report of a large check is
     never held whole (report.json_report.chunks)."""
     if fmt == "json":
         from moltgen.check.report import json_report
 
         return json_report.chunks(result)
-    return [render(result, fmt, catalog, color=color, fail_on=fail_on)]
+    return [render(result, fmt, catalog, color=color, fail_on=fail_on, detail=detail)]
