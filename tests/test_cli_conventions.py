@@ -127,3 +127,23 @@ def test_quiet_before_any_command_silences_its_progress(tmp_path):
     assert "checking objects" in run_moltgen("check", "many.yaml", cwd=tmp_path, env=shown).stderr
     quiet = run_moltgen("-q", "check", "many.yaml", cwd=tmp_path, env=shown)
     assert quiet.code == 0 and quiet.stderr == ""
+
+
+def test_the_spec_is_found_from_a_subfolder_and_named_before_the_verb(tmp_path):
+    """kubectl and git habits: `moltgen -f SPEC VERB` as `moltgen VERB -f SPEC`, and from a
+    subfolder of the project the spec above is used, up to the repository root only."""
+    project = tmp_path / "repo" / "project"
+    project.mkdir(parents=True)
+    (tmp_path / "repo" / ".git").mkdir()
+    (project / "moltgen.yaml").write_text(MINIMAL_SPEC)
+    assert run_moltgen("-f", "project/moltgen.yaml", "render", cwd=tmp_path / "repo").code == 0
+    assert run_moltgen("render", "--check", "-f", "project/moltgen.yaml", cwd=tmp_path / "repo").code == 0
+    below = run_moltgen("render", "--check", cwd=project / "base")
+    assert below.code == 0 and below.stdout == "../moltgen.yaml: the tree is up to date\n"
+    assert run_moltgen("build", "dev", cwd=project / "overlays" / "dev").code == 0
+    # not past the repository root, and not when a spec is named
+    (tmp_path / "moltgen.yaml").write_text(MINIMAL_SPEC)
+    outside = run_moltgen("render", "--check", cwd=tmp_path / "repo")
+    assert outside.code == 2 and "moltgen.yaml" in outside.stderr
+    named = run_moltgen("-f", "nowhere.yaml", "render", "--check", cwd=project / "base")
+    assert named.code == 2 and "nowhere.yaml" in named.stderr

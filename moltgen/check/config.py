@@ -94,15 +94,18 @@ class PolicyConfig:
                 for rule_id, location in self.rule_locations.items() if rule_id not in known]
 
 
-def load_policy(path: Path | None, display: str | None = None) -> PolicyConfig:
-    """The given policy file, else policies/policy.yaml when present, else defaults.
-    `display` names the file in messages (`main:policies/policy.yaml` for --base-policy)."""
+def load_policy(path: Path | None, display: str | None = None, *,
+                root: Path = Path()) -> PolicyConfig:
+    """The given policy file, else `root`'s policies/policy.yaml when present (root: the
+    spec's folder), else defaults. `display` names the file in messages
+    (`main:policies/policy.yaml` for --base-policy)."""
     confine_to = None  # a policy named on the command line is read wherever it is
     if path is None:
-        if not DEFAULT_POLICY.is_file():
-            rules_dir = DEFAULT_POLICY.parent / "rules"
+        default = root / DEFAULT_POLICY
+        if not default.is_file():
+            rules_dir = default.parent / "rules"
             return PolicyConfig(custom_rule_dirs=(rules_dir,) if rules_dir.is_dir() else ())
-        path, confine_to = DEFAULT_POLICY, Path.cwd()  # the repository's: a link stays inside
+        path, confine_to = default, root.resolve()  # the repository's: a link stays inside
     documents = load_file(path, display, confine_to=confine_to)
     if not documents:
         return PolicyConfig(source=display or str(path))

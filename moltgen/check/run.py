@@ -99,13 +99,17 @@ def _changed_inputs(options: CheckOptions, policy: PolicyConfig) -> set[Path] | 
 
 
 def _policy_and_catalog(options: CheckOptions) -> tuple[PolicyConfig, Catalog]:
+    """--policy, else the policy beside the spec (`-f break/moltgen.yaml` reads
+    break/policies/policy.yaml, from any working directory); with --base-policy, that file as
+    it is at the base revision."""
+    root = options.spec.parent if options.spec is not None else Path()
     if options.base_policy is None:
-        policy = load_policy(options.policy)
+        policy = load_policy(options.policy, root=root)
         return policy, load_catalog(policy.custom_rule_dirs)
     from moltgen.check.base_policy import policy_at
     from moltgen.check.config import DEFAULT_POLICY
 
-    with policy_at(options.base_policy, options.policy or DEFAULT_POLICY) as found:
+    with policy_at(options.base_policy, options.policy or root / DEFAULT_POLICY) as found:
         if found is None:  # the base has no policy: the defaults, never the pull request's
             return PolicyConfig(source=f"{options.base_policy} (none)"), load_catalog(())
         policy = load_policy(*found)

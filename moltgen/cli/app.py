@@ -61,15 +61,47 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global_options(
+    context: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    spec: Annotated[Path | None, typer.Option(
+        "--spec", "-f", help="The spec of every command that reads one (default: moltgen.yaml "
+                             "here, else in the nearest folder above, up to the git root).")] = None,
 ) -> None:
     """Compile a Moltbot (OpenClaw) spec into a Kustomize GitOps tree, encrypt its Secrets
     with SOPS, and lint what Argo CD or Flux will apply."""
     Verbosity.level = Verbosity.of(quiet, verbose)
     Progress.quiet = Verbosity.level < 0
+    spec = spec or _spec_above(Path.cwd())
+    if spec is not None:  # the default of each command's own -f, which still wins
+        context.default_map = _spec_defaults(context.command, spec)
+
+
+def _spec_above(start: Path) -> Path | None:
+    """moltgen.yaml of the nearest folder above `start` (git's way: from a subfolder the
+    project is still found), up to the repository root; None when `start` has its own."""
+    if (start / "moltgen.yaml").exists() or (start / ".git").exists():
+        return None
+    for folder in start.parents:
+        if (folder / "moltgen.yaml").is_file():
+            return Path(os.path.relpath(folder / "moltgen.yaml", start))
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def _spec_defaults(group: Any, spec: Path) -> dict[str, Any]:
+    """click's default_map giving every command with a `spec` parameter this spec."""
+    found: dict[str, Any] = {}
+    for name, command in getattr(group, "commands", {}).items():
+        defaults = _spec_defaults(command, spec)
+        if any(param.name == "spec" for param in command.params):
+            defaults["spec"] = spec
+        if defaults:
+            found[name] = defaults
+    return found
 
 
 @app.command()

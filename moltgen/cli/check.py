@@ -32,7 +32,7 @@ def check(
     fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings of this severity or worse: error or warning."),
     kubernetes_version: str | None = typer.Option(None, "--kubernetes-version", help="Validate against this Kubernetes version (default: newest bundled)."),
     schema_dir: list[Path] = typer.Option([], "--schema-dir", help="Extra schemas, kubeconform layout {group}/{kind}_{version}.json (repeatable)."),
-    policy: Path | None = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml when present)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file (default: policies/policy.yaml beside the spec, when present)."),
     base_policy: str | None = typer.Option(None, "--base-policy", metavar="REF", help="Read the policy (and its custom rules) from this git revision, e.g. the pull request's target branch, not from the working tree."),
     spec: Path | None = typer.Option(None, "--spec", "-f", help="The spec, when no target is given (default: moltgen.yaml)."),
     no_strict: bool = typer.Option(False, "--no-strict", help="Allow unknown fields."),
@@ -128,7 +128,7 @@ def policy_export(
     kubernetes_version: str | None = typer.Option(None, "--kubernetes-version", help="Check the exported objects against this Kubernetes version's schemas (1.30 or later)."),
     spec: Path | None = typer.Option(None, "--spec", "-f", help="The spec whose namespaces the bindings match (default: moltgen.yaml when present)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE (atomically) instead of stdout."),
-    policy: Path | None = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml when present)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file whose custom rules to export (default: policies/policy.yaml beside the spec, when present)."),
 ) -> None:
     """Export single-object rules as admission policies; rules across objects are listed as not exportable."""
     from moltgen.check.catalog import load_catalog
@@ -140,7 +140,7 @@ def policy_export(
         raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))
     if scope not in SCOPES:
         raise MoltgenError(Problem(f"unknown scope {scope!r} (use {', '.join(SCOPES)})", field="--scope"))
-    config = load_policy(policy)
+    config = load_policy(policy, root=spec.parent if spec is not None else Path())
     catalog = load_catalog(config.custom_rule_dirs)
     documents, skipped = export_configured(catalog, config, env=env, scope=scope,
                                            spec=spec, kubernetes_version=kubernetes_version)

@@ -159,3 +159,22 @@ def test_output_to_a_device_writes_through_and_leaves_the_device_in_place(tmp_pa
     assert result.code == 0, result.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert json.loads(received[0])["summary"]["objects"] == 1
+
+
+def test_the_policy_beside_the_spec_judges_it_from_any_working_directory(tmp_path):
+    """`check -f project/moltgen.yaml` from the folder above reads project/policies/policy.yaml,
+    as `check` inside project/ does: the verdict does not depend on where it is run from."""
+    import shutil
+
+    from support import REPO
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "moltgen.yaml", project)
+    shutil.copytree(REPO / "policies", project / "policies")
+    assert moltgen("render", cwd=project).returncode == 0
+    inside = moltgen("check", cwd=project)
+    outside = moltgen("check", "-f", "project/moltgen.yaml", cwd=tmp_path)
+    assert "waived" in inside.stdout.splitlines()[-1] and " 0 waived" not in inside.stdout
+    assert outside.stdout.splitlines()[-1] == inside.stdout.splitlines()[-1]
+    assert outside.returncode == inside.returncode == 0, outside.stdout
