@@ -43,6 +43,11 @@ _MOLTBOT_IMAGE = (
     " (_ref.substring(0, _ref.size() - _last.size()) + _last.split(':')[0])"
     ".matches('openclaw|clawdbot|moltbot')))"
 )
+# The Gateway's own images: the repository's last part is the project's name, exactly.
+_GATEWAY_IMAGE = (
+    "cel.bind(_ref, _img.split('@')[0].lowerAscii(),"
+    " _ref.split('/')[_ref.split('/').size() - 1].split(':')[0].matches('^(openclaw|clawdbot|moltbot)$'))"
+)
 _MOLTBOT_NAMES = "['openclaw', 'moltbot', 'clawdbot']"
 
 MACROS: tuple[Macro, ...] = (
@@ -62,6 +67,8 @@ MACROS: tuple[Macro, ...] = (
           "the pod labels of any workload"),
     Macro("isMoltbotImage", ("_img",), _MOLTBOT_IMAGE,
           "an image reference whose repository contains openclaw, clawdbot or moltbot"),
+    Macro("isGatewayImage", ("_img",), _GATEWAY_IMAGE,
+          "an image reference whose repository's last part is openclaw, clawdbot or moltbot"),
     Macro("isMoltbot", ("_mb",),
           f"_mb.kind in {_WORKLOADS} && ("
           f" podLabelsOf(_mb)[?'app.kubernetes.io/name'].orValue('') in {_MOLTBOT_NAMES} ||"
@@ -72,12 +79,15 @@ MACROS: tuple[Macro, ...] = (
           "(pod template or object), or a container image whose repository contains openclaw, "
           "clawdbot or moltbot"),
     Macro("isMoltbotGateway", ("_gw",),
-          "cel.bind(_cmd, _gw.?command.orValue([]) + _gw.?args.orValue([]),"
+          "_gw.?name.orValue('') == 'gateway' ||"
+          " cel.bind(_cmd, _gw.?command.orValue([]) + _gw.?args.orValue([]),"
           " _cmd.exists(_a, _a.matches('(^|[\\\\s/])gateway(\\\\s|$)')) ||"
-          " (_cmd.size() == 0 && isMoltbotImage(_gw.?image.orValue(''))))",
-          "a container that runs the Gateway: `gateway` is a word of its command or args "
-          "(`openclaw gateway`, `node dist/index.js gateway`), or a Moltbot image run with its "
-          "default command"),
+          " (_cmd.size() == 0 && isGatewayImage(_gw.?image.orValue(''))))",
+          "a container that runs the Gateway: it is named `gateway` (as moltgen names it), "
+          "`gateway` is a word of its command or args (`openclaw gateway`, `node dist/index.js "
+          "gateway`), or it runs the Gateway's own image (`.../openclaw`, `.../clawdbot`, "
+          "`.../moltbot`) with its default command; a sidecar whose image merely mentions "
+          "OpenClaw (`openclaw-exporter`) is not the Gateway"),
     Macro("selectsPods", ("_svc", "_wl"),
           "_svc.?spec.?selector.orValue({}).size() > 0 &&"
           " cel.bind(_lbl, podLabelsOf(_wl),"
