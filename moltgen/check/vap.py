@@ -9,12 +9,18 @@ rule fixture), and touch nothing but moltgen's workloads unless asked to:
 - a rule's `when` is folded into its validation (`!(when) || expression`): matchConditions cannot
   read `variables`, and a folded condition is judged exactly as `check` judges it;
 - bindings match only what the scope allows (`Scope`), and act by severity: an error denies and
-  fails closed, a warning warns and fails open, an info only audits.
+  fails closed, a warning warns and fails open, an info only audits;
+- the policy file's waivers hold at admission too: a waived object (by kind, name and
+  namespace) is left out by a matchCondition, so the cluster admits what check passes. A waiver
+  of some keys or one field of an object leaves out the whole object (admission judges
+  objects, not findings); a waiver of a rule for every object leaves the rule unexported.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -91,21 +97,36 @@ class Scope:
 
 
 def export_vap(catalog: Catalog, *, env: str = "", scope: Scope | None = None,
-               params: dict[str, dict[str, Any]] | None = None
+               params: dict[str, dict[str, Any]] | None = None, waivers: Sequence[Any] = ()
                ) -> tuple[list[dict[str, Any]], list[Skipped]]:
     """Policy and binding of every exportable rule; `params` overrides a rule's parameters
-    (the policy file's), by rule id."""
+    (the policy file's), by rule id; `waivers` are the policy file's waivers in force."""
     scope = scope or Scope(environment=env)
     documents: list[dict[str, Any]] = []
     skipped: list[Skipped] = []
     for rule in catalog.sorted():
-        reason = not_exportable(rule) or _not_for_environment(rule, env)
+        own = [w for w in waivers if w.rule == rule.id and w.env in ("", env)]
+        everywhere = next((w for w in own if not (w.kind or w.name or w.namespace)), None)
+        reason = not_exportable(rule) or _not_for_environment(rule, env) or (
+            f"waived for every object ({everywhere.source})" if everywhere else "")
         if reason:
             skipped.append(Skipped(rule.id, reason))
             continue
         rule_params = (params or {}).get(rule.id, rule.params)
-        documents += [export_policy(rule, env=env, params=rule_params), _binding(rule, scope)]
+        policy = export_policy(rule, env=env, params=rule_params)
+        if own:
+            policy["spec"]["matchConditions"] = [_waiver_condition(i, w) for i, w in enumerate(own)]
+        documents += [policy, _binding(rule, scope)]
     return documents, skipped
+
+
+def _waiver_condition(index: int, waiver: Any) -> dict[str, str]:
+    """A matchCondition that leaves out the objects `waiver` names (admission sees the
+    namespace of a namespaced object in the request)."""
+    parts = [f"object.kind == {cel_literal(waiver.kind)}"] if waiver.kind else []
+    parts += [f"object.metadata.name == {cel_literal(waiver.name)}"] if waiver.name else []
+    parts += [f"request.namespace == {cel_literal(waiver.namespace)}"] if waiver.namespace else []
+    return {"name": f"moltgen-waiver-{index}", "expression": f"!({' && '.join(parts)})"}
 
 
 def not_exportable(rule: Rule) -> str:
@@ -293,8 +314,10 @@ def export_configured(catalog: Catalog, config: Any, *, env: str, scope: str,
     if scope == "namespaces" and not namespaces:
         raise MoltgenError(Problem("needs the spec's namespaces: run it next to moltgen.yaml or "
                                    "give --spec", field="--scope"))
+    today = dt.date.today()
+    waivers = [w for w in config.waivers if not w.expired(today)]
     documents, skipped = export_vap(Catalog({rule.id: rule for rule in rules}), env=env, params=params,
-                                    scope=Scope(scope, namespaces, env, spared))
+                                    scope=Scope(scope, namespaces, env, spared), waivers=waivers)
     for document in documents:
         errors = schemas.validate(document)
         if errors:  # a bug in the exporter, not in the input; say which object

@@ -61,3 +61,31 @@ def test_every_exportable_rule_has_fixtures_both_ways():
     for rule in CATALOG.sorted():
         if not not_exportable(rule):
             assert {t.expect for t in rule.tests} == {"pass", "fail"}, rule.id
+
+
+def test_a_waived_object_is_admitted_and_the_others_still_denied():
+    """The policy file's waivers hold at admission too (issue 23): the object a waiver names
+    is left out by a matchCondition, evaluated as the API server does (with the request's
+    namespace), while the same rule still denies every other object; a waiver of a rule for
+    every object leaves it unexported, as check then never fails on it."""
+    from moltgen.check.config import Waiver
+    from moltgen.check.vap import export_vap
+
+    rule = CATALOG.rules["host-namespaces"]
+    hostile = next(t for t in rule.tests if t.expect == "fail").objects[0]
+    waivers = [Waiver(rule="host-namespaces", reason="r", kind=hostile["kind"],
+                      name=hostile["metadata"]["name"], namespace="legacy", source="policy.yaml:3"),
+               Waiver(rule="privileged", reason="r", source="policy.yaml:9")]
+    documents, skipped = export_vap(CATALOG, env="prod", waivers=waivers)
+    assert ("privileged", "waived for every object (policy.yaml:9)") in {(s.rule, s.reason) for s in skipped}
+    [policy] = [d for d in documents if d["metadata"].get("annotations", {}).get("moltgen.dev/rule")
+                == "host-namespaces" and d["kind"] == "ValidatingAdmissionPolicy"]
+
+    def matched(namespace: str) -> bool:
+        request = {"namespace": namespace}
+        return all(celenv.compile_admission_expression(c["expression"]).run(
+            celenv.admission_activation({"object": hostile, "request": request})) is True
+            for c in policy["spec"]["matchConditions"])
+
+    assert not matched("legacy")  # waived: the policy does not apply, the object is admitted
+    assert matched("other") and not admitted(policy, without_nulls(hostile))  # still denied
