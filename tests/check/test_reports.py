@@ -182,3 +182,20 @@ def test_github_output_cannot_forge_a_workflow_command(hostile):
     assert not any(line.startswith("::error::forged") for line in lines)
     # the newline and the % are escaped, and the forged command's colon shown visibly
     assert "%0A\\x3a:error::forged %250A" in text
+
+
+def test_github_has_one_notice_per_waiver_not_per_waived_finding():
+    """A fleet repeats one waiver per instance: the annotations say it once, with the count."""
+    from moltgen.check.model import CheckResult
+
+    def waived(namespace: str, waiver: str) -> Finding:
+        return Finding("image-digest", Severity.WARNING, "not pinned", ObjectRef("apps/v1", "Deployment", namespace, "bot"),
+                       location=Location("base/deployment.yaml", 42), waived=True, waiver=waiver)
+
+    findings = [waived(f"team-{i}", "mirror pins digests [policy.yaml:3]") for i in range(24)]
+    findings.append(waived("other", "another reason [policy.yaml:9]"))
+    lines = render(CheckResult(25, findings), "github", CATALOG).splitlines()
+    notices = [line for line in lines if line.startswith("::")]
+    assert notices == [
+        "::notice title=image-digest (waived)::1 finding waived: another reason [policy.yaml:9]",
+        "::notice title=image-digest (waived)::24 findings waived: mirror pins digests [policy.yaml:3]"]

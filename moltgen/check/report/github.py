@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
 from moltgen.check.report.common import sort_key, summary_line
@@ -20,9 +22,11 @@ def _escape_property(text: str) -> str:
 
 
 def render(result: CheckResult, catalog: Catalog) -> str:
+    """One annotation per finding that is not waived; the waived ones in one notice per rule
+    and waiver (a fleet repeats a waiver per instance: 48 notices said one thing)."""
     lines = []
-    for f in sorted(result.findings, key=sort_key):
-        command = "notice" if f.waived else _COMMAND[f.severity]
+    for f in sorted((f for f in result.findings if not f.waived), key=sort_key):
+        command = _COMMAND[f.severity]
         props = []
         if f.location is not None:
             props.append(f"file={_escape_property(f.location.file)}")
@@ -30,8 +34,12 @@ def render(result: CheckResult, catalog: Catalog) -> str:
                 props.append(f"line={f.location.line}")
             if f.location.column:
                 props.append(f"col={f.location.column}")
-        props.append(f"title={_escape_property(f.rule + (' (waived)' if f.waived else ''))}")
+        props.append(f"title={_escape_property(f.rule)}")
         lines.append(f"::{command} {','.join(props)}::{_escape_data(f'{f.message} [{f.object}]')}")
+    waived = Counter((f.rule, f.waiver or "") for f in result.findings if f.waived)
+    for (rule, waiver), count in sorted(waived.items()):
+        text = f"{count} finding{'s' if count != 1 else ''} waived" + (f": {waiver}" if waiver else "")
+        lines.append(f"::notice title={_escape_property(rule + ' (waived)')}::{_escape_data(text)}")
     lines.append(summary_line(result.objects, result.count(Severity.ERROR),
                               result.count(Severity.WARNING), result.waived,
                               result.count(Severity.INFO)))
