@@ -199,3 +199,39 @@ def test_github_has_one_notice_per_waiver_not_per_waived_finding():
     assert notices == [
         "::notice title=image-digest (waived)::1 finding waived: another reason [policy.yaml:9]",
         "::notice title=image-digest (waived)::24 findings waived: mirror pins digests [policy.yaml:3]"]
+
+
+def test_sarif_meets_code_scanning_limits_and_fields():
+    """GitHub keeps 25,000 results a run: past that, errors and failing findings are kept and
+    the run says how many were left out. Security rules carry security-severity, every rule a
+    helpUri, and a policy-file waiver is an external suppression, an annotation an inSource one."""
+    from moltgen.check.model import CheckResult
+    from moltgen.check.report import sarif
+
+    def finding(i: int, severity: Severity, waiver: str | None = None) -> Finding:
+        return Finding("image-digest", severity, "m", ObjectRef("v1", "Pod", "ns", f"p{i}"),
+                       location=Location("a.yaml", i + 1), waived=waiver is not None, waiver=waiver)
+
+    errors = [finding(i, Severity.ERROR) for i in range(3)]
+    waived = [finding(3, Severity.WARNING, "r [policies/policy.yaml:3]"),
+              finding(4, Severity.WARNING, "r [annotation moltgen.dev/waive.image-digest]")]
+    many = [finding(5 + i, Severity.WARNING) for i in range(sarif.MAX_RESULTS)]
+    run = json.loads(render(CheckResult(1, errors + waived + many), "sarif", CATALOG))["runs"][0]
+    assert len(run["results"]) == sarif.MAX_RESULTS
+    assert sum(r["level"] == "error" for r in run["results"]) == 3
+    assert not any("suppressions" in r for r in run["results"])  # the waived ones went first
+    [note] = run["invocations"][0]["toolExecutionNotifications"]
+    assert note["message"]["text"].startswith(f"5 of {sarif.MAX_RESULTS + 5} results left out")
+
+    small = json.loads(render(CheckResult(1, errors + waived), "sarif", CATALOG))["runs"][0]
+    assert "invocations" not in small
+    kinds = [r["suppressions"][0]["kind"] for r in small["results"] if "suppressions" in r]
+    assert sorted(kinds) == ["external", "inSource"]
+    rules = {rule["id"]: rule for rule in small["tool"]["driver"]["rules"]}
+    assert all(rule["helpUri"].endswith(f"docs/rules.md#{rule['id']}") for rule in rules.values()
+               if rule["id"] in CATALOG.rules)
+    security = [r for r in CATALOG.sorted() if r.security]
+    assert security and all(rules[r.id]["properties"]["security-severity"] in ("8.0", "5.0", "2.0")
+                            and "security" in rules[r.id]["properties"]["tags"] for r in security)
+    assert not any("security-severity" in rules[r.id]["properties"] for r in CATALOG.sorted()
+                   if not r.security)

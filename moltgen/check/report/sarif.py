@@ -14,6 +14,12 @@ from moltgen.core.fieldpath import format_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+# GitHub code scanning keeps at most this many results of a run and rejects larger uploads.
+MAX_RESULTS = 25_000
+# security-severity for the rules marked `security`: GitHub shows 7.0-8.9 as high, 4.0-6.9 as
+# medium and 0.1-3.9 as low.
+_SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.0", Severity.INFO: "2.0"}
+RULES_DOC = "https://github.com/moltgen/moltgen/blob/main/docs/rules.md"
 
 
 def _moltgen_version() -> str:
@@ -27,16 +33,23 @@ def render(result: CheckResult, catalog: Catalog) -> str:
     used = sorted({f.rule for f in result.findings} | set(catalog.rules))
     index = {rule_id: i for i, rule_id in enumerate(used)}
     rules = [_rule(catalog, rule_id) for rule_id in used]
-    document = {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "moltgen", "version": _moltgen_version(),
-                                "informationUri": "https://github.com/moltgen/moltgen",
-                                "rules": rules}},
-            "results": [_result(f, index) for f in sorted(result.findings, key=sort_key)],
-        }],
+    # Over GitHub's cap, what matters most is kept: failing findings before waived ones, errors
+    # before warnings before notes; the run says how many were left out.
+    kept = sorted(result.findings, key=lambda f: (f.waived, -f.severity.rank))[:MAX_RESULTS]
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "moltgen", "version": _moltgen_version(),
+                            "informationUri": "https://github.com/moltgen/moltgen",
+                            "rules": rules}},
+        "results": [_result(f, index) for f in sorted(kept, key=sort_key)],
     }
+    left_out = len(result.findings) - len(kept)
+    if left_out:
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [{
+            "level": "warning", "message": {"text": (
+                f"{left_out} of {len(result.findings)} results left out: GitHub code scanning "
+                f"keeps {MAX_RESULTS:,} per run (waived and lower-severity ones went first; "
+                "the json format has them all)")}}]}]
+    document = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -44,13 +57,18 @@ def _rule(catalog: Catalog, rule_id: str) -> dict[str, Any]:
     rule = catalog.get(rule_id)
     if rule is None:
         return {"id": rule_id, "shortDescription": {"text": rule_id}}
+    tags = ["kubernetes", "moltgen"] + (["moltbot"] if rule.id.startswith("moltbot-") else [])
+    properties: dict[str, Any] = {"tags": tags + (["security"] if rule.security else [])}
+    if rule.security:
+        properties["security-severity"] = _SECURITY_SEVERITY[rule.severity]
     return {
         "id": rule.id,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.description},
+        "helpUri": f"{RULES_DOC}#{rule.id}",  # docs/rules.md has a heading per rule id
         "help": {"text": rule.description, "markdown": f"**{rule.summary}**\n\n{rule.description}"},
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
-        "properties": {"tags": ["kubernetes", "moltgen"] + (["moltbot"] if rule.id.startswith("moltbot-") else [])},
+        "properties": properties,
     }
 
 
@@ -73,5 +91,8 @@ def _result(f: Finding, index: dict[str, int]) -> dict[str, Any]:
                                        "physicalLocation": {"artifactLocation": {"uri": f.origin.file},
                                                             "region": {"startLine": f.origin.line}}}]
     if f.waived:
-        result["suppressions"] = [{"kind": "inSource", "justification": f.waiver}]
+        # an object's own annotation is in the source; the policy file's waiver is external
+        in_source = "[annotation " in (f.waiver or "")
+        result["suppressions"] = [{"kind": "inSource" if in_source else "external",
+                                   "justification": f.waiver}]
     return result
