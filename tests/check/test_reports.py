@@ -220,11 +220,12 @@ def test_sarif_meets_code_scanning_limits_and_fields():
     assert len(run["results"]) == sarif.MAX_RESULTS
     assert sum(r["level"] == "error" for r in run["results"]) == 3
     assert not any("suppressions" in r for r in run["results"])  # the waived ones went first
-    [note] = run["invocations"][0]["toolExecutionNotifications"]
-    assert note["message"]["text"].startswith(f"5 of {sarif.MAX_RESULTS + 5} results left out")
+    [summary] = [r for r in run["results"] if r["ruleId"] == sarif.LEFT_OUT]
+    assert summary["message"]["text"].startswith(f"6 of {sarif.MAX_RESULTS + 5} results left out")
+    assert run["tool"]["driver"]["rules"][summary["ruleIndex"]]["id"] == sarif.LEFT_OUT
 
     small = json.loads(render(CheckResult(1, errors + waived), "sarif", CATALOG))["runs"][0]
-    assert "invocations" not in small
+    assert not any(r["ruleId"] == sarif.LEFT_OUT for r in small["results"])
     kinds = [r["suppressions"][0]["kind"] for r in small["results"] if "suppressions" in r]
     assert sorted(kinds) == ["external", "inSource"]
     rules = {rule["id"]: rule for rule in small["tool"]["driver"]["rules"]}

@@ -20,6 +20,7 @@ MAX_RESULTS = 25_000
 # medium and 0.1-3.9 as low.
 _SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.0", Severity.INFO: "2.0"}
 RULES_DOC = "https://github.com/moltgen/moltgen/blob/main/docs/rules.md"
+LEFT_OUT = "moltgen-results-left-out"  # the one result that counts what the cap left out
 
 
 def _moltgen_version() -> str:
@@ -30,25 +31,30 @@ def _moltgen_version() -> str:
 
 
 def render(result: CheckResult, catalog: Catalog) -> str:
-    used = sorted({f.rule for f in result.findings} | set(catalog.rules))
-    index = {rule_id: i for i, rule_id in enumerate(used)}
-    rules = [_rule(catalog, rule_id) for rule_id in used]
     # Over GitHub's cap, what matters most is kept: failing findings before waived ones, errors
-    # before warnings before notes; the run says how many were left out.
-    kept = sorted(result.findings, key=lambda f: (f.waived, -f.severity.rank))[:MAX_RESULTS]
+    # before warnings before notes; one last result gives the count of the rest.
+    over = len(result.findings) > MAX_RESULTS
+    kept = sorted(result.findings, key=lambda f: (f.waived, -f.severity.rank))[:MAX_RESULTS - over]
+    used = sorted({f.rule for f in kept} | set(catalog.rules))
+    rules = [_rule(catalog, rule_id) for rule_id in used]
+    if over:
+        used.append(LEFT_OUT)
+        rules.append({"id": LEFT_OUT, "shortDescription": {"text": "Results over code scanning's limit"},
+                      "helpUri": f"{RULES_DOC}#sarif", "defaultConfiguration": {"level": "warning"}})
+    index = {rule_id: i for i, rule_id in enumerate(used)}
+    results = [_result(f, index) for f in sorted(kept, key=sort_key)]
+    if over:
+        text = (f"{len(result.findings) - len(kept)} of {len(result.findings)} results left out: "
+                f"GitHub code scanning keeps {MAX_RESULTS:,} per run (waived and lower-severity "
+                "ones went first; `moltgen check --format json` has them all)")
+        results.append({"ruleId": LEFT_OUT, "ruleIndex": index[LEFT_OUT], "level": "warning",
+                        "message": {"text": text}})
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "moltgen", "version": _moltgen_version(),
                             "informationUri": "https://github.com/moltgen/moltgen",
                             "rules": rules}},
-        "results": [_result(f, index) for f in sorted(kept, key=sort_key)],
+        "results": results,
     }
-    left_out = len(result.findings) - len(kept)
-    if left_out:
-        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [{
-            "level": "warning", "message": {"text": (
-                f"{left_out} of {len(result.findings)} results left out: GitHub code scanning "
-                f"keeps {MAX_RESULTS:,} per run (waived and lower-severity ones went first; "
-                "the json format has them all)")}}]}]
     document = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(document, indent=2) + "\n"
 
