@@ -301,3 +301,27 @@ instances:
                  if f["rule"] == "moltbot-probe-paths"}
         assert files == {"bots-alice": "overlays/prod/alice/patches/deployment-bot.yaml",
                          "bots-bob": "overlays/prod/bob/patches/deployment-bot.yaml"}, args
+
+
+def test_without_sops_feeds_a_strict_validator(tmp_path):
+    """kubernetes-validate --strict (a real validator, installed with moltgen) refuses an
+    encrypted Secret's `sops` field; `build --without-sops` prints the Secret without it and
+    with empty values, and leaves every other object as kustomize printed it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    validator = str(Path(sys.executable).parent / "kubernetes-validate")
+    plain = run_moltgen("build", "prod")
+    stripped = run_moltgen("build", "prod", "--without-sops")
+    assert plain.code == stripped.code == 0, stripped.stderr
+    verdicts = []
+    for name, text in (("plain", plain.stdout), ("stripped", stripped.stdout)):
+        (tmp_path / f"{name}.yaml").write_text(text)
+        verdicts.append(subprocess.run([validator, "--strict", str(tmp_path / f"{name}.yaml")],
+                                       capture_output=True, text=True, timeout=120))
+    assert verdicts[0].returncode != 0 and "'sops' was unexpected" in verdicts[0].stdout + verdicts[0].stderr
+    assert verdicts[1].returncode == 0, verdicts[1].stdout + verdicts[1].stderr
+    assert "ENC[" in plain.stdout and "ENC[" not in stripped.stdout and "sops:" not in stripped.stdout
+    others = [d for d in kustomize.split_documents(plain.stdout) if "kind: Secret" not in d]
+    assert others == [d for d in kustomize.split_documents(stripped.stdout) if "kind: Secret" not in d]

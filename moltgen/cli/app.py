@@ -163,6 +163,9 @@ def build(
     spec: SpecOption = Path("moltgen.yaml"),
     allow_remote: AllowRemoteOption = False,
     timeout: TimeoutOption = 300,
+    without_sops: Annotated[bool, typer.Option(
+        "--without-sops", help="Print encrypted Secrets without their sops envelope and with "
+                               "empty values: for strict schema validators (kubeconform -strict).")] = False,
 ) -> None:
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first).
 
@@ -177,6 +180,10 @@ def build(
     with Progress() as progress, progress.step("kustomize build", len(directories)) as step:
         built = kustomize.build_all(directories, step.advance, allow_remote=allow_remote,
                                     deadline=kustomize.Deadline(timeout))
+    if without_sops:
+        from moltgen.secrets.envelope import without_sops as strip
+
+        built = "---\n".join(strip(kustomize.split_documents(built)))
     sys.stdout.write(built)
 
 
