@@ -3,6 +3,9 @@
 import json
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from check.test_cli import CLEAN
@@ -53,6 +56,22 @@ def test_init_starter_renders_builds_and_check_names_the_one_step_left(tmp_path,
     clean = run_moltgen("check", "--format", "json", cwd=root, env=keys)
     assert clean.code == 0, clean.stdout
     assert json.loads(clean.stdout)["summary"]["errors"] == 0
+    # Plain tools: the real yamllint, run in the project as a contributor runs it, passes the
+    # whole tree (Secrets encrypted, ciphertext lines included) with the config init wrote.
+    yamllint = subprocess.run([str(Path(sys.executable).parent / "yamllint"), "-s", "."], cwd=root,
+                              capture_output=True, text=True, timeout=120)
+    assert yamllint.returncode == 0, yamllint.stdout
+
+
+def test_this_repository_lints_with_the_yamllint_config_init_writes():
+    from moltgen.project.starter import YAMLLINT_CONFIG
+    from support import REPO
+
+    assert (REPO / ".yamllint.yaml").read_text() == YAMLLINT_CONFIG
+    tree = ["base", "overlays", "gitops", ".sops.yaml", ".moltgen", "moltgen.yaml", "policies"]
+    result = subprocess.run([str(Path(sys.executable).parent / "yamllint"), "-s", *tree], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
 
 
 def test_init_in_the_current_folder_says_render(tmp_path):

@@ -308,7 +308,7 @@ def init(
     env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
-    from moltgen.project.starter import starter_spec
+    from moltgen.project.starter import YAMLLINT_CONFIG, YAMLLINT_FILE, starter_spec
     from moltgen.secrets.age import is_recipient
     from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
     from moltgen.tree import LOCK_FILE, write_atomic
@@ -339,6 +339,8 @@ def init(
     write_atomic(directory / SCHEMA_FILE,
                  (json.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
     _ignore_in_git(directory / ".gitignore", LOCK_FILE)
+    if not (directory / YAMLLINT_FILE).exists():  # a project's own yamllint config is kept
+        write_atomic(directory / YAMLLINT_FILE, YAMLLINT_CONFIG.encode())
     if adoption is not None:
         _finish_adoption(spec_path, adoption, env)
         return

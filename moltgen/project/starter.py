@@ -50,3 +50,17 @@ ingress:
       requests: {{cpu: 100m, memory: 256Mi}}
   prod: {{}}
 """
+
+YAMLLINT_FILE = ".yamllint.yaml"
+# yamllint's defaults, fitted to the files moltgen and sops write: no leading `---` (kustomize,
+# Argo CD and Flux need none), lists at their key's column (the style of kustomize's own
+# output), and ciphertext lines as long as sops makes them. Everything else stays default.
+YAMLLINT_CONFIG = """\
+# yamllint (https://yamllint.readthedocs.io) for a moltgen project, written by `moltgen init`:
+# its defaults, fitted to the files moltgen and sops generate.
+extends: default
+rules:
+  document-start: disable
+  indentation: {indent-sequences: whatever}
+  line-length: {max: 120, allow-non-breakable-inline-mappings: true}
+"""
