@@ -64,8 +64,9 @@ def test_init_starter_renders_builds_and_check_names_the_one_step_left(tmp_path,
 
 
 def test_this_repository_lints_with_the_yamllint_config_init_writes():
-    from moltgen.project.starter import YAMLLINT_CONFIG
     from support import REPO
+
+    from moltgen.project.starter import YAMLLINT_CONFIG
 
     assert (REPO / ".yamllint.yaml").read_text() == YAMLLINT_CONFIG
     tree = ["base", "overlays", "gitops", ".sops.yaml", ".moltgen", "moltgen.yaml", "policies"]
