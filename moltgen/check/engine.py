@@ -590,7 +590,7 @@ class Engine:
                 finding.origin = manifest.origin(finding.path)
                 key_of = getattr(manifest.origin, "key", None)
                 finding.origin_key = key_of(finding.path) if key_of is not None else None
-            except Exception:
+            except Exception:  # a missing origin must not hide a finding
                 finding.origin = finding.origin_key = None
 
 

@@ -415,7 +415,7 @@ def main() -> None:
     except OSError as error:  # a read-only folder, a full disk, a permission: file and errno text
         print(safe(f"moltgen: {os_problem(error)}"), file=sys.stderr)
         sys.exit(2)
-    except Exception as error:
+    except Exception as error:  # the last line of defence against tracebacks
         if os.environ.get("MOLTGEN_DEBUG"):
             raise
         # The type only, not str(error): an unexpected message could carry a secret value.

@@ -77,7 +77,7 @@ def is_recipient(text: str) -> bool:
     """Whether `text` is a valid age X25519 public key (checksum included)."""
     try:
         x25519.Recipient.from_str(text)
-    except Exception:
+    except Exception:  # pyrage raises its own RecipientError types
         return False
     return True
 
