@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import REPO, Listener, run_moltgen, snapshot
+from support import Listener, run_moltgen, snapshot
+from test_workflows import load, moltgen_steps
 
-from moltgen.core.yamlio import load_documents
 from moltgen.secrets.age import keygen
 
 OUTSIDE_MARK = "outside-the-repository-marker-never-printed"
@@ -39,12 +39,8 @@ RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
 
 
 def workflow_steps() -> list[list[str]]:
-    path = ".github/workflows/moltgen-pull-request.yml"
-    workflow = load_documents((REPO / path).read_text(), path)[0].data
-    runs = [step["run"] for job in workflow["jobs"].values() for step in job["steps"]
-            if step.get("run", "").startswith("moltgen ")]
-    # the shell's redirections and `|| true` are the runner's; moltgen's arguments are these
-    return [shlex.split(run.split(">>")[0].split("||")[0])[1:] for run in runs]
+    """moltgen's arguments in each moltgen step of the pull-request workflow."""
+    return [shlex.split(run)[1:] for run in moltgen_steps(load(".github/workflows/moltgen-pull-request.yml"))]
 
 
 @pytest.fixture(scope="module")

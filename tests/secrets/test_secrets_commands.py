@@ -196,9 +196,7 @@ def test_the_rotation_workflow_rotates_every_instance_of_a_fleet(tmp_path, alice
     """The rotation workflow's step, run as written (bash, this checkout's moltgen on PATH):
     on a fleet each instance's token gets a new value of its own, in one render per
     environment, and the tree is left rendered."""
-    from support import REPO
-
-    from moltgen.core.yamlio import load_documents
+    from test_workflows import load
 
     root = tmp_path / "fleet"
     root.mkdir()
@@ -206,8 +204,7 @@ def test_the_rotation_workflow_rotates_every_instance_of_a_fleet(tmp_path, alice
     monkeypatch.chdir(root)
     cli = [sys.executable, "-m", "moltgen"]
     assert subprocess.run([*cli, "render"], capture_output=True, timeout=120).returncode == 0
-    path = ".github/workflows/moltgen-rotate-gateway-token.yml"
-    job = next(iter(load_documents((REPO / path).read_text(), path)[0].data["jobs"].values()))
+    job = next(iter(load(".github/workflows/moltgen-rotate-gateway-token.yml")["jobs"].values()))
     [step] = [s["run"] for s in job["steps"] if "secrets rotate" in s.get("run", "")]
 
     def tokens() -> dict[tuple[str, str], str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from moltgen.check.model import Finding
 from moltgen.core.terminal import safe
@@ -13,6 +13,13 @@ def by_file(findings: list[Finding]) -> dict[str, list[Finding]]:
     for finding in sorted(findings, key=sort_key):
         groups[finding.location.file if finding.location else "(unknown file)"].append(finding)
     return dict(groups)
+
+
+def waived_counts(findings: list[Finding]) -> list[tuple[str, str, int]]:
+    """(rule, waiver, how many findings it waived), in order: a fleet repeats one waiver per
+    instance, and the reports say it once."""
+    counts = Counter((f.rule, f.waiver or "") for f in findings if f.waived)
+    return [(rule, waiver, count) for (rule, waiver), count in sorted(counts.items())]
 
 
 def sort_key(finding: Finding) -> tuple[str, int, int, str]:

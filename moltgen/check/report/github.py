@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
-from moltgen.check.report.common import sort_key, summary_line
+from moltgen.check.report.common import sort_key, summary_line, waived_counts
 from moltgen.core.terminal import safe
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -36,8 +34,7 @@ def render(result: CheckResult, catalog: Catalog) -> str:
                 props.append(f"col={f.location.column}")
         props.append(f"title={_escape_property(f.rule)}")
         lines.append(f"::{command} {','.join(props)}::{_escape_data(f'{f.message} [{f.object}]')}")
-    waived = Counter((f.rule, f.waiver or "") for f in result.findings if f.waived)
-    for (rule, waiver), count in sorted(waived.items()):
+    for rule, waiver, count in waived_counts(result.findings):
         text = f"{count} finding{'s' if count != 1 else ''} waived" + (f": {waiver}" if waiver else "")
         lines.append(f"::notice title={_escape_property(rule + ' (waived)')}::{_escape_data(text)}")
     lines.append(summary_line(result.objects, result.count(Severity.ERROR),

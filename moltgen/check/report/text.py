@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from moltgen.check.catalog import Catalog
 from moltgen.check.model import CheckResult, Severity
-from moltgen.check.report.common import by_file, summary_line, visible
+from moltgen.check.report.common import by_file, summary_line, visible, waived_counts
 from moltgen.core.fieldpath import format_path
 
 _COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
@@ -52,10 +50,10 @@ def render(result: CheckResult, catalog: Catalog, *, color: bool = False, detail
 
 def _waived_counts(result: CheckResult) -> list[str]:
     """One line per rule and waiver: how many findings it waived (-v lists each)."""
-    counts = Counter((f.rule, f.waiver or "") for f in result.findings if f.waived)
+    counts = waived_counts(result.findings)
     if not counts:
         return []
-    lines = [f"waived (-v lists each): {sum(counts.values())}"]
-    for (rule, waiver), count in sorted(counts.items()):
+    lines = [f"waived (-v lists each): {sum(count for _, _, count in counts)}"]
+    for rule, waiver, count in counts:
         lines.append(f"  {count:>6}  {visible(rule)}" + (f"  {visible(waiver)}" if waiver else ""))
     return [*lines, ""]
