@@ -12,7 +12,7 @@ from moltgen.render import render_tree
 from moltgen.render.updates import missing_setter
 from moltgen.secrets import sops
 from moltgen.secrets.render import SOPS_CONFIG_FILE, plan_secret_files, refuse_losing_values, sops_config
-from moltgen.spec import Project
+from moltgen.spec.project import Project
 from moltgen.tree import MANIFEST_FILE, TreeChanges, manifest_content, plan_changes, recover, writing
 
 # Changes to encrypted Secrets made before the render, in the same transaction: path → bytes.

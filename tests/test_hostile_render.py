@@ -22,7 +22,7 @@ from support import isolate_sops, run_moltgen, snapshot
 
 from moltgen.secrets import sops
 from moltgen.secrets.age import keygen
-from moltgen.spec import check_dns_label
+from moltgen.spec.types import check_dns_label
 from moltgen.tree import MANIFEST_FILE, STAGING_DIR
 
 KILLER = Path(__file__).with_name("render_killer.py")

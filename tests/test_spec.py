@@ -6,7 +6,8 @@ from support import REPO
 
 from moltgen.core.yamlio import load_documents
 from moltgen.project import load_project
-from moltgen.spec import Spec, json_schema
+from moltgen.spec.model import Spec
+from moltgen.spec.schema import json_schema
 
 
 def test_environment_overrides_merge_over_the_base(project_dir):

@@ -49,7 +49,7 @@ _NOT_IN_CLUSTER = {
 # A rule's own names -> the policy variable that holds them.
 VARIABLE_NAMES = {"podSpec": "moltgenPodSpec", "params": "moltgenParams", "env": "moltgenEnv"}
 CONTAINERS_VARIABLE = "moltgenContainers"
-ENVIRONMENT_LABEL = "moltgen.dev/environment"  # moltgen.spec's; every object of an overlay has it
+ENVIRONMENT_LABEL = "moltgen.dev/environment"  # moltgen.spec.project's; every object of an overlay has it
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 SCOPES = ("moltgen", "namespaces", "cluster")

@@ -285,7 +285,7 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
     """Print the JSON Schema of moltgen.yaml (for editors: yaml-language-server)."""
-    from moltgen.spec import json_schema
+    from moltgen.spec.schema import json_schema
     from moltgen.tree import write_atomic
 
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
@@ -310,7 +310,8 @@ def init(
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
     from moltgen.project.starter import YAMLLINT_CONFIG, YAMLLINT_FILE, starter_spec
     from moltgen.secrets.age import is_recipient
-    from moltgen.spec import SCHEMA_FILE, check_dns_label, json_schema
+    from moltgen.spec.schema import SCHEMA_FILE, json_schema
+    from moltgen.spec.types import check_dns_label
     from moltgen.tree import LOCK_FILE, write_atomic
 
     spec_path = directory / "moltgen.yaml"

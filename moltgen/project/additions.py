@@ -17,7 +17,8 @@ from moltgen.core.yamlio import Document, load_file
 from moltgen.kube.schemas import SchemaSet
 from moltgen.render.additions import BASE, Additions, PatchSource, UserObject
 from moltgen.render.objects import CONTAINER_NAME, render_container, render_objects, selector_labels
-from moltgen.spec import Project, Spec
+from moltgen.spec.model import Spec
+from moltgen.spec.project import Project
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # What render owns (moltgen.tree.MANAGED_DIRS): a user's file there would be a generated one's

@@ -20,7 +20,7 @@ from typing import Any
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping
 from moltgen.core.yamlio import Document, load_file
-from moltgen.spec import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
+from moltgen.spec.secret_keys import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
 
 _SECRET_KEYS = {key.name: ("providers", provider) for provider, keys in PROVIDER_KEYS.items() for key in keys}
 _SECRET_KEYS.update({key.name: ("channels", channel) for channel, keys in CHANNEL_KEYS.items() for key in keys})
@@ -333,7 +333,7 @@ def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, names
     MoltgenError (and nothing written) when it is not valid."""
     from moltgen.core.yamlio import dump_yaml
     from moltgen.project import load_project
-    from moltgen.spec import MODELINE
+    from moltgen.spec.schema import MODELINE
 
     if adoption.secrets and not recipients:
         raise MoltgenError(Problem(

@@ -13,7 +13,9 @@ from pathlib import Path
 from moltgen.core.errors import MoltgenError
 from moltgen.project.additions import load_additions
 from moltgen.project.openclaw_config import project_config_problems
-from moltgen.spec import Project, dedupe, has_additions, parse_project
+from moltgen.spec.parse import has_additions, parse_project
+from moltgen.spec.problems import dedupe
+from moltgen.spec.project import Project
 
 
 def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:

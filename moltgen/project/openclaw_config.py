@@ -12,7 +12,8 @@ from typing import Any
 from moltgen.core.errors import Problem
 from moltgen.openclaw.schema import config_problems, release_for_tag
 from moltgen.render.openclaw import render_openclaw_config
-from moltgen.spec import Project, Spec
+from moltgen.spec.model import Spec
+from moltgen.spec.project import Project
 
 
 def project_config_problems(project: Project) -> list[Problem]:

@@ -1,6 +1,6 @@
 """The spec that `moltgen init` writes: small, commented, and valid as it stands."""
 
-from moltgen.spec import MODELINE
+from moltgen.spec.schema import MODELINE
 
 
 def starter_spec(name: str, namespace: str, recipients: list[str] | None = None) -> str:

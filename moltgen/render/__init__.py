@@ -17,7 +17,8 @@ from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.openclaw import openclaw_json
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
 from moltgen.render.updates import RENOVATE_FILE, renovate_config
-from moltgen.spec import Image, Project, Spec, Target
+from moltgen.spec.model import Image, Spec
+from moltgen.spec.project import Project, Target
 from moltgen.tree import Tree, header
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from moltgen.render.updates import flux_image_automation
-from moltgen.spec import GitOps, Project, Spec, Target
+from moltgen.spec.model import GitOps, Spec
+from moltgen.spec.project import Project, Target
 
 MANUAL_BY_DEFAULT = ("prod", "production")
 SOPS_KEY_SECRET = "sops-age"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from moltgen.core.quantity import to_mebibytes
-from moltgen.spec import Spec
+from moltgen.spec.model import Spec
 
 APP_NAME = "openclaw"
 CONTAINER_NAME = "gateway"

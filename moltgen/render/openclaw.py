@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moltgen.spec import Spec, deep_merge
+from moltgen.spec.model import Spec
+from moltgen.spec.parse import deep_merge
 
 # Chat channels whose plugin the openclaw package does not bundle (verified on 2026.7.1-2 and
 # 2026.9.6, docs/openclaw.md): the gateway installs `@openclaw/<id>` from the npm registry into

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from moltgen.core.errors import Location
-from moltgen.spec import Project
+from moltgen.spec.project import Project
 
 _ANY = object()  # matches any list index
 _CONTAINER = ("spec", "template", "spec", "containers", _ANY)

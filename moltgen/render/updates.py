@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from moltgen.spec import Project
+from moltgen.spec.project import Project
 
 RENOVATE_FILE = "renovate.json5"
 # Tags like 2026.7.1, 2026.7.1-2, 2026.7.1-2-slim: a release, a rebuild, a variant.

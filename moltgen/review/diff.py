@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-INSTANCE_LABEL = "moltgen.dev/instance"  # moltgen.spec's; not imported: no pydantic for a diff
+INSTANCE_LABEL = "moltgen.dev/instance"  # moltgen.spec.project's; not imported: no pydantic for a diff
 GENERATED_SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's generator hash
 MASKED = "<masked>"
 

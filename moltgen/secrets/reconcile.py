@@ -24,7 +24,7 @@ from moltgen.secrets.manifest import (
     plaintext_manifest,
     replace_header,
 )
-from moltgen.spec import AUTH_KEYS
+from moltgen.spec.secret_keys import AUTH_KEYS
 
 GENERATED_KEYS = frozenset(key.name for key in AUTH_KEYS.values() if key.generated)
 

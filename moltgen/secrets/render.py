@@ -21,7 +21,7 @@ from moltgen.secrets import reconcile, sops
 from moltgen.secrets.age import is_recipient
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.manifest import SECRET_FILE, DesiredSecret, header_lines
-from moltgen.spec import Project, Target
+from moltgen.spec.project import Project, Target
 from moltgen.tree import header
 
 SOPS_CONFIG_FILE = ".sops.yaml"

@@ -17,7 +17,7 @@ from moltgen.secrets import reconcile, sops
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.manifest import VALUES_FIELD, DesiredSecret, generated_value
 from moltgen.secrets.render import desired_secret, read_current, reconcile_file
-from moltgen.spec import Project
+from moltgen.spec.project import Project
 
 
 def set_secret(project: Project, env: str, key: str, value: str,

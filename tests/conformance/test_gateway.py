@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from moltgen.spec import CHANNEL_KEYS
+from moltgen.spec.secret_keys import CHANNEL_KEYS
 
 from .conftest import INSTANCES, RELEASES, plugin_state
 from .pod import NAMESPACES, Boot, PodView
