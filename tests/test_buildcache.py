@@ -232,7 +232,7 @@ def test_a_project_check_writes_nothing_into_the_repository(tmp_path, monkeypatc
     before = snapshot(project)
     cache = tmp_path / "xdg"
     first = run_moltgen("check", "--format", "json", cwd=project, env={"XDG_CACHE_HOME": str(cache)})
-    assert [p for p in (cache / "moltgen/builds").rglob("*") if p.is_file()]
+    assert [p for p in (cache / "moltgen/builds").rglob("*") if p.is_file() and p.name != ".pruned"]
     second = run_moltgen("check", "--format", "json", cwd=project, env={"XDG_CACHE_HOME": str(cache)})
     assert (first.code, first.stdout) == (second.code, second.stdout)
     assert snapshot(project) == before
@@ -249,7 +249,7 @@ def test_a_project_check_from_cached_findings_is_the_check_without_the_cache(tmp
     assert run_moltgen("render", cwd=project).code == 0
     cache = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
     cold = run_moltgen("check", "--format", "json", cwd=project, env=cache)
-    assert [p for p in (tmp_path / "xdg/moltgen/findings").rglob("*") if p.is_file()]
+    assert [p for p in (tmp_path / "xdg/moltgen/findings").rglob("*") if p.is_file() and p.name != ".pruned"]
     spec = spec.replace("memory: 4Gi", "memory: 3Gi").replace("name: bot\n", "name: bot\n# the team's bots\n")
     (project / "moltgen.yaml").write_text(spec)
     assert run_moltgen("render", cwd=project).code == 0
@@ -288,7 +288,8 @@ def test_concurrent_project_checks_sharing_every_cache_agree_with_a_check_withou
 # -- corruption ---------------------------------------------------------------------------------
 
 def entries(cache: BuildCache) -> list[Path]:
-    return [p for p in cache.directory.rglob("*") if p.is_file()]
+    """The entries (in their two-letter folders; the `.pruned` stamp is none)."""
+    return [p for p in cache.directory.rglob("*") if p.is_file() and p.parent != cache.directory]
 
 
 @pytest.mark.parametrize("damage", ["truncated", "byte flipped", "empty", "garbage", "other body"])
@@ -348,3 +349,38 @@ def test_concurrent_writers_and_readers_never_see_a_torn_entry(tmp_path):
         thread.join(timeout=120)
     assert seen and all(text in bodies for text in seen + threads_seen)
     assert not [p for p in tmp_path.rglob(".tmp-*")]  # no temporary file left behind
+
+
+def test_entries_unread_for_a_month_are_pruned_and_a_hit_keeps_an_entry(tmp_path):
+    cache = BuildCache(tmp_path)
+    for digest in ("aa" + "0" * 62, "bb" + "0" * 62):
+        cache.put(digest, "kind: X\n")
+    old = os.path.getmtime(tmp_path / "aa" / ("aa" + "0" * 62)) - 40 * 86_400
+    for name in ("aa", "bb"):
+        os.utime(tmp_path / name / (name + "0" * 62), (old, old))
+    assert cache.get("bb" + "0" * 62) == "kind: X\n"  # read: its clock starts again
+    os.utime(tmp_path / ".pruned", (old, old))  # the last pruning was long ago
+    assert BuildCache(tmp_path).prune() == 1
+    assert not (tmp_path / "aa" / ("aa" + "0" * 62)).exists()
+    assert cache.get("bb" + "0" * 62) == "kind: X\n"
+    assert BuildCache(tmp_path).prune() == 0  # once a day: the stamp is fresh now
+
+
+def test_one_code_identity_covers_every_file_of_the_package(tmp_path, monkeypatch):
+    """Nothing named by hand: a file added anywhere in the package is a new identity."""
+    from moltgen.core import codeid
+
+    package = tmp_path / "moltgen"
+    (package / "check" / "rules").mkdir(parents=True)
+    (package / "check" / "rules" / "a.yaml").write_text("id: a\n")
+    monkeypatch.setattr(codeid, "PACKAGE", package)
+    codeid.package_digest.cache_clear()
+    first = codeid.package_digest()
+    (package / "check" / "rules" / "a.yaml").write_text("id: b\n")
+    codeid.package_digest.cache_clear()
+    second = codeid.package_digest()
+    (package / "new.py").write_text("")
+    codeid.package_digest.cache_clear()
+    third = codeid.package_digest()
+    codeid.package_digest.cache_clear()
+    assert len({first, second, third}) == 3

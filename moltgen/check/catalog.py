@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.check import celenv
+from moltgen.check.builtins import BUILTIN_RULES
 from moltgen.check.model import Severity
 from moltgen.check.views import WORKLOAD_KINDS
 from moltgen.core.errors import Location, MoltgenError, Problem
@@ -126,7 +127,12 @@ def load_catalog(custom_dirs: tuple[Path, ...] = ()) -> Catalog:
 
 @lru_cache(maxsize=1)
 def _builtin_rules() -> tuple[tuple[str, Rule], ...]:
-    return tuple((rule.id, rule) for rule in load_rule_dir(BUILTIN_DIR, custom=False))
+    rules = load_rule_dir(BUILTIN_DIR, custom=False)
+    missing = set(BUILTIN_RULES) - {rule.id for rule in rules if rule.builtin}
+    if missing:  # a packaging mistake, said as one: the engine would report unknown rules
+        raise MoltgenError(Problem(f"built-in rule(s) without a file: {', '.join(sorted(missing))}",
+                                   Location(str(BUILTIN_DIR))))
+    return tuple((rule.id, rule) for rule in rules)
 
 
 def load_rule_dir(directory: Path, *, custom: bool) -> list[Rule]:
@@ -184,6 +190,9 @@ def _parse_rule(doc: Document, path: Path, custom: bool) -> Rule:
         if not isinstance(data.get(key), str) or not data[key].strip():
             bad((key,), "required: text")
     builtin = data.get("builtin", False) is True
+    if builtin and (custom or data.get("id") not in BUILTIN_RULES):
+        bad(("builtin",), "only moltgen's own engine rules are built in "
+                          f"({', '.join(BUILTIN_RULES)}); write an expression instead")
     match = data.get("match") or {}
     if not isinstance(match, dict) or set(match) - {"kinds", "environments"}:
         bad(("match",), "match takes kinds and environments")

@@ -9,88 +9,40 @@ objects see only the kinds they ask for, indexed by namespace.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import pickle
 import sys
-from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from moltgen.check import celenv
-from moltgen.check.catalog import Catalog, Rule
+from moltgen.check.builtins import BUILTIN_RULES
+from moltgen.check.catalog import Catalog
 from moltgen.check.config import PolicyConfig
-from moltgen.check.facts import redact_secret, secret_facts
+from moltgen.check.crossindex import CompactIndex, shell_of
 from moltgen.check.findingscache import FindingsStore, PartEntry, SubjectEntry
 from moltgen.check.model import CheckResult, Finding, Manifest, ObjectRef, Part, Severity
-from moltgen.check.openclaw import moltbot_image_tag, openclaw_config
-from moltgen.check.patterns import unroll_pattern_lists
-from moltgen.check.vap import cel_literal
-from moltgen.check.views import containers, pod_spec, rule_view
+from moltgen.check.openclaw import moltbot_image_tag
+from moltgen.check.params import check_param_types
+from moltgen.check.prepared import EffectiveRule, Prepared
+from moltgen.check.runstate import (
+    CachedPart,
+    Later,
+    PartRecorder,
+    Refreshing,
+    TargetRun,
+    nowhere,
+    object_identity,
+    origin_resolver,
+    verdict_of,
+)
+from moltgen.check.views import rule_view
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
-from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.errors import Location, Problem
 from moltgen.core.fieldpath import FieldPath, parse_path
-from moltgen.core.packing import Packer, RefusedPickle, plain_loads, plain_pickle
+from moltgen.core.packing import RefusedPickle, plain_loads, plain_pickle
 from moltgen.kube.apis import identity_problem
 from moltgen.kube.schemas import SchemaSet
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A manifest as rules see it, computed once."""
-
-    manifest: Manifest
-    view: dict[str, Any]  # the object; a Secret redacted and without its sops block
-    pod_spec: dict[str, Any] | None
-    containers: list[tuple[FieldPath, dict[str, Any]]]
-    secret: dict[str, Any]
-    openclaw: dict[str, Any]  # a ConfigMap's parsed openclaw.json (moltgen.check.openclaw)
-    activation: Any = None
-    _kind: str = ""
-
-    @classmethod
-    def of(cls, manifest: Manifest, invalid: Sequence[FieldPath] | None = None,
-           image_tag: str | None = None) -> Prepared:
-        """`invalid`: paths whose values have the wrong type (from the schema), left unjudged;
-        `image_tag`: the Moltbot release whose config schema judges openclaw.json."""
-        data = rule_view(manifest.data, invalid or ())
-        kind = data["kind"]
-        is_secret = kind == "Secret"
-        found = pod_spec(data)
-        # Secret facts come from the object as written: a null value is an empty one.
-        return cls(manifest, redact_secret(data) if is_secret else data,
-                   found[1] if found else None, containers(data),
-                   secret_facts(manifest.data, recipients=manifest.recipients) if is_secret else {},
-                   openclaw_config(data, image_tag) if kind == "ConfigMap" else {}, None, kind)
-
-
-@dataclass(slots=True)
-class EffectiveRule:
-    """A rule as configured for this run. Its parameters are compiled into its programs
-    (`cel.bind(params, {...}, expr)`), so every rule of an object shares one activation."""
-
-    rule: Rule
-    severity: Severity
-    params: dict[str, Any] = field(default_factory=dict)
-    where: Location | None = None  # the policy's params of this rule, for a compile error
-    _programs: dict[str, Any] = field(default_factory=dict)
-
-    def program(self, name: str) -> celenv.Program:
-        found = self._programs.get(name)
-        if found is None:
-            source = self.rule.sources()[name]
-            if "params" in self.rule.uses:
-                source = unroll_pattern_lists(source, self.params)
-                source = f"cel.bind(params, {cel_literal(self.params)}, {source})"
-            try:
-                found = self._programs[name] = celenv.compile_expression(source)
-            except celenv.CelError as exc:  # a rule compiles alone: its parameters are at fault
-                first = str(exc).splitlines()[0] if str(exc) else "does not compile"
-                raise MoltgenError(Problem(f"the rule's {name} does not compile with these "
-                                           f"parameters: {first}", self.where,
-                                           f"rules.{self.rule.id}.params")) from None
-        return found
 
 
 class Engine:
@@ -118,7 +70,7 @@ class Engine:
                 continue
             severity = settings.severity if settings and settings.severity else rule.severity
             if settings:
-                _check_param_types(rule, settings)
+                check_param_types(rule, settings)
             params = {**rule.params, **(settings.params if settings else {})}
             where = next(iter(settings.param_locations.values()), None) if settings else None
             rules[rule.id] = EffectiveRule(rule, severity, params, where)
@@ -151,11 +103,11 @@ class Engine:
         Objects are checked as they come and then dropped, so memory does not grow with their
         size: schema and single-object rules first, one object at a time. What rules across
         objects read of the other objects (the redacted views of the kinds they ask for) is
-        kept compressed in a _CompactIndex, and so is the data of each object such a rule
+        kept compressed in a CompactIndex, and so is the data of each object such a rule
         applies to (its subject); the subjects are evaluated in a second pass, once every
         object is known.
         """
-        run = _TargetRun(self)
+        run = TargetRun(self._cross_rules())
         for manifest in manifests:
             self._first_pass(run, manifest, None)
             if on_object is not None:
@@ -163,7 +115,7 @@ class Engine:
         self._second_pass(run, between)
         return CheckResult(objects=run.count, findings=run.findings)
 
-    def check_parts(self, parts: Sequence[Part], store: FindingsStore | _Refreshing,
+    def check_parts(self, parts: Sequence[Part], store: FindingsStore | Refreshing,
                     on_object: Callable[[], None] | None = None,
                     between: Callable[[], None] | None = None,
                     origin_at: Callable[[Any], Location | None] | None = None,
@@ -173,8 +125,8 @@ class Engine:
         stored when they were not. The findings are those `check` gives, in the same order.
         `origin_at` finds a cached finding's line in the spec; `context` (the target's name
         and environment, then anything else its findings depend on) is part of every key."""
-        run = _TargetRun(self, *context[:2], cached=True)
-        recorders: list[tuple[str, _PartRecorder]] = []
+        run = TargetRun(self._cross_rules(), *context[:2], cached=True)
+        recorders: list[tuple[str, PartRecorder]] = []
         for part in parts:
             key = store.key(part.inputs, part.name, "origins" if origin_at else "", *context)
             entry = store.get(key)
@@ -183,7 +135,7 @@ class Engine:
                     if on_object is not None:
                         on_object()
                 continue
-            recorder = _PartRecorder(len(run.findings), run.count, run.image_tag) if key is not None else None
+            recorder = PartRecorder(len(run.findings), run.count, run.image_tag) if key is not None else None
             for manifest in part.manifests():
                 self._first_pass(run, manifest, recorder)
                 if on_object is not None:
@@ -194,13 +146,13 @@ class Engine:
         if any(c.entry.final_tag != run.image_tag for c in run.reused if c.waits_for_tag):
             # A cached part judged a ConfigMap by the release a later part named, and that
             # release is another now: check every part again (and store the new verdicts).
-            return self.check_parts(parts, _Refreshing(store), on_object, between, origin_at, context)
+            return self.check_parts(parts, Refreshing(store), on_object, between, origin_at, context)
         try:
             placed = self._second_pass(run, between)
         except RefusedPickle:
             # A cached object or view is not plain data (planted: the entry's self-hash held):
             # nothing of it ran; every part is checked again and its entry replaced.
-            return self.check_parts(parts, _Refreshing(store), on_object, between, origin_at, context)
+            return self.check_parts(parts, Refreshing(store), on_object, between, origin_at, context)
         for cached, found in placed:
             self._place_again(cached, found)
         for key, recorder in recorders:
@@ -211,7 +163,7 @@ class Engine:
                 store.put(cached.key, cached.entry)
         return CheckResult(objects=run.count, findings=run.findings)
 
-    def _first_pass(self, run: _TargetRun, manifest: Manifest, recorder: _PartRecorder | None) -> None:
+    def _first_pass(self, run: TargetRun, manifest: Manifest, recorder: PartRecorder | None) -> None:
         """Schema and single-object rules of one object; what rules across objects need of it
         is kept in the run's index, and it is kept for the second pass if it is their subject.
         `recorder`: what a part's cache entry keeps is noted there."""
@@ -236,9 +188,9 @@ class Engine:
                 subject = SubjectEntry(ordinal - recorder.start_ordinal, manifest.ref.namespace,
                                        "ConfigMap", raw, (), whole=True)
                 recorder.subjects.append(subject)
-            run.later.append(_Later(manifest.ref.namespace, "ConfigMap", True,
+            run.later.append(Later(manifest.ref.namespace, "ConfigMap", True,
                                     packer.pack_raw("ConfigMap", raw), (),
-                                    _shell(manifest, packer, "ConfigMap"), (duplicate,), subject))
+                                    shell_of(manifest, packer, "ConfigMap"), (duplicate,), subject))
             return
         schema_findings, invalid = self._validate(manifest)
         item = Prepared.of(manifest, invalid, run.image_tag)
@@ -258,11 +210,11 @@ class Engine:
                 subject = SubjectEntry(ordinal - recorder.start_ordinal,
                                        manifest.ref.namespace, item._kind, raw, tuple(invalid))
                 recorder.subjects.append(subject)
-            run.later.append(_Later(manifest.ref.namespace, item._kind, False, blob, tuple(invalid),
-                                    _shell(manifest, packer, item._kind), (), subject))
+            run.later.append(Later(manifest.ref.namespace, item._kind, False, blob, tuple(invalid),
+                                    shell_of(manifest, packer, item._kind), (), subject))
 
-    def _second_pass(self, run: _TargetRun, between: Callable[[], None] | None
-                     ) -> list[tuple[_CachedPart, list[tuple[int, list[Finding]]]]]:
+    def _second_pass(self, run: TargetRun, between: Callable[[], None] | None
+                     ) -> list[tuple[CachedPart, list[tuple[int, list[Finding]]]]]:
         """Rules across objects, subject by subject, once every object is known. A cached
         part's verdicts are reused where its candidates are unchanged or its findings agree;
         the rest are returned (by part) to be placed from the part's files."""
@@ -270,7 +222,7 @@ class Engine:
         # Namespace by namespace: rules across objects mostly look within one, so the views
         # of its objects are decompressed once for all of its subjects.
         run.later.sort(key=lambda entry: entry.namespace)
-        unplaced: dict[int, tuple[_CachedPart, list[tuple[int, list[Finding]]]]] = {}
+        unplaced: dict[int, tuple[CachedPart, list[tuple[int, list[Finding]]]]] = {}
         for later in run.later:
             if between is not None:
                 between()
@@ -346,7 +298,7 @@ class Engine:
         ref = manifest.ref
         if not (ref.kind and ref.name):
             return None
-        key = _identity(ref)
+        key = object_identity(ref)
         where = first.get(key)
         if where is None:
             first[key] = str(manifest.locate(("metadata", "name")))
@@ -379,6 +331,8 @@ class Engine:
         return findings, [error.path for error in outcome if error.wrong_type]
 
     def _builtin(self, rule_id: str, finding: Finding) -> Finding | None:
+        """A finding of an engine rule (check.builtins) as configured: None when disabled."""
+        assert rule_id in BUILTIN_RULES, rule_id
         effective = self.rules.get(rule_id)
         if effective is None and rule_id in self.catalog.rules:
             return None  # disabled
@@ -387,7 +341,7 @@ class Engine:
         return finding
 
     # -- CEL rules ----------------------------------------------------------------------------
-    def _rule_findings(self, item: Prepared, index: _CompactIndex | None) -> Iterable[Finding]:
+    def _rule_findings(self, item: Prepared, index: CompactIndex | None) -> Iterable[Finding]:
         """Without an index the rules of one object; with it, the rules across objects."""
         shared: dict[str, Any] = {}  # container activations, shared by every container rule
         for effective in self._applicable(item, index is not None):
@@ -402,14 +356,14 @@ class Engine:
             if (rule.scope == "objects") == across:
                 yield effective
 
-    def _cross_by_rule(self, item: Prepared, index: _CompactIndex
+    def _cross_by_rule(self, item: Prepared, index: CompactIndex
                        ) -> list[tuple[EffectiveRule, tuple[Any, ...], list[Finding]]]:
         """The rules across objects of one subject, each with the key of the candidates it
         saw and its findings (a part's cache entry keeps them per rule)."""
         return [(effective, index.key_for(item, effective.rule), list(self._one_rule(item, effective, index, {})))
                 for effective in self._applicable(item, True)]
 
-    def _one_rule(self, item: Prepared, effective: EffectiveRule, index: _CompactIndex | None,
+    def _one_rule(self, item: Prepared, effective: EffectiveRule, index: CompactIndex | None,
                   shared: dict[str, Any]) -> Iterable[Finding]:
         rule = effective.rule
         objects = index.candidates(item, rule) if index is not None else None
@@ -438,7 +392,7 @@ class Engine:
             yield from self._evaluate(item, effective, base, (), rebind)
 
     # -- cached parts (check_parts) -----------------------------------------------------------
-    def _reuse_part(self, run: _TargetRun, part: Part, key: str | None, entry: PartEntry,
+    def _reuse_part(self, run: TargetRun, part: Part, key: str | None, entry: PartEntry,
                     origin_at: Callable[[Any], Location | None] | None) -> bool:
         """Take a cached part into the run: its identities, findings, views and subjects.
         False (and nothing taken) when one of its objects repeats an earlier part's: the
@@ -448,7 +402,7 @@ class Engine:
         run.image_tag = entry.tag_out
         for identity, where in entry.identities:
             run.first[identity] = where
-        resolve = _origin_resolver(origin_at)
+        resolve = origin_resolver(origin_at)
         for finding in entry.findings:
             resolve(finding)
         for subject in entry.subjects:
@@ -460,15 +414,15 @@ class Engine:
         run.findings.extend(entry.findings)
         for kind, namespace, raw, digest in entry.views:
             run.index.add_raw(kind, namespace, raw, digest, pack=False)
-        cached = _CachedPart(part, key, entry)
+        cached = CachedPart(part, key, entry)
         for subject in entry.subjects:
-            run.later.append(_Later(subject.namespace, subject.kind, False, None, subject.invalid,
+            run.later.append(Later(subject.namespace, subject.kind, False, None, subject.invalid,
                                     None, (), subject, cached))
         run.count += entry.objects
         run.reused.append(cached)
         return True
 
-    def _reuse_cross(self, run: _TargetRun, part: _CachedPart,
+    def _reuse_cross(self, run: TargetRun, part: CachedPart,
                      subject: SubjectEntry) -> list[tuple[int, list[Finding]]]:
         """A cached subject's verdicts across objects: reused where the rule's candidates are
         unchanged, evaluated again where they changed. Findings that agree with the stored
@@ -483,13 +437,13 @@ class Engine:
                 run.findings.extend(stored)
                 continue
             if item is None:
-                shell = Manifest(plain_loads(subject.data), _nowhere, run.target, run.env)
+                shell = Manifest(plain_loads(subject.data), nowhere, run.target, run.env)
                 item = Prepared.of(shell, subject.invalid, run.image_tag)
                 waivers = untrusted_waivers(annotation_waivers(shell)[0],
                                             self._annotation_may_waive, shell)[0]
             found = list(self._one_rule(item, self.rules[rule_id], run.index, {}))
             apply_waivers(found, self.policy.waivers + waivers, run.env, self.now.date())
-            if [_verdict_of(f) for f in found] == [_verdict_of(f) for f in stored]:
+            if [verdict_of(f) for f in found] == [verdict_of(f) for f in stored]:
                 found = stored
             else:
                 unplaced.append((subject.ordinal, found))
@@ -498,7 +452,7 @@ class Engine:
             run.findings.extend(found)
         return unplaced
 
-    def _place_again(self, part: _CachedPart, unplaced: list[tuple[int, list[Finding]]]) -> None:
+    def _place_again(self, part: CachedPart, unplaced: list[tuple[int, list[Finding]]]) -> None:
         """Place findings of a cached part that a changed candidate gave: from its files."""
         wanted: dict[int, list[Finding]] = {}
         for ordinal, found in unplaced:
@@ -594,13 +548,6 @@ class Engine:
                 finding.origin = finding.origin_key = None
 
 
-def _identity(ref: ObjectRef) -> bytes:
-    """A 128-bit digest of kind, namespace and name: what a target remembers of each object to
-    find duplicates, a third of the three strings' size (collisions: 2^-128)."""
-    text = "\0".join((ref.kind, ref.namespace, ref.name)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=16).digest()
-
-
 def _key_of(element: Any) -> str:
     """What a waiver's `keys` names an element by: a Secret key, or the `name` of a list item."""
     if isinstance(element, str):
@@ -608,284 +555,3 @@ def _key_of(element: Any) -> str:
     if isinstance(element, dict) and isinstance(element.get("name"), str):
         return element["name"]
     return ""
-
-
-def _param_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "integer" if isinstance(value, int) else "number"
-    kinds: dict[type, str] = {str: "string", list: "list", dict: "mapping"}
-    return kinds.get(type(value), "null")
-
-
-def _a(word: str) -> str:
-    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
-
-
-def _check_param_types(rule: Rule, settings: Any) -> None:
-    """A parameter the policy sets has the type of the rule's default (and its items the type
-    of the default's items): `maxAgeDays: [1]` is a located error here, not a failed
-    evaluation on every object or a program that does not compile."""
-    problems = []
-    for name, value in settings.params.items():
-        if name not in rule.params:
-            continue
-        mismatch = _type_mismatch(rule.params[name], value, (name,))
-        if mismatch:
-            where, want, got = mismatch
-            problems.append(Problem(f"must be {_a(want)}, like the rule's default (found {_a(got)})",
-                                    settings.param_locations.get(name),
-                                    ".".join(map(str, ("rules", rule.id, "params") + where))))
-    if problems:
-        raise MoltgenError(problems)
-
-
-def _type_mismatch(default: Any, value: Any, where: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str] | None:
-    if default is None:
-        return None
-    want, got = _param_kind(default), _param_kind(value)
-    if got != want and not (want == "number" and got == "integer"):
-        return where, want, got
-    if isinstance(default, list) and default:
-        for index, item in enumerate(value):
-            found = _type_mismatch(default[0], item, where + (index,))
-            if found:
-                return found
-    if isinstance(default, dict):
-        for key, item in value.items():
-            found = _type_mismatch(default.get(key), item, where + (key,))
-            if found:
-                return found
-    return None
-
-
-class _CompactIndex:
-    """What rules across objects read of the other objects of a target, kept small.
-
-    The redacted view of each object of a kind some rule asks for (`objects.kinds`), packed
-    (moltgen.core.packing: ~120 bytes for an object of a fleet), by kind and namespace; a rule
-    across objects costs what its namespace holds, not what the target holds. Views are
-    decompressed per (kinds, namespace) as rules ask, the most recent few kept.
-    """
-
-    CACHED = 64  # (kinds, namespace) lists kept decompressed
-
-    def __init__(self, rules: list[EffectiveRule], packer: Packer, keep_digests: bool = False):
-        """`keep_digests`: a digest of each view is kept too, so that a cached verdict can be
-        told from a stale one (check_parts); a plain check keeps none."""
-        self.rules = rules
-        self.packer = packer
-        self.keep_digests = keep_digests
-        kinds = [r.rule.object_kinds for r in rules]
-        self.kinds_wanted: frozenset[str] | None = (
-            None if any(not k for k in kinds) else frozenset(k for ks in kinds for k in ks))
-        subjects = [r.rule.kinds for r in rules]
-        self.subject_kinds: frozenset[str] | None = (
-            None if any(not k for k in subjects) else frozenset(k for ks in subjects for k in ks))
-        # (kind, namespace) -> compressed views, namespace "*" for every namespace
-        self.by_kind: dict[tuple[str, str], list[bytes]] = defaultdict(list)
-        self.digests: dict[tuple[str, str], list[bytes]] = defaultdict(list)  # parallel to by_kind
-        self._digests: dict[tuple[Any, ...], bytes] = {}
-        self.kinds: dict[str, None] = {}
-        self._cache: OrderedDict[tuple[tuple[str, ...], str], list[Any]] = OrderedDict()
-
-    def add(self, kind: str, namespace: str, view: dict[str, Any]) -> tuple[bytes, bytes, bytes] | None:
-        """Keep an object's view if a rule may ask for it: the compressed view, the view
-        pickled and its digest (b"" unless digests are kept); None if no rule asks for its kind."""
-        if not self.rules or (self.kinds_wanted is not None and kind not in self.kinds_wanted):
-            return None
-        if not self.keep_digests:
-            raw = pickle.dumps(view, pickle.HIGHEST_PROTOCOL)
-            return self.add_raw(kind, namespace, raw, b""), raw, b""
-        raw = plain_pickle(view)
-        digest = hashlib.blake2b(raw, digest_size=16).digest()
-        return self.add_raw(kind, namespace, raw, digest), raw, digest
-
-    def add_raw(self, kind: str, namespace: str, raw: bytes, digest: bytes, *, pack: bool = True) -> bytes:
-        """Keep a view pickled already, with its digest; compressed unless `pack` is False (a
-        cached part's view, which its entry holds anyway: a compressed copy would only add)."""
-        blob = self.packer.pack_raw(kind, raw) if pack else raw
-        for where in ((kind, namespace), (kind, "*")):
-            self.by_kind[where].append(blob)
-            if self.keep_digests:
-                self.digests[where].append(digest)
-        self.kinds[kind] = None
-        return blob
-
-    def key_for(self, item: Prepared, rule: Rule) -> tuple[Any, ...]:
-        """Which candidates a rule sees for a subject: its kinds, in its namespace or all."""
-        return (rule.object_kinds, item.manifest.ref.namespace if rule.same_namespace else "*")
-
-    def digest(self, key: tuple[Any, ...]) -> bytes:
-        """A digest of the candidates `key` names, in the order a rule sees them (after the
-        first pass): a rule whose subject and candidates are unchanged gives the same verdict."""
-        found = self._digests.get(key)
-        if found is None:
-            kinds, namespace = key
-            digest = hashlib.blake2b(digest_size=16)
-            for kind in kinds or tuple(self.kinds):
-                digest.update(kind.encode("utf-8", "surrogatepass") + b"\0")
-                for view in self.digests.get((kind, namespace), ()):
-                    digest.update(view)
-            found = self._digests[key] = digest.digest()
-        return found
-
-    def is_subject(self, kind: str) -> bool:
-        """Whether some rule across objects applies to objects of this kind."""
-        return bool(self.rules) and (self.subject_kinds is None or kind in self.subject_kinds)
-
-    def candidates(self, item: Prepared, rule: Rule) -> list[Any]:
-        namespace = item.manifest.ref.namespace if rule.same_namespace else "*"
-        key = (rule.object_kinds, namespace)
-        found = self._cache.get(key)
-        if found is None:
-            kinds = rule.object_kinds or tuple(self.kinds)
-            found = [self.packer.unpack(kind, blob)
-                     for kind in kinds for blob in self.by_kind.get((kind, namespace), ())]
-            self._cache[key] = found
-            if len(self._cache) > self.CACHED:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return found
-
-
-def _shell(manifest: Manifest, packer: Packer, kind: str) -> Manifest:
-    """The manifest without its data, kept for a later pass (its data kept packed); a
-    locator that can keep its text smaller does (check.targets), against the dictionary of
-    its kind's document texts."""
-    compact = getattr(manifest.locate, "compact", None)
-    if compact is not None:
-        compact(partial(packer.dictionary, "text", kind))
-    return Manifest(None, manifest.locate, manifest.target, manifest.env,  # type: ignore[arg-type]
-                    manifest.origin, manifest.recipients)
-
-
-@dataclass(slots=True)
-class _Later:
-    """An object kept for the second pass: its packed data and the manifest without it, or,
-    from a cached part, its cache entry."""
-
-    namespace: str
-    kind: str
-    whole: bool  # checked whole in the second pass (a ConfigMap before the release was known)
-    blob: bytes | None
-    invalid: tuple[FieldPath, ...]
-    shell: Manifest | None
-    found_first: tuple[Finding | None, ...]  # findings it has already (its duplicate)
-    subject: SubjectEntry | None = None  # what a part's cache entry keeps of it
-    part: _CachedPart | None = None  # set when it comes from a cached part
-
-
-class _TargetRun:
-    """The state of one target's check: its index, what waits for the second pass, findings."""
-
-    def __init__(self, engine: Engine, target: str = "", env: str = "", *, cached: bool = False):
-        self.packer = Packer()
-        self.index = _CompactIndex(engine._cross_rules(), self.packer, keep_digests=cached)
-        self.later: list[_Later] = []
-        self.findings: list[Finding] = []
-        self.first: dict[bytes, str] = {}  # where each kind/namespace/name was first (_identity)
-        # openclaw.json is judged by the schema of the release the target's image runs: the
-        # first Moltbot container's tag. A ConfigMap that comes before it is checked later.
-        self.image_tag: str | None = None
-        self.count = 0
-        self.target, self.env = target, env
-        self.reused: list[_CachedPart] = []
-
-
-@dataclass(slots=True)
-class _CachedPart:
-    part: Part
-    key: str | None
-    entry: PartEntry
-    changed: bool = False  # a verdict was evaluated again: the entry is written back
-
-    @property
-    def waits_for_tag(self) -> bool:
-        """Whether it has a ConfigMap judged by the release the whole target names."""
-        return any(subject.whole for subject in self.entry.subjects)
-
-
-class _Refreshing:
-    """A store that is written, never read: every part is checked again."""
-
-    def __init__(self, store: FindingsStore | _Refreshing):
-        self.store: FindingsStore = store.store if isinstance(store, _Refreshing) else store
-
-    def key(self, *parts: Any) -> str | None:
-        return self.store.key(*parts)
-
-    def get(self, key: str | None) -> None:
-        return None
-
-    def put(self, key: str | None, entry: PartEntry) -> None:
-        self.store.put(key, entry)
-
-
-class _PartRecorder:
-    """What a part's cache entry keeps, noted as the part is checked. A part with an object
-    that repeats another part's is not stored: its duplicate finding names the other part."""
-
-    def __init__(self, start: int, start_ordinal: int, tag_in: str | None):
-        self.start, self.start_ordinal = start, start_ordinal
-        self.tag_in = self.tag_out = tag_in
-        self.storable = True
-        self.objects = 0
-        self.alone: list[Finding] = []
-        self.identities: list[tuple[bytes, str]] = []
-        self.views: list[tuple[str, str, bytes, bytes]] = []
-        self.subjects: list[SubjectEntry] = []
-        self._mine: set[bytes] = set()
-        self._pending: bytes | None = None
-
-    def note_identity(self, manifest: Manifest, first: dict[bytes, str]) -> None:
-        ref = manifest.ref
-        identity = _identity(ref) if ref.kind and ref.name else None
-        self._pending = None
-        if identity is None:
-            return
-        if identity in first:
-            if identity not in self._mine:
-                self.storable = False
-            return
-        self._pending = identity
-
-    def identity_placed(self, first: dict[bytes, str]) -> None:
-        if self._pending is not None:
-            self._mine.add(self._pending)
-            self.identities.append((self._pending, first[self._pending]))
-
-    def finish(self, run: _TargetRun) -> None:
-        self.alone = run.findings[self.start:]
-        self.objects = run.count - self.start_ordinal
-        self.tag_out = run.image_tag
-
-    def entry(self, final_tag: str | None) -> PartEntry:
-        return PartEntry(self.objects, self.alone, self.identities, self.views, self.subjects,
-                         self.tag_in, self.tag_out, final_tag)
-
-
-def _verdict_of(finding: Finding) -> tuple[Any, ...]:
-    """A finding without its places: what a rule evaluated again must agree with."""
-    return (finding.rule, finding.severity, finding.message, finding.object, finding.path,
-            finding.key, finding.waived, finding.waiver)
-
-
-def _nowhere(path: FieldPath) -> Location:
-    raise AssertionError("a cached subject is placed from its part's files")  # pragma: no cover
-
-
-def _origin_resolver(origin_at: Callable[[Any], Location | None] | None) -> Callable[[Finding], None]:
-    """Set a cached finding's origin from its key, in the spec as it is now."""
-    memo: dict[Any, Location | None] = {}
-
-    def resolve(finding: Finding) -> None:
-        key = finding.origin_key
-        if key is None:
-            return
-        if key not in memo:
-            memo[key] = origin_at(key) if origin_at is not None else None
-        finding.origin = memo[key]
-    return resolve

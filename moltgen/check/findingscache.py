@@ -23,6 +23,7 @@ here: a damaged or planted entry is refused, never run. Storage is buildcache.Bu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -31,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moltgen.check.catalog import Rule
 from moltgen.check.model import Finding, ObjectRef, Severity
+from moltgen.core.codeid import package_digest
 from moltgen.core.errors import Location
 from moltgen.kustomize.buildcache import BuildCache, cache_directory
 
@@ -125,22 +128,25 @@ class FindingsStore:
         self.cache.put_bytes(key, pickle.dumps(entry, pickle.HIGHEST_PROTOCOL))
 
 
+# Every field of a rule that can change a finding: all of them but its documentation and its
+# fixtures. Derived from the dataclass, so a field added to Rule is in the key unless said here.
+_VERDICT_FIELDS = tuple(f.name for f in dataclasses.fields(Rule)
+                        if f.name not in ("summary", "description", "source", "tests"))
+
+
 def run_fingerprint(engine: Any, schemas: Any) -> str:
     """Everything besides a part's own inputs that its findings depend on: moltgen's own files
     (a new moltgen or rule file is a new key), each enabled rule as configured (custom rules
     included), the policy's waivers and annotation settings, the schemas, the day the check
     judges (engine.now) and the directory locations are shown relative to."""
-    rules = [(r.rule.id, r.severity.value, r.params, r.rule.kinds, r.rule.environments,
-              r.rule.scope, r.rule.for_each, r.rule.each, r.rule.when, r.rule.expression,
-              r.rule.message, r.rule.message_expression, r.rule.field, r.rule.field_expression,
-              r.rule.object_kinds, r.rule.same_namespace, r.rule.security, r.rule.builtin)
+    rules = [(r.severity.value, r.params, *(getattr(r.rule, name) for name in _VERDICT_FIELDS))
              for r in engine.rules.values()]
     allowed = engine.policy.annotation_waivers
     schema_dirs = [(str(d), tree_digest(d)) for d in schemas.dirs] if schemas is not None else None
     parts = (rules, engine.policy.waivers, sorted(allowed) if allowed is not None else None,
              (schemas.version, schemas.strict, schema_dirs) if schemas is not None else None,
              engine.now.isoformat(), os.getcwd())
-    digest = hashlib.sha256(_package_digest().encode())
+    digest = hashlib.sha256(package_digest().encode())
     for part in parts:
         digest.update(b"\0" + repr(part).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
@@ -159,12 +165,3 @@ def tree_digest(directory: Path) -> str:
                 continue
             digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
-
-
-_PACKAGE: list[str] = []
-
-
-def _package_digest() -> str:
-    if not _PACKAGE:
-        _PACKAGE.append(tree_digest(Path(__file__).resolve().parent.parent))
-    return _PACKAGE[0]

@@ -285,8 +285,8 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
     """Print the JSON Schema of moltgen.yaml (for editors: yaml-language-server)."""
+    from moltgen.core.files import write_atomic
     from moltgen.spec.schema import json_schema
-    from moltgen.tree import write_atomic
 
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
@@ -308,11 +308,12 @@ def init(
     env: Annotated[str, typer.Option("--env", help="The environment an adopted deployment becomes.")] = "prod",
 ) -> None:
     """Write a starter moltgen.yaml (and its JSON Schema) that renders and builds, or with --from the spec of an existing deployment."""
+    from moltgen.core.files import write_atomic
     from moltgen.project.starter import YAMLLINT_CONFIG, YAMLLINT_FILE, starter_spec
     from moltgen.secrets.age import is_recipient
     from moltgen.spec.schema import SCHEMA_FILE, json_schema
     from moltgen.spec.types import check_dns_label
-    from moltgen.tree import LOCK_FILE, write_atomic
+    from moltgen.tree import LOCK_FILE
 
     spec_path = directory / "moltgen.yaml"
     if spec_path.exists():
@@ -376,7 +377,7 @@ def _finish_adoption(spec_path: Path, adoption: Any, env: str) -> None:
 
 def _ignore_in_git(gitignore: Path, entry: str) -> None:
     """Add `entry` to .gitignore unless it is there: render leaves its lock file behind."""
-    from moltgen.tree import write_atomic
+    from moltgen.core.files import write_atomic
 
     try:
         current = gitignore.read_text(encoding="utf-8")

@@ -72,6 +72,35 @@ def _too_large(size: int, max_bytes: int, display: str) -> MoltgenError:
                                 "from one file", Location(display)))
 
 
+def write_atomic(path: Path, content: bytes | Iterable[bytes], mode: int | None = 0o644, *,
+                 durable: bool = True, make_parents: bool = True) -> None:
+    """The one atomic writer: a temporary file beside `path`, renamed over it, so a reader
+    sees the old file or the new one, never half of one. `mode` None: what the user's shell
+    would create (0666 less the umask); `durable`: synced to disk before the rename (files a
+    user keeps; a cache entry or report can be made again). OSError names `path`."""
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    directory = path.parent if str(path.parent) else Path(".")
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.writelines([content] if isinstance(content, bytes) else content)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # write() and fsync() name no file: say which one failed
+        raise
+
+
 def write_output(text: str | Iterable[str], output: Path | None) -> None:
     """stdout, or FILE written atomically (a reader never sees half a report). `text` may come
     in pieces, written as they come."""
@@ -80,7 +109,6 @@ def write_output(text: str | Iterable[str], output: Path | None) -> None:
         sys.stdout.writelines(pieces)
         sys.stdout.flush()
         return
-    directory = output.parent if str(output.parent) else Path(".")
     try:
         if output.exists() and not output.is_file():
             # /dev/null, a FIFO, /dev/stdout: written through, since a rename would replace
@@ -88,18 +116,8 @@ def write_output(text: str | Iterable[str], output: Path | None) -> None:
             with open(output, "w", encoding="utf-8") as handle:
                 handle.writelines(pieces)
             return
-        fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.writelines(pieces)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)  # no half-written report left beside the file
-            raise
-        # mkstemp makes the file 0600; a report is read by others (CI uploaders), as any file
-        # the user's shell would create: 0666 less the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, output)
+        # a report is read by others (CI uploaders): the mode any file the shell makes has
+        write_atomic(output, (piece.encode("utf-8") for piece in pieces),
+                     None, durable=False, make_parents=False)
     except OSError as exc:
         raise MoltgenError(Problem(f"cannot write: {exc.strerror}", Location(str(output)))) from None

@@ -19,16 +19,17 @@ building again.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import stat
-import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from moltgen.core.codeid import package_digest
 from moltgen.core.errors import MoltgenError
+from moltgen.core.files import write_atomic
 from moltgen.kustomize import kustomization
 from moltgen.kustomize.kustomization import PLUGIN, Kustomization
 
@@ -316,23 +317,8 @@ def engine_identity(command: tuple[str, ...], extra: Iterable[str] = ()) -> str:
         parts.append("?")
     parts += sorted(f"{k}={v}" for k, v in os.environ.items()
                     if k.startswith("KUSTOMIZE") or k == "XDG_CONFIG_HOME")
-    parts.append(_own_code_digest())
+    parts.append(package_digest())  # how moltgen runs kustomize and rewrites KSOPS
     return "\0".join(parts)
-
-
-@functools.lru_cache(maxsize=1)
-def _own_code_digest() -> str:
-    """moltgen's own part of a build (how it runs kustomize, the keyless KSOPS rewrite): a
-    new moltgen is a new key."""
-    digest = hashlib.sha256()
-    here = Path(__file__).parent
-    # every module of the kustomize package, this cache and the walk memo among them
-    for name in sorted(p.name for p in here.glob("*.py")):
-        try:
-            digest.update(name.encode() + b"\0" + (here / name).read_bytes())
-        except OSError:
-            digest.update(name.encode())
-    return digest.hexdigest()
 
 
 class BuildCache:
@@ -340,9 +326,42 @@ class BuildCache:
     the hash of its own body, so a torn or damaged entry is dropped, never trusted. Built
     output is stored as text; `format` tells other kinds of entry apart (check.findingscache)."""
 
+    KEEP_DAYS = 30  # an entry no run has read for this long is deleted
+    _PRUNE_EVERY = 86_400  # seconds between prunings of one directory (its `.pruned` stamp)
+
     def __init__(self, directory: Path | None, format: bytes = FORMAT):
         self.directory = directory
         self.format = format
+        self._pruned = False
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete entries not read for KEEP_DAYS (a hit refreshes an entry's time), at most
+        once a day per directory: without it every moltgen release and every edit of a fleet
+        leaves its entries behind for good. Returns how many were deleted; best effort."""
+        if self.directory is None:
+            return 0
+        now = time.time() if now is None else now
+        stamp = os.path.join(self.directory, ".pruned")
+        try:
+            if now - os.stat(stamp).st_mtime < self._PRUNE_EVERY:
+                return 0
+        except OSError:
+            pass
+        removed = 0
+        oldest = now - self.KEEP_DAYS * 86_400
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            Path(stamp).touch()
+            for folder in os.scandir(self.directory):
+                if not folder.is_dir(follow_symlinks=False):
+                    continue
+                for entry in os.scandir(folder.path):
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < oldest:
+                        os.unlink(entry.path)
+                        removed += 1
+        except OSError:
+            pass
+        return removed
 
     def _path(self, digest: str) -> str:
         assert self.directory is not None
@@ -355,6 +374,7 @@ class BuildCache:
         try:
             with open(path, "rb") as handle:
                 content = handle.read()
+                touched = os.fstat(handle.fileno()).st_mtime
         except OSError:
             return None
         header, _, body = content.partition(b"\n")
@@ -364,6 +384,11 @@ class BuildCache:
             except OSError:
                 pass
             return None
+        if time.time() - touched > 86_400:  # read today: kept KEEP_DAYS from now (prune)
+            try:
+                os.utime(path)
+            except OSError:
+                pass
         return body
 
     def put_bytes(self, digest: str | None, body: bytes) -> None:
@@ -371,17 +396,12 @@ class BuildCache:
             return
         content = self.format + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
         path = self._path(digest)
+        if not self._pruned:  # once per run that writes, and by the stamp once a day
+            self._pruned = True
+            self.prune()
         try:
-            folder = os.path.dirname(path)
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(content)
-                os.replace(temporary, path)  # atomic: readers see the old entry or this one
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            write_atomic(Path(path), content, 0o600, durable=False, make_parents=False)
         except OSError:
             pass  # best effort: the next run builds again
 

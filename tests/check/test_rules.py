@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from moltgen.check.builtins import BUILTIN_RULES
 from moltgen.check.catalog import load_catalog, load_rule_file
 from moltgen.check.fixtures import run_rule_tests, run_test
 from moltgen.core.errors import MoltgenError
@@ -77,6 +78,22 @@ def test_custom_rule_cannot_redefine_a_builtin(tmp_path):
         "id: resources-limits\nseverity: error\nsummary: s\ndescription: d\nexpression: 'true'\nmessage: m\n")
     with pytest.raises(MoltgenError, match="already defined"):
         load_catalog((tmp_path,))
+
+
+def test_the_engine_rules_are_the_registry_and_their_files():
+    """check.builtins names what the engine implements; each has its `builtin: true` file."""
+    catalog = load_catalog()
+    assert {r.id for r in catalog.rules.values() if r.builtin} == set(BUILTIN_RULES)
+
+
+def test_a_custom_rule_cannot_claim_to_be_built_in(tmp_path):
+    """A `builtin: true` file the engine does not implement would be a rule that never fires."""
+    (tmp_path / "my-rule.yaml").write_text(
+        "id: my-rule\nseverity: error\nsummary: s\ndescription: d\nbuiltin: true\n")
+    with pytest.raises(MoltgenError) as error:
+        load_catalog((tmp_path,))
+    problem = error.value.problems[0]
+    assert problem.location.line == 5 and "only moltgen's own engine rules" in problem.message
 
 
 POD = """

@@ -1,0 +1,30 @@
+"""Which moltgen this is, for the caches: a digest of every file of the installed package,
+by path and content. A cache entry written by other code (a new release, a rule file edited,
+a module moved) is another key and so never read; nothing is named by hand, so a file added
+or moved cannot be missed."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def package_digest() -> str:
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(PACKAGE):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")  # written as modules load
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, PACKAGE).encode("utf-8", "surrogatepass")
+            try:
+                with open(path, "rb") as handle:
+                    content = handle.read()
+            except OSError:
+                content = b"\0unreadable"
+            digest.update(relative + b"\0" + str(len(content)).encode() + b"\0" + content)
+    return digest.hexdigest()
