@@ -6,7 +6,7 @@ import json
 import pytest
 from support import run_moltgen, snapshot
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import engine as kustomize
 
 SPEC = """\

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import run_moltgen, snapshot
 
-from moltgen.core.yamlio import load_documents, load_file
+from moltgen.core.yamlio.parse import load_documents, load_file
 from moltgen.kustomize import engine as kustomize
 
 SEED = Path(__file__).parent / "data" / "seed"

@@ -10,7 +10,7 @@ import pytest
 from support import REPO, run_moltgen
 
 from moltgen.core.errors import MoltgenError
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import engine
 from moltgen.kustomize import engine as kustomize
 from moltgen.project import load_project

@@ -15,7 +15,8 @@ import pytest
 from pyrage import x25519
 from support import run_moltgen
 
-from moltgen.core.yamlio import dump_yaml, load_documents
+from moltgen.core.yamlio.dump import dump_yaml
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import engine as kustomize
 from moltgen.secrets.sops import sops_binary
 

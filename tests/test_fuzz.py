@@ -31,7 +31,8 @@ from moltgen.check.report import FORMATS
 from moltgen.check.report import render as render_report
 from moltgen.check.run import CheckOptions, run_check
 from moltgen.core.errors import MoltgenError, Problem
-from moltgen.core.yamlio import MAX_BYTES, load_documents, load_file
+from moltgen.core.yamlio.loader import MAX_BYTES
+from moltgen.core.yamlio.parse import load_documents, load_file
 from moltgen.project import load_project
 from moltgen.render import render_tree
 

@@ -2,7 +2,7 @@
 
 from support import run_moltgen
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 
 SPEC = """\
 name: bot

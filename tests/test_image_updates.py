@@ -15,7 +15,7 @@ from pyrage import x25519
 from support import REPO, run_moltgen
 
 from moltgen.check.openclaw import loads_json5
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.secrets.sops import sops_binary
 
 VENDORED = files("check_jsonschema.builtin_schemas.vendor")  # check-jsonschema's offline copies

@@ -7,7 +7,7 @@ import posixpath
 
 from support import REPO
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import engine as kustomize
 
 # Where OpenClaw writes, as the pod's env names it (or a fixed path): the state dir, the cache

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from support import MINIMAL_SPEC, run_moltgen, snapshot
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.project import load_project
 from moltgen.render import render_tree
 from moltgen.tree import GENERATED_MARK

@@ -46,7 +46,7 @@ def test_this_repositorys_waiver_accepts_only_the_provider_keys(tmp_path):
 
 
 def test_this_repository_delivers_through_argo_cd_and_its_gate_runs_without_a_key():
-    from moltgen.core.yamlio import load_file
+    from moltgen.core.yamlio.parse import load_file
     from moltgen.project import load_project
 
     project = load_project(REPO / "moltgen.yaml")

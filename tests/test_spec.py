@@ -4,7 +4,7 @@ import jsonschema
 import jsonschema_rs
 from support import REPO
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.project import load_project
 from moltgen.spec.model import Spec
 from moltgen.spec.schema import json_schema

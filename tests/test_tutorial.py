@@ -16,7 +16,7 @@ from pathlib import Path
 from support import REPO
 from test_delivery import sops_decrypt
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import engine as kustomize
 
 MARKER = re.compile(r"<!-- tutorial(: cluster)? -->\n```sh\n(.*?)```", re.DOTALL)

@@ -6,7 +6,7 @@ import shlex
 import pytest
 from support import REPO, run_moltgen
 
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 
 
 def load(path):

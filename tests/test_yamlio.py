@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moltgen.core.errors import MoltgenError
-from moltgen.core.yamlio import dump_yaml, load_documents
+from moltgen.core.yamlio.dump import dump_yaml
+from moltgen.core.yamlio.parse import load_documents
 
 
 def error_of(text: str) -> str:
@@ -126,7 +127,7 @@ def test_locations_equal_those_of_a_full_parse(text):
 def test_a_large_stream_keeps_data_not_nodes():
     text = "".join(f"---\nkind: ConfigMap\nmetadata: {{name: cm-{i}}}\ndata: {{k: v}}\n"
                    for i in range(2000))
-    from moltgen.core.yamlio import _compose_again
+    from moltgen.core.yamlio.document import _compose_again
 
     _compose_again.cache_clear()
     documents = load_documents(text, "big.yaml")
@@ -169,9 +170,9 @@ def test_undecodable_stdin_bytes_are_a_located_error():
 
 def test_a_stream_of_too_many_nodes_is_refused_while_composing(monkeypatch):
     # 32 MiB of `[x,x,...]` is 16 million nodes: minutes and gigabytes before the fix.
-    from moltgen.core import yamlio
+    from moltgen.core.yamlio import loader
 
-    monkeypatch.setattr(yamlio, "MAX_STREAM_NODES", 1000)
+    monkeypatch.setattr(loader, "MAX_STREAM_NODES", 1000)
     assert error_of("a: [" + "x," * 2000 + "]\n") == (
         "f.yaml:1: more than 1000 YAML nodes in one file; refused")
     assert error_of("---\na: 1\n" * 1000).startswith("f.yaml:667: ")  # where document 334 starts
@@ -180,9 +181,9 @@ def test_a_stream_of_too_many_nodes_is_refused_while_composing(monkeypatch):
 
 
 def test_a_value_longer_than_any_kubernetes_object_is_refused(monkeypatch):
-    from moltgen.core import yamlio
+    from moltgen.core.yamlio import parse
 
-    monkeypatch.setattr(yamlio, "MAX_SCALAR", 100)
+    monkeypatch.setattr(parse, "MAX_SCALAR", 100)
     assert error_of("a: b\nc: " + "x" * 101 + "\n") == (
         "f.yaml:2:4: a value of 101 characters is more than the 100 moltgen reads (the "
         "Kubernetes API refuses any object over 3 MiB)")
@@ -190,7 +191,7 @@ def test_a_value_longer_than_any_kubernetes_object_is_refused(monkeypatch):
 
 
 def test_no_path_resolvers_so_skipping_the_base_resolver_hooks_is_safe():
-    from moltgen.core.yamlio import _Loader
+    from moltgen.core.yamlio.loader import _Loader
 
     assert not _Loader.yaml_path_resolvers
 
@@ -212,7 +213,7 @@ def test_the_quick_locator_agrees_with_composing_on_every_key_of_real_manifests(
     """Locating a path of plain keys reads the lines instead of composing the document again;
     wherever it answers, it answers what composing does (the line and column of the value and
     of its key), and it answers most of the time."""
-    from moltgen.core.yamlio import _quick_position
+    from moltgen.core.yamlio.document import _quick_position
 
     answered = compared = 0
     for file in _corpus_streams():
@@ -247,7 +248,7 @@ def test_the_quick_locator_agrees_with_composing_on_every_key_of_real_manifests(
 def test_document_markers_are_found_as_the_multiline_pattern_finds_them(pieces):
     """count_documents finds `---` lines with bytes.find, not the (slow) multiline regex that
     defines them; both must agree on every stream, including `---` at the start and end."""
-    from moltgen.core.yamlio import _MARKER, _markers
+    from moltgen.core.yamlio.stream import _MARKER, _markers
 
     data = "".join(pieces).encode()
     assert _markers(data) == [m.start() for m in _MARKER.finditer(data)]

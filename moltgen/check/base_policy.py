@@ -18,7 +18,7 @@ from pathlib import Path
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.git import GitFailed, git
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 
 
 @contextmanager

@@ -18,7 +18,8 @@ from moltgen.check.model import Severity
 from moltgen.check.views import WORKLOAD_KINDS
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.fieldpath import FieldPath, parse_path
-from moltgen.core.yamlio import Document, load_file
+from moltgen.core.yamlio.document import Document
+from moltgen.core.yamlio.parse import load_file
 
 BUILTIN_DIR = Path(__file__).parent / "rules"
 KIND_GROUPS = {"workloads": WORKLOAD_KINDS}

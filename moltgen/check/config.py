@@ -30,7 +30,7 @@ from typing import Any
 from moltgen.check.model import Severity
 from moltgen.core.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.core.fieldpath import FieldPath, format_path, parse_path
-from moltgen.core.yamlio import load_file
+from moltgen.core.yamlio.parse import load_file
 
 DEFAULT_POLICY = Path("policies") / "policy.yaml"
 

@@ -23,7 +23,8 @@ from typing import Any
 from moltgen.core.errors import Location, MoltgenError
 from moltgen.core.fieldpath import FieldPath
 from moltgen.core.shapes import mapping
-from moltgen.core.yamlio import Document, load_documents, load_file
+from moltgen.core.yamlio.document import Document
+from moltgen.core.yamlio.parse import load_documents, load_file
 from moltgen.kustomize import ksops, kustomization
 
 _MERGE_KEYS = ("name", "containerPort", "mountPath", "devicePath", "ip", "topologyKey", "port")

@@ -16,7 +16,8 @@ from moltgen.check.model import Manifest, Part
 from moltgen.core.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.core.fieldpath import FieldPath
 from moltgen.core.progress import SILENT, Progress
-from moltgen.core.yamlio import CompactDocument, Document, count_documents, stream_documents, stream_file, text_blocks
+from moltgen.core.yamlio.document import CompactDocument, Document
+from moltgen.core.yamlio.stream import count_documents, stream_documents, stream_file, text_blocks
 
 # A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

@@ -228,7 +228,7 @@ def diff(
                         ("--exit-code", exit_code), ("--policy", policy)):
         if given:
             raise MoltgenError(Problem("goes with --base REF", field=name))
-    from moltgen.core.yamlio import load_documents
+    from moltgen.core.yamlio.parse import load_documents
     from moltgen.kustomize import engine as kustomize
     from moltgen.project import load_project
     from moltgen.review.diff import semantic_diff

@@ -134,7 +134,7 @@ def policy_export(
     from moltgen.check.catalog import load_catalog
     from moltgen.check.config import load_policy
     from moltgen.check.vap import SCOPES, export_configured
-    from moltgen.core.yamlio import dump_yaml_all
+    from moltgen.core.yamlio.dump import dump_yaml_all
 
     if fmt != "vap":
         raise MoltgenError(Problem(f"unknown export format {fmt!r} (use vap)", field="--format"))

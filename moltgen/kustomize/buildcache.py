@@ -286,7 +286,7 @@ def _strings(data: object) -> Iterable[str]:
 
 
 def _parse_yaml(text: str) -> object:
-    from moltgen.core.yamlio import load_documents
+    from moltgen.core.yamlio.parse import load_documents
 
     try:
         documents = load_documents(text, "<kustomization>")

@@ -397,7 +397,7 @@ def _identity_fields(document: str) -> tuple[str, str, str, str] | None:
               metadata.get("name", ""))
     if all(not value or _PLAIN.match(value) for value in values):
         return values
-    from moltgen.core.yamlio import load_documents
+    from moltgen.core.yamlio.parse import load_documents
 
     try:  # quoted or unusual values: ask the YAML parser
         parsed = load_documents(document, "<kustomize build>")

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.core.errors import Location, MoltgenError, Problem
-from moltgen.core.yamlio import dump_yaml, load_documents
+from moltgen.core.yamlio.dump import dump_yaml
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import kustomization
 from moltgen.kustomize.kustomization import Kustomization, Plugin, Reference
 

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.core.errors import Location, MoltgenError, Problem
-from moltgen.core.yamlio import Document, load_documents, load_file
+from moltgen.core.yamlio.document import Document
+from moltgen.core.yamlio.parse import load_documents, load_file
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # konfig's order
 

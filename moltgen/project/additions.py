@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.core.errors import Location, MoltgenError, Problem
-from moltgen.core.yamlio import Document, load_file
+from moltgen.core.yamlio.document import Document
+from moltgen.core.yamlio.parse import load_file
 from moltgen.kube.schemas import SchemaSet
 from moltgen.render.additions import BASE, Additions, PatchSource, UserObject
 from moltgen.render.objects import CONTAINER_NAME, render_container, render_objects, selector_labels

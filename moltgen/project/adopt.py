@@ -19,7 +19,8 @@ from typing import Any
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping
-from moltgen.core.yamlio import Document, load_file
+from moltgen.core.yamlio.document import Document
+from moltgen.core.yamlio.parse import load_file
 from moltgen.spec.secret_keys import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
 
 _SECRET_KEYS = {key.name: ("providers", provider) for provider, keys in PROVIDER_KEYS.items() for key in keys}
@@ -331,7 +332,7 @@ def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, names
                  env: str, recipients: list[str], source: str) -> str:
     """The text of moltgen.yaml for an adoption, validated as `spec_path` would be;
     MoltgenError (and nothing written) when it is not valid."""
-    from moltgen.core.yamlio import dump_yaml
+    from moltgen.core.yamlio.dump import dump_yaml
     from moltgen.project import load_project
     from moltgen.spec.schema import MODELINE
 

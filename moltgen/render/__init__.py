@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from moltgen.core.yamlio import dump_yaml
+from moltgen.core.yamlio.dump import dump_yaml
 from moltgen.render.additions import BASE, Additions
 from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects

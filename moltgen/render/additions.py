@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moltgen.core.errors import Location
-from moltgen.core.yamlio import Document
+from moltgen.core.yamlio.document import Document
 
 BASE = "base"
 

@@ -139,7 +139,7 @@ def _gitops_diff(base: Any, head: Any, changed: set[Path]) -> list[OverlayDiff]:
 
 def _gitops_objects(root: Any) -> list[dict[str, Any]]:
     """The objects of the YAML files below gitops/ (not built: applied as they are)."""
-    from moltgen.core.yamlio import load_file
+    from moltgen.core.yamlio.parse import load_file
 
     directory = Path(root) / "gitops" if root is not None else None
     if directory is None or not directory.is_dir():
@@ -164,7 +164,7 @@ def _build(pairs: list[tuple[str, str]], head: dict[tuple[str, str], Path],
            base: dict[tuple[str, str], Path], allow_remote: bool, deadline: Any,
            progress: Progress) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The objects of each pair at the base and in the working tree ([] where it is absent)."""
-    from moltgen.core.yamlio import load_documents
+    from moltgen.core.yamlio.parse import load_documents
     from moltgen.kustomize import engine as kustomize
 
     sides = [[side[p] for p in pairs if p in side] for side in (base, head)]

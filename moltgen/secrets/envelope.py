@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moltgen.core.yamlio import dump_yaml, load_documents
+from moltgen.core.yamlio.dump import dump_yaml
+from moltgen.core.yamlio.parse import load_documents
 
 _VALUE_FIELDS = ("data", "stringData")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping, sequence
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 
 # sops's ciphertext format (aes/cipher.go): ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]
 _CIPHERTEXT = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,"

@@ -42,7 +42,7 @@ def fingerprints(files: list[Path]) -> Fingerprints:
     """Digests of the values of each encrypted Secret file; SopsError when one cannot be
     decrypted (no key can, a MAC mismatch)."""
     from moltgen.core.files import read_regular_file
-    from moltgen.core.yamlio import load_documents
+    from moltgen.core.yamlio.parse import load_documents
     from moltgen.secrets.sops import decrypt
 
     found: Fingerprints = {}

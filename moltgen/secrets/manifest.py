@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from moltgen.core.yamlio import dump_yaml
+from moltgen.core.yamlio.dump import dump_yaml
 from moltgen.tree import header
 
 VALUES_FIELD = "stringData"

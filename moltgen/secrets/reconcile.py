@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.secrets import sops
 from moltgen.secrets.facts import SecretFacts, read_secret_facts, refuse_foreign_keys
 from moltgen.secrets.manifest import (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.progress import SILENT, Progress
-from moltgen.core.yamlio import dump_yaml
+from moltgen.core.yamlio.dump import dump_yaml
 from moltgen.secrets import reconcile, sops
 from moltgen.secrets.age import is_recipient
 from moltgen.secrets.facts import read_secret_facts

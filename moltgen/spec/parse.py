@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping
-from moltgen.core.yamlio import Document, load_documents, load_file
+from moltgen.core.yamlio.document import Document
+from moltgen.core.yamlio.parse import load_documents, load_file
 from moltgen.spec.model import Instance, Spec, SpecFile
 from moltgen.spec.problems import Layer, dedupe, kind_of, problems_of
 from moltgen.spec.project import Project, Target

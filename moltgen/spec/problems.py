@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from moltgen.core.errors import Problem, closest
-from moltgen.core.yamlio import Document
+from moltgen.core.yamlio.document import Document
 from moltgen.spec.model import Instance, Spec
 
 # A merge layer: where its overrides are written in the file, and the overrides.

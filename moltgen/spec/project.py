@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from moltgen.core.errors import Location, MoltgenError, Problem, did_you_mean
-from moltgen.core.yamlio import Document
+from moltgen.core.yamlio.document import Document
 from moltgen.spec.model import Instance, Spec
 
 ENVIRONMENT_LABEL = "moltgen.dev/environment"

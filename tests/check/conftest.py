@@ -9,7 +9,7 @@ from moltgen.check.catalog import load_catalog
 from moltgen.check.config import PolicyConfig
 from moltgen.check.engine import Engine
 from moltgen.check.model import Manifest
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kube.schemas import SchemaSet
 
 DATA = Path(__file__).parent / "data"

@@ -72,7 +72,7 @@ def export(tmp_path, *args):
 
     from support import run_moltgen
 
-    from moltgen.core.yamlio import load_documents
+    from moltgen.core.yamlio.parse import load_documents
     (tmp_path / "moltgen.yaml").write_text(SPEC)
     result = run_moltgen("policy", "export", *args, cwd=tmp_path)
     assert result.code == 0, result.stderr

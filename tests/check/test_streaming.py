@@ -14,9 +14,10 @@ from moltgen.check.catalog import load_catalog
 from moltgen.check.engine import Engine
 from moltgen.check.model import Manifest
 from moltgen.check.targets import load_targets
-from moltgen.core import yamlio
 from moltgen.core.errors import MoltgenError
-from moltgen.core.yamlio import load_documents, stream_documents, stream_file, text_blocks
+from moltgen.core.yamlio import stream
+from moltgen.core.yamlio.parse import load_documents
+from moltgen.core.yamlio.stream import stream_documents, stream_file, text_blocks
 
 from .conftest import NOW, check_text
 
@@ -57,8 +58,8 @@ def test_an_error_in_a_later_document_names_its_line_in_the_file(tmp_path):
 
 
 def test_a_file_is_bounded_per_document_not_as_a_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(yamlio, "MAX_BYTES", 2_000)
-    monkeypatch.setattr(yamlio, "_BLOCK", 512)
+    monkeypatch.setattr(stream, "MAX_BYTES", 2_000)
+    monkeypatch.setattr(stream, "_BLOCK", 512)
     documents = [f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{k: v}}\n"
                  for i in range(200)]  # 13 KB, over MAX_BYTES
     path = tmp_path / "many.yaml"
@@ -123,7 +124,7 @@ spec: {ports: [{port: 80}]}
 
 
 def test_text_blocks_cover_the_text(monkeypatch):
-    monkeypatch.setattr(yamlio, "_BLOCK", 3)
+    monkeypatch.setattr(stream, "_BLOCK", 3)
     assert "".join(text_blocks("abcdefgh")) == "abcdefgh"
 
 

@@ -17,7 +17,8 @@ from pyrage import x25519
 from support import REPO, run_moltgen
 from test_delivery import install_ksops_plugin, sops_decrypt
 
-from moltgen.core.yamlio import dump_yaml, load_documents
+from moltgen.core.yamlio.dump import dump_yaml
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.kustomize import engine as kustomize
 from moltgen.openclaw.install import Runtime, cache_root, install
 from moltgen.openclaw.schema import release_for_tag, shipped_releases

@@ -9,7 +9,7 @@ import pytest
 from secret_helpers import Key, value_lines, write_files
 
 from moltgen.core.errors import MoltgenError
-from moltgen.core.yamlio import load_documents
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.secrets import sops, store
 from moltgen.secrets.facts import read_secret_facts
 from moltgen.secrets.render import plan_secret_files, sops_config
