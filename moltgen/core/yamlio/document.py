@@ -13,14 +13,6 @@ import yaml
 
 from moltgen.core.errors import Location
 from moltgen.core.packing import compress, decompress
-
-try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
-    _BaseLoader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
-
 from moltgen.core.yamlio.loader import Path_, _Loader, _paused_gc
 
 

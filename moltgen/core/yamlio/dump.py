@@ -6,14 +6,7 @@ from typing import Any
 
 import yaml
 
-try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
-    _BaseLoader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
-
-from moltgen.core.yamlio.loader import _TAG
+from moltgen.core.yamlio.loader import _TAG, _Dumper
 
 
 class _BlockDumper(_Dumper):

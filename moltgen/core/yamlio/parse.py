@@ -11,14 +11,6 @@ import yaml
 
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.files import read_regular_file
-
-try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
-    _BaseLoader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
-
 from moltgen.core.yamlio import loader
 from moltgen.core.yamlio.document import Document, _Span
 from moltgen.core.yamlio.loader import (

@@ -9,17 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from moltgen.core.errors import Location, MoltgenError, Problem
-
-try:  # libyaml is what makes this fast; PyYAML wheels ship it, but fall back rather than fail
-    _BaseLoader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
-
 from moltgen.core.yamlio.document import Document
 from moltgen.core.yamlio.loader import MAX_BYTES
 from moltgen.core.yamlio.parse import load_documents
