@@ -16,7 +16,8 @@ from test_build import FLEET_SPEC
 
 from moltgen.kustomize import buildcache, engine
 from moltgen.kustomize import engine as kustomize
-from moltgen.kustomize.buildcache import BuildCache, InputScanner, build_cached, engine_identity
+from moltgen.kustomize.buildcache import BuildCache, build_cached, engine_identity
+from moltgen.kustomize.inputs import InputScanner
 
 KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 

@@ -14,7 +14,7 @@ from test_buildcache import INPUTS, tree, write  # noqa: F401 - the fixture
 from moltgen.core.errors import MoltgenError
 from moltgen.kustomize import confine, walkmemo
 from moltgen.kustomize import engine as kustomize
-from moltgen.kustomize.buildcache import InputScanner
+from moltgen.kustomize.inputs import InputScanner
 from moltgen.kustomize.walkmemo import WalkMemo
 
 RACY = 0.05

@@ -18,10 +18,10 @@ from moltgen.core.fieldpath import FieldPath
 from moltgen.core.progress import SILENT, Progress
 from moltgen.core.yamlio.document import CompactDocument, Document
 from moltgen.core.yamlio.stream import count_documents, stream_documents, stream_file, text_blocks
+from moltgen.kustomize import kustomization
 
 # A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 @dataclass(slots=True)
@@ -157,7 +157,7 @@ def _yaml_files(directory: Path) -> list[Path]:
 
 
 def _is_kustomization(path: Path) -> bool:
-    return any((path / name).is_file() for name in _KUSTOMIZATION_NAMES)
+    return any((path / name).is_file() for name in kustomization.FILE_NAMES)
 
 
 def _show(path: Path) -> str:
@@ -368,9 +368,9 @@ def affected_overlays(builds: dict[Key, list[Path]], changed: set[Path], reach: 
     """The overlays whose build reads any changed file (a changed base counts for every
     overlay built on it); environments left with none are dropped. Inputs remembered from an
     earlier run (moltgen.kustomize.walkmemo) are taken without walking."""
-    from moltgen.kustomize.buildcache import Changes, InputScanner
     from moltgen.kustomize.confine import repository_roots
     from moltgen.kustomize.engine import walk_memo
+    from moltgen.kustomize.inputs import Changes, InputScanner
 
     memo, _ = walk_memo(reach.allow_remote)
     scanner = InputScanner(digests=False)
@@ -450,5 +450,5 @@ def _gitops_objects(root: Path, changed: set[Path] | None = None) -> list[Target
 def _from_directory(directory: Path, name: str, env: str) -> TargetSet:
     """The objects of every YAML or JSON file below `directory`; a kustomization.yaml is
     kustomize's configuration (what `kubectl apply -k` reads), not an object to apply."""
-    files = [p for p in _yaml_files(directory) if p.name not in _KUSTOMIZATION_NAMES]
+    files = [p for p in _yaml_files(directory) if p.name not in kustomization.FILE_NAMES]
     return _from_files(name, files, env)

@@ -192,7 +192,8 @@ def build_groups_keyed(groups: list[list[Path]], on_built: Callable[[], None] | 
     """build_parts_keyed of several groups (a project's environments) at once: every group is
     walked first, then whatever is missing is built in one set of concurrent runs, each run
     within one group (the same instance in two environments may repeat object ids)."""
-    from moltgen.kustomize.buildcache import InputScanner, build_cached_keyed
+    from moltgen.kustomize.buildcache import build_cached_keyed
+    from moltgen.kustomize.inputs import InputScanner
 
     directories = [directory for group in groups for directory in group]
     group_of = {directory: number for number, group in enumerate(groups) for directory in group}

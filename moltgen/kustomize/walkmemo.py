@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moltgen.kustomize.buildcache import BuildCache, Inputs, RealPaths, cache_directory
+from moltgen.kustomize.buildcache import BuildCache, cache_directory
+from moltgen.kustomize.inputs import Inputs, RealPaths
 
 FORMAT = b"moltgen-walk-memo 1"
 _UNSEEN: Any = object()  # no signature taken yet (None: the path is missing)

@@ -16,12 +16,12 @@ from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.yamlio.document import Document
 from moltgen.core.yamlio.parse import load_file
 from moltgen.kube.schemas import SchemaSet
+from moltgen.kustomize import kustomization
 from moltgen.render.additions import BASE, Additions, PatchSource, UserObject
 from moltgen.render.objects import CONTAINER_NAME, render_container, render_objects, selector_labels
 from moltgen.spec.model import Spec
 from moltgen.spec.project import Project
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # What render owns (moltgen.tree.MANAGED_DIRS): a user's file there would be a generated one's
 # neighbour, and moving it in or out would change what render may delete.
 _GENERATED_DIRS = ("base", "overlays", "gitops")
@@ -73,7 +73,7 @@ def _layer(root: Path, document: Document, prefix: tuple[Any, ...],
                 continue
             path = _user_path(root, item, document.locate(where), ".".join(map(str, where)))
             if path.is_dir():
-                if not any((path / name).is_file() for name in KUSTOMIZATION_NAMES):
+                if not any((path / name).is_file() for name in kustomization.FILE_NAMES):
                     raise MoltgenError(Problem(
                         "a folder needs its own kustomization.yaml (or list its files one by one)",
                         document.locate(where), _field(where)))
