@@ -11,7 +11,7 @@ from support import REPO, run_moltgen
 
 from moltgen.core.errors import MoltgenError
 from moltgen.core.yamlio.parse import load_documents
-from moltgen.kustomize import engine
+from moltgen.kustomize import batch
 from moltgen.kustomize import engine as kustomize
 from moltgen.project import load_project
 from moltgen.render import SECRET_FILE, secret_checksum
@@ -209,14 +209,14 @@ def test_a_fleet_build_that_fails_names_the_instance_overlay(tmp_path, monkeypat
     bob = tmp_path / "overlays" / "prod" / "bob"
     patch = next((bob / "patches").iterdir())  # a patch its kustomization lists
     patch.write_text("kind: Deployment\nmetadata: [unclosed\n")  # kustomize's own error
-    monkeypatch.setattr(engine, "CHUNK", 2)  # alice and bob together, team-x alone
+    monkeypatch.setattr(batch, "CHUNK", 2)  # alice and bob together, team-x alone
     directories = [tmp_path / "overlays" / "prod" / n for n in ("alice", "bob", "team-x")]
     with pytest.raises(MoltgenError) as caught:
-        kustomize.build_all(directories)
+        batch.build_all(directories)
     assert str(caught.value).startswith(f"{bob}: kustomize build failed:")
     patch.unlink()  # a missing file is found before kustomize runs, at the line naming it
     with pytest.raises(MoltgenError) as caught:
-        kustomize.build_all(directories)
+        batch.build_all(directories)
     assert str(caught.value).startswith(f"{bob / 'kustomization.yaml'}:")
     assert str(caught.value).endswith(": no such file or directory")
 
@@ -323,5 +323,5 @@ def test_without_sops_feeds_a_strict_validator(tmp_path):
     assert verdicts[0].returncode != 0 and "'sops' was unexpected" in verdicts[0].stdout + verdicts[0].stderr
     assert verdicts[1].returncode == 0, verdicts[1].stdout + verdicts[1].stderr
     assert "ENC[" in plain.stdout and "ENC[" not in stripped.stdout and "sops:" not in stripped.stdout
-    others = [d for d in kustomize.split_documents(plain.stdout) if "kind: Secret" not in d]
-    assert others == [d for d in kustomize.split_documents(stripped.stdout) if "kind: Secret" not in d]
+    others = [d for d in batch.split_documents(plain.stdout) if "kind: Secret" not in d]
+    assert others == [d for d in batch.split_documents(stripped.stdout) if "kind: Secret" not in d]

@@ -1,4 +1,4 @@
-"""The build cache (moltgen.kustomize.buildcache) and the chunked builds behind it (kustomize.build_each),
+"""The build cache (moltgen.kustomize.buildcache) and the chunked builds behind it (batch.build_each),
 with the real kustomize engine: a cached or chunked build is the build of that directory alone,
 every kind of input invalidates its entry, and a damaged or half-written entry is never used."""
 
@@ -14,7 +14,7 @@ import pytest
 from support import REPO, run_moltgen
 from test_build import FLEET_SPEC
 
-from moltgen.kustomize import buildcache, engine
+from moltgen.kustomize import batch, buildcache
 from moltgen.kustomize import engine as kustomize
 from moltgen.kustomize.buildcache import BuildCache, build_cached, engine_identity
 from moltgen.kustomize.inputs import InputScanner
@@ -158,8 +158,8 @@ def test_chunked_builds_are_each_directory_built_alone(tree, monkeypatch):
     directories = [tree / "overlays/a", extra.parent, tree / "overlays/b", REPO / "overlays/prod"]
     alone = [kustomize.build(d) for d in directories]
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one chunk holding them all
-    assert kustomize.build_each(directories) == alone
-    assert kustomize.build_all(directories) == "---\n".join(alone)
+    assert batch.build_each(directories) == alone
+    assert batch.build_all(directories) == "---\n".join(alone)
 
 
 def test_a_fleet_rebuilds_only_the_instance_that_changed(tmp_path, monkeypatch):
@@ -170,7 +170,7 @@ def test_a_fleet_rebuilds_only_the_instance_that_changed(tmp_path, monkeypatch):
 
     def counting(dirs, on_built=None):
         built.extend(dirs)
-        return kustomize.build_each(dirs, on_built)
+        return batch.build_each(dirs, on_built)
 
     cache = BuildCache(tmp_path.parent / f"{tmp_path.name}-cache")
     identity = engine_identity(kustomize.engine_command())
@@ -197,20 +197,20 @@ def test_environments_are_built_in_runs_of_their_own_all_at_once(tmp_path, monke
     groups = [[tmp_path / "overlays" / env / n for n in ("alice", "bob", "team-x")]
               for env in ("dev", "prod")]
     runs: list[list[Path]] = []
-    real = engine._build_together
+    real = batch._build_together
 
     def recording(directories, env, deadline, offline):  # a spy: the real runs, recorded
         runs.append(list(directories))
         assert offline  # no --allow-remote: every run without a network
         return real(directories, env, deadline, offline)
 
-    monkeypatch.setattr(engine, "_build_together", recording)
+    monkeypatch.setattr(batch, "_build_together", recording)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one run would hold all six if allowed
-    built = kustomize.build_groups_keyed(groups)
+    built = batch.build_groups_keyed(groups)
     assert sorted(map(sorted, runs)) == sorted(map(sorted, groups))
     assert [[text for text, _ in group] for group in built] == \
         [[kustomize.build(d) for d in group] for group in groups]
-    assert built == [kustomize.build_parts_keyed(group) for group in groups]  # cached: same keys
+    assert built == [batch.build_parts_keyed(group) for group in groups]  # cached: same keys
 
 
 def test_the_cache_is_in_the_users_cache_directory(monkeypatch, tmp_path):
@@ -298,7 +298,7 @@ def test_a_damaged_entry_is_rebuilt_never_trusted(tree, tmp_path, damage):
     cache = BuildCache(tmp_path / "cache")
     directories = [tree / "overlays/a"]
     identity = engine_identity(kustomize.engine_command())
-    good = build_cached(directories, kustomize.build_each, identity, cache=cache)
+    good = build_cached(directories, batch.build_each, identity, cache=cache)
     (entry,) = entries(cache)
     content = entry.read_bytes()
     header, _, body = content.partition(b"\n")
@@ -313,7 +313,7 @@ def test_a_damaged_entry_is_rebuilt_never_trusted(tree, tmp_path, damage):
 
     def counting(dirs, on_built=None):
         rebuilt.extend(dirs)
-        return kustomize.build_each(dirs, on_built)
+        return batch.build_each(dirs, on_built)
 
     assert build_cached(directories, counting, identity, cache=cache) == good
     assert rebuilt == directories

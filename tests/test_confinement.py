@@ -21,7 +21,7 @@ import pytest
 from support import REPO, namespaces_permitted, run_moltgen
 
 from moltgen.core.errors import MoltgenError
-from moltgen.kustomize import confine, engine, kustomization, netns
+from moltgen.kustomize import batch, confine, engine, kustomization, netns
 from moltgen.kustomize import engine as kustomize
 
 SECRET_OUTSIDE = "value-from-outside-the-repository"
@@ -203,7 +203,7 @@ def test_a_fleet_is_confined_in_one_walk_naming_each_offence_once(repo, tarpit, 
         "resources:\n  - ../../base\n  - ../../../outside/kdir\n")
     monkeypatch.chdir(repo)  # locations are shown relative to the working directory
     with pytest.raises(MoltgenError) as raised:
-        kustomize.build_all(overlays)
+        batch.build_all(overlays)
     problems = raised.value.problems
     assert [(str(p.location).split(":")[0], p.message.split(":")[0]) for p in problems] == [
         ("base/kustomization.yaml", "a remote address is refused"),

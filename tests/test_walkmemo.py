@@ -12,7 +12,7 @@ import pytest
 from test_buildcache import INPUTS, tree, write  # noqa: F401 - the fixture
 
 from moltgen.core.errors import MoltgenError
-from moltgen.kustomize import confine, walkmemo
+from moltgen.kustomize import batch, confine, walkmemo
 from moltgen.kustomize import engine as kustomize
 from moltgen.kustomize.inputs import InputScanner
 from moltgen.kustomize.walkmemo import WalkMemo
@@ -139,19 +139,19 @@ def test_builds_confine_and_scan_only_what_the_memo_does_not_vouch_for(tree, mon
                         lambda dirs, **kw: (confined.append(list(dirs)), real_confine(dirs, **kw))[1])
     monkeypatch.setattr(InputScanner, "inputs",
                         lambda self, d: (scanned.append(d), real_inputs(self, d))[1])
-    first = kustomize.build_parts_keyed(overlays)
+    first = batch.build_parts_keyed(overlays)
     settle()
     confined.clear(), scanned.clear()
     # the first run kept nothing (its files were seconds old): this one keeps both
-    assert kustomize.build_parts_keyed(overlays) == first
+    assert batch.build_parts_keyed(overlays) == first
     assert scanned == overlays
     confined.clear(), scanned.clear()
-    assert kustomize.build_parts_keyed(overlays) == first
+    assert batch.build_parts_keyed(overlays) == first
     assert (confined, scanned) == ([[]], [])
     settle()
     confined.clear()
     write(tree / "overlays/b/app.json", '{"b": 2}\n')
-    second = kustomize.build_parts_keyed(overlays)
+    second = batch.build_parts_keyed(overlays)
     assert (confined, scanned) == ([[tree / "overlays/b"]], [tree / "overlays/b"])
     assert second[0] == first[0] and second[1][0] == kustomize.build(tree / "overlays/b")
 

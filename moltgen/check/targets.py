@@ -18,7 +18,7 @@ from moltgen.core.fieldpath import FieldPath
 from moltgen.core.progress import SILENT, Progress
 from moltgen.core.yamlio.document import CompactDocument, Document
 from moltgen.core.yamlio.stream import count_documents, stream_documents, stream_file, text_blocks
-from moltgen.kustomize import kustomization
+from moltgen.kustomize import batch, kustomization
 
 # A directory is read like kubeconform reads one: YAML and JSON manifests (JSON is YAML).
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -368,8 +368,8 @@ def affected_overlays(builds: dict[Key, list[Path]], changed: set[Path], reach: 
     """The overlays whose build reads any changed file (a changed base counts for every
     overlay built on it); environments left with none are dropped. Inputs remembered from an
     earlier run (moltgen.kustomize.walkmemo) are taken without walking."""
+    from moltgen.kustomize.batch import walk_memo
     from moltgen.kustomize.confine import repository_roots
-    from moltgen.kustomize.engine import walk_memo
     from moltgen.kustomize.inputs import Changes, InputScanner
 
     memo, _ = walk_memo(reach.allow_remote)
@@ -426,7 +426,7 @@ def _project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Re
     with progress.step("kustomize build", sum(len(b) for b in builds.values())) as step:
         # All environments at once: the runs a one-instance change needs (one per environment)
         # go side by side instead of one after the other.
-        groups = kustomize.build_groups_keyed(list(builds.values()), step.advance,
+        groups = batch.build_groups_keyed(list(builds.values()), step.advance,
                                               allow_remote=reach.allow_remote, deadline=deadline)
         built = {env: [(directory, text, inputs) for directory, (text, inputs) in zip(directories, group, strict=True)]
                  for (env, directories), group in zip(builds.items(), groups, strict=True)}

@@ -170,6 +170,7 @@ def build(
     """Print the kustomize build of overlays/ENV, or overlays/ENV/INSTANCE with --instance (run `moltgen render` first).
 
     In a fleet, an environment's build is its instances' builds one after the other."""
+    from moltgen.kustomize import batch
     from moltgen.kustomize import engine as kustomize
     from moltgen.project import load_project
     from moltgen.tree import recover
@@ -178,12 +179,12 @@ def build(
     recover(project.root)  # a killed render's tree is completed before it is read
     directories = [project.root / d for d in project.build_dirs(env, instance)]
     with Progress() as progress, progress.step("kustomize build", len(directories)) as step:
-        built = kustomize.build_all(directories, step.advance, allow_remote=allow_remote,
+        built = batch.build_all(directories, step.advance, allow_remote=allow_remote,
                                     deadline=kustomize.Deadline(timeout))
     if without_sops:
         from moltgen.secrets.envelope import without_sops as strip
 
-        built = "---\n".join(strip(kustomize.split_documents(built)))
+        built = "---\n".join(strip(batch.split_documents(built)))
     sys.stdout.write(built)
 
 
@@ -229,6 +230,7 @@ def diff(
         if given:
             raise MoltgenError(Problem("goes with --base REF", field=name))
     from moltgen.core.yamlio.parse import load_documents
+    from moltgen.kustomize import batch
     from moltgen.kustomize import engine as kustomize
     from moltgen.project import load_project
     from moltgen.review.diff import semantic_diff
@@ -244,7 +246,7 @@ def diff(
         instances.append(instance or None)
         directory = project.build_dir(env, instance or None)
         directories.append([project.root / d for d in project.build_dirs(env, instance or None)])
-        text = kustomize.build_all(directories[-1], allow_remote=allow_remote, deadline=deadline)
+        text = batch.build_all(directories[-1], allow_remote=allow_remote, deadline=deadline)
         built.append([d.data for d in load_documents(text, f"{directory} (built)")])
     fingerprints = _value_fingerprints(directories, no_decrypt)
     lines = semantic_diff(built[0], built[1], left, right, left_instance=instances[0],

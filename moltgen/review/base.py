@@ -165,11 +165,11 @@ def _build(pairs: list[tuple[str, str]], head: dict[tuple[str, str], Path],
            progress: Progress) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """The objects of each pair at the base and in the working tree ([] where it is absent)."""
     from moltgen.core.yamlio.parse import load_documents
-    from moltgen.kustomize import engine as kustomize
+    from moltgen.kustomize import batch
 
     sides = [[side[p] for p in pairs if p in side] for side in (base, head)]
     with progress.step("kustomize build", sum(map(len, sides))) as step:
-        groups = kustomize.build_groups_keyed([s for s in sides if s], step.advance,
+        groups = batch.build_groups_keyed([s for s in sides if s], step.advance,
                                               allow_remote=allow_remote, deadline=deadline)
     texts: list[dict[Path, str]] = []
     it = iter(groups)

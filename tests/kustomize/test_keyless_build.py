@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from moltgen.core.errors import MoltgenError
+from moltgen.kustomize import batch
 from moltgen.kustomize import engine as kustomize
 
 STAND_IN = f"""#!{sys.executable}
@@ -164,7 +165,7 @@ def test_the_keyless_build_is_the_checkout_build(name, tmp_path, plugin_home):
     assert all(any(o["kind"] == "Secret" for o in built) for built in expected)  # KSOPS ran
     assert [objects(kustomize.build(d)) for d in directories] == expected
     # a fleet's chunked build (one kustomize run for all, split again) agrees as well
-    assert [objects(text) for text in kustomize.build_each(directories)] == expected
+    assert [objects(text) for text in batch.build_each(directories)] == expected
 
 
 @pytest.mark.parametrize("name", REFUSED)
