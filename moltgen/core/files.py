@@ -80,8 +80,7 @@ def write_atomic(path: Path, content: bytes | Iterable[bytes], mode: int | None 
     user keeps; a cache entry or report can be made again). OSError names `path`."""
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
-    directory = path.parent if str(path.parent) else Path(".")
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.writelines([content] if isinstance(content, bytes) else content)

@@ -61,7 +61,7 @@ class BuildCache:
     output is stored as text; `format` tells other kinds of entry apart (check.findingscache)."""
 
     KEEP_DAYS = 30  # an entry no run has read for this long is deleted
-    _PRUNE_EVERY = 86_400  # seconds between prunings of one directory (its `.pruned` stamp)
+    _DAY = 86_400  # seconds; a directory is pruned once a day (its `.pruned` stamp)
 
     def __init__(self, directory: Path | None, format: bytes = FORMAT):
         self.directory = directory
@@ -77,12 +77,12 @@ class BuildCache:
         now = time.time() if now is None else now
         stamp = os.path.join(self.directory, ".pruned")
         try:
-            if now - os.stat(stamp).st_mtime < self._PRUNE_EVERY:
+            if now - os.stat(stamp).st_mtime < self._DAY:
                 return 0
         except OSError:
             pass
         removed = 0
-        oldest = now - self.KEEP_DAYS * 86_400
+        oldest = now - self.KEEP_DAYS * self._DAY
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
             Path(stamp).touch()
@@ -118,7 +118,7 @@ class BuildCache:
             except OSError:
                 pass
             return None
-        if time.time() - touched > 86_400:  # read today: kept KEEP_DAYS from now (prune)
+        if time.time() - touched > self._DAY:  # read today: kept KEEP_DAYS from now (prune)
             try:
                 os.utime(path)
             except OSError:
