@@ -317,8 +317,8 @@ def test_an_overlay_symlinked_out_does_not_load_the_spec_beside_it(repo, tmp_pat
     (outside / "moltgen.yaml").write_text(f"name: {SECRET_OUTSIDE}\n")  # invalid: it would fail
     (outside / "overlays" / "dev" / "kustomization.yaml").write_text("resources: []\n")
     (repo / "dev").symlink_to(outside / "overlays" / "dev")
-    from moltgen.check.targets import _project_of_overlay
-    assert _project_of_overlay(repo / "dev") is None
+    from moltgen.check.overlays import project_of_overlay
+    assert project_of_overlay(repo / "dev") is None
 
 
 @pytest.mark.skipif(not namespaces_permitted(), reason="user and network namespaces not permitted here")

@@ -8,7 +8,7 @@ from __future__ import annotations
 # Their summaries and docs are in their YAML files; here, where the engine reports each.
 BUILTIN_RULES: tuple[str, ...] = (
     "parse",  # Engine.unreadable
-    "schema", "schema-missing",  # Engine._validate
-    "duplicate-object",  # Engine._duplicate
+    "schema", "schema-missing",  # BuiltinFindings.validate
+    "duplicate-object",  # BuiltinFindings.duplicate
     "waiver-invalid",  # Engine._check_alone
 )

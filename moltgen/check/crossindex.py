@@ -108,7 +108,7 @@ class CompactIndex:
 
 def shell_of(manifest: Manifest, packer: Packer, kind: str) -> Manifest:
     """The manifest without its data, kept for a later pass (its data kept packed); a
-    locator that can keep its text smaller does (check.targets), against the dictionary of
+    locator that can keep its text smaller does (check.targetset), against the dictionary of
     its kind's document texts."""
     compact = getattr(manifest.locate, "compact", None)
     if compact is not None:

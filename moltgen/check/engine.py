@@ -1,25 +1,25 @@
-"""Evaluate the rule catalog on manifests: schema first, then every matching CEL rule.
+"""Check the manifests of a target: schema first, then every matching CEL rule, in two passes
+(single objects as they come; rules across objects once every object is known), and a
+fleet's parts from the findings cache where their inputs are unchanged.
 
 Performance by design: each expression is compiled once (celenv.compile_expression), each
 manifest is prepared once (redacted view, pod spec, containers, secret facts) and bound once
-(an activation reads the Python values in place), rules are looked up by kind, and rules across
-objects see only the kinds they ask for, indexed by namespace.
+(check.evaluate), rules are looked up by kind, and rules across objects see only the kinds
+they ask for, indexed by namespace (check.crossindex).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import pickle
-import sys
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import Any
 
-from moltgen.check import celenv
-from moltgen.check.builtins import BUILTIN_RULES
+from moltgen.check.builtin_findings import BuiltinFindings
 from moltgen.check.catalog import Catalog
 from moltgen.check.config import PolicyConfig
-from moltgen.check.crossindex import CompactIndex, shell_of
+from moltgen.check.crossindex import shell_of
+from moltgen.check.evaluate import Evaluator
 from moltgen.check.findingscache import FindingsStore, PartEntry, SubjectEntry
 from moltgen.check.model import CheckResult, Finding, Manifest, ObjectRef, Part, Severity
 from moltgen.check.openclaw import moltbot_image_tag
@@ -32,16 +32,13 @@ from moltgen.check.runstate import (
     Refreshing,
     TargetRun,
     nowhere,
-    object_identity,
     origin_resolver,
     verdict_of,
 )
 from moltgen.check.views import rule_view
 from moltgen.check.waivers import annotation_waivers, apply_waivers, untrusted_waivers
 from moltgen.core.errors import Location, Problem
-from moltgen.core.fieldpath import FieldPath, parse_path
 from moltgen.core.packing import RefusedPickle, plain_loads, plain_pickle
-from moltgen.kube.apis import identity_problem
 from moltgen.kube.schemas import SchemaSet
 
 
@@ -57,7 +54,8 @@ class Engine:
         self.now = now or dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0,
                                                                     microsecond=0)
         self.rules = self._effective_rules(set(only) if only is not None else None)
-        self._by_kind: dict[str, list[EffectiveRule]] = {}
+        self.evaluator = Evaluator(self.rules, self.now)
+        self.builtin = BuiltinFindings(self.rules, catalog, schemas)
 
     def _effective_rules(self, only: set[str] | None) -> dict[str, EffectiveRule]:
         rules = {}
@@ -85,14 +83,6 @@ class Engine:
         rule = self.catalog.rules.get(rule_id)
         return rule is not None and not rule.security
 
-    def _rules_for(self, kind: str) -> list[EffectiveRule]:
-        found = self._by_kind.get(kind)
-        if found is None:
-            found = [r for r in self.rules.values() if not r.rule.builtin
-                     and (not r.rule.kinds or kind in r.rule.kinds)]
-            self._by_kind[kind] = found
-        return found
-
     def check(self, manifests: Iterable[Manifest],
               on_object: Callable[[], None] | None = None,
               between: Callable[[], None] | None = None) -> CheckResult:
@@ -107,7 +97,7 @@ class Engine:
         applies to (its subject); the subjects are evaluated in a second pass, once every
         object is known.
         """
-        run = TargetRun(self._cross_rules())
+        run = TargetRun(self.evaluator.cross_rules())
         for manifest in manifests:
             self._first_pass(run, manifest, None)
             if on_object is not None:
@@ -125,7 +115,7 @@ class Engine:
         stored when they were not. The findings are those `check` gives, in the same order.
         `origin_at` finds a cached finding's line in the spec; `context` (the target's name
         and environment, then anything else its findings depend on) is part of every key."""
-        run = TargetRun(self._cross_rules(), *context[:2], cached=True)
+        run = TargetRun(self.evaluator.cross_rules(), *context[:2], cached=True)
         recorders: list[tuple[str, PartRecorder]] = []
         for part in parts:
             key = store.key(part.inputs, part.name, "origins" if origin_at else "", *context)
@@ -174,7 +164,7 @@ class Engine:
             run.image_tag = moltbot_image_tag((manifest.data,))
         if recorder is not None:
             recorder.note_identity(manifest, run.first)
-        duplicate = self._duplicate(manifest, run.first)
+        duplicate = self.builtin.duplicate(manifest, run.first)
         if recorder is not None:
             recorder.identity_placed(run.first)
         if run.image_tag is None and manifest.data.get("kind") == "ConfigMap":
@@ -192,7 +182,7 @@ class Engine:
                                     packer.pack_raw("ConfigMap", raw), (),
                                     shell_of(manifest, packer, "ConfigMap"), (duplicate,), subject))
             return
-        schema_findings, invalid = self._validate(manifest)
+        schema_findings, invalid = self.builtin.validate(manifest)
         item = Prepared.of(manifest, invalid, run.image_tag)
         added = index.add(item._kind, manifest.ref.namespace, item.view)
         if recorder is not None and added is not None:
@@ -236,7 +226,7 @@ class Engine:
             assert later.blob is not None  # a later part's entry holds its objects
             shell.data = packer.unpack(later.kind, later.blob)
             if later.whole:
-                schema_findings, invalid = self._validate(shell)
+                schema_findings, invalid = self.builtin.validate(shell)
                 item = Prepared.of(shell, invalid, run.image_tag)
                 start = len(findings)
                 self._check_alone(item, [*schema_findings, *later.found_first], findings)
@@ -246,12 +236,12 @@ class Engine:
                 item = Prepared.of(shell, later.invalid, run.image_tag)
             if index.is_subject(item._kind):
                 if later.subject is not None:
-                    by_rule = self._cross_by_rule(item, index)
+                    by_rule = self.evaluator.by_rule(item, index)
                     later.subject.rules = [(effective.rule.id, key, index.digest(key), found)
                                            for effective, key, found in by_rule]
                     found = [f for _, _, each in by_rule for f in each]
                 else:
-                    found = list(self._rule_findings(item, index))
+                    found = list(self.evaluator.findings(item, index))
                 if found:
                     waivers = untrusted_waivers(annotation_waivers(shell)[0],
                                                 self._annotation_may_waive, shell)[0]
@@ -262,10 +252,10 @@ class Engine:
     def _check_alone(self, item: Prepared, found: list[Finding | None],
                      findings: list[Finding]) -> None:
         """The rules of one object, after `found` (its schema findings), and its waivers."""
-        found = [*found, *self._rule_findings(item, None)]
+        found = [*found, *self.evaluator.findings(item, None)]
         waivers, invalid = annotation_waivers(item.manifest)
         waivers, refused = untrusted_waivers(waivers, self._annotation_may_waive, item.manifest)
-        found.extend(self._builtin("waiver-invalid", f) for f in invalid + refused)
+        found.extend(self.builtin.configured("waiver-invalid", f) for f in invalid + refused)
         self._conclude(found, item.manifest, waivers, findings)
 
     def _conclude(self, found: Sequence[Finding | None], manifest: Manifest, waivers: list[Any],
@@ -277,119 +267,17 @@ class Engine:
             self._place(finding, manifest)
         findings.extend(kept)
 
-    def _cross_rules(self) -> list[EffectiveRule]:
-        return [r for r in self.rules.values() if not r.rule.builtin and r.rule.scope == "objects"]
-
     def unreadable(self, problems: list[Problem], env: str) -> list[Finding]:
         """A file that does not parse is one `parse` finding at the line that broke it."""
         findings = []
         for problem in problems:
-            finding = self._builtin("parse", Finding("parse", Severity.ERROR, problem.message,
+            finding = self.builtin.configured("parse", Finding("parse", Severity.ERROR, problem.message,
                                                      ObjectRef("", "", "", ""), ()))
             if finding is not None:
                 finding.location = problem.location
                 findings.append(finding)
         apply_waivers(findings, self.policy.waivers, env, self.now.date())
         return findings
-
-    def _duplicate(self, manifest: Manifest, first: dict[bytes, str]) -> Finding | None:
-        """The second object of a kind, namespace and name in one target replaces the first when
-        applied (`kubectl apply`), or fails the sync (Argo CD, Flux): one of them is a mistake."""
-        ref = manifest.ref
-        if not (ref.kind and ref.name):
-            return None
-        key = object_identity(ref)
-        where = first.get(key)
-        if where is None:
-            first[key] = str(manifest.locate(("metadata", "name")))
-            return None
-        return self._builtin("duplicate-object", Finding(
-            "duplicate-object", Severity.ERROR,
-            f"{ref} is defined twice in this target (first at {where}); the later one replaces it",
-            ref, ("metadata", "name")))
-
-    # -- schema -------------------------------------------------------------------------------
-    def _validate(self, manifest: Manifest) -> tuple[list[Finding | None], list[FieldPath]]:
-        """Schema findings, and the paths of values of the wrong type (rules skip those)."""
-        if self.schemas is None:
-            return [], []
-        ref = manifest.ref
-        problem = identity_problem(manifest.data)
-        if problem is not None:
-            return [self._builtin("schema", Finding("schema", Severity.ERROR, problem, ref, ()))], []
-        outcome = self.schemas.validate(manifest.data)
-        if outcome is None:
-            problem = self.schemas.unserved(ref.api_version, ref.kind)
-            if problem is not None:
-                return [self._builtin("schema", Finding("schema", Severity.ERROR, problem, ref, ("kind",)))], []
-            return [self._builtin("schema-missing", Finding(
-                "schema-missing", Severity.WARNING,
-                f"no schema for {ref.kind} {ref.api_version or '(no apiVersion)'} in Kubernetes "
-                f"{self.schemas.version}; add one with --schema-dir", ref, ()))], []
-        findings = [self._builtin("schema", Finding("schema", Severity.ERROR, error.message, ref,
-                                                    error.path)) for error in outcome]
-        return findings, [error.path for error in outcome if error.wrong_type]
-
-    def _builtin(self, rule_id: str, finding: Finding) -> Finding | None:
-        """A finding of an engine rule (check.builtins) as configured: None when disabled."""
-        assert rule_id in BUILTIN_RULES, rule_id
-        effective = self.rules.get(rule_id)
-        if effective is None and rule_id in self.catalog.rules:
-            return None  # disabled
-        if effective is not None:
-            finding.severity = effective.severity
-        return finding
-
-    # -- CEL rules ----------------------------------------------------------------------------
-    def _rule_findings(self, item: Prepared, index: CompactIndex | None) -> Iterable[Finding]:
-        """Without an index the rules of one object; with it, the rules across objects."""
-        shared: dict[str, Any] = {}  # container activations, shared by every container rule
-        for effective in self._applicable(item, index is not None):
-            yield from self._one_rule(item, effective, index, shared)
-
-    def _applicable(self, item: Prepared, across: bool) -> Iterable[EffectiveRule]:
-        env = item.manifest.env
-        for effective in self._rules_for(item._kind):
-            rule = effective.rule
-            if rule.environments and env not in rule.environments:
-                continue
-            if (rule.scope == "objects") == across:
-                yield effective
-
-    def _cross_by_rule(self, item: Prepared, index: CompactIndex
-                       ) -> list[tuple[EffectiveRule, tuple[Any, ...], list[Finding]]]:
-        """The rules across objects of one subject, each with the key of the candidates it
-        saw and its findings (a part's cache entry keeps them per rule)."""
-        return [(effective, index.key_for(item, effective.rule), list(self._one_rule(item, effective, index, {})))
-                for effective in self._applicable(item, True)]
-
-    def _one_rule(self, item: Prepared, effective: EffectiveRule, index: CompactIndex | None,
-                  shared: dict[str, Any]) -> Iterable[Finding]:
-        rule = effective.rule
-        objects = index.candidates(item, rule) if index is not None else None
-        base = self._activation(item, objects)
-        if rule.when:
-            verdict = effective.program("when").run(base)
-            if verdict is not True:
-                if isinstance(verdict, celenv.EvalError):
-                    yield self._error_finding(item, effective, (), verdict)
-                return
-        if rule.for_each == "container":
-            if objects is not None:
-                activations = [self._container_activation(item, c, objects) for _, c in item.containers]
-            else:
-                remembered = shared.get("containers")
-                if remembered is None:
-                    remembered = shared["containers"] = [self._container_activation(item, c, None)
-                                                         for _, c in item.containers]
-                activations = remembered
-            for (path, container), activation in zip(item.containers, activations, strict=True):
-                rebind = partial(self._container_activation, item, container, objects)
-                yield from self._evaluate(item, effective, activation, path, rebind,
-                                          container["name"])
-        else:
-            rebind = partial(self._item_activation, item, objects)
-            yield from self._evaluate(item, effective, base, (), rebind)
 
     # -- cached parts (check_parts) -----------------------------------------------------------
     def _reuse_part(self, run: TargetRun, part: Part, key: str | None, entry: PartEntry,
@@ -441,7 +329,7 @@ class Engine:
                 item = Prepared.of(shell, subject.invalid, run.image_tag)
                 waivers = untrusted_waivers(annotation_waivers(shell)[0],
                                             self._annotation_may_waive, shell)[0]
-            found = list(self._one_rule(item, self.rules[rule_id], run.index, {}))
+            found = list(self.evaluator.one_rule(item, self.rules[rule_id], run.index, {}))
             apply_waivers(found, self.policy.waivers + waivers, run.env, self.now.date())
             if [verdict_of(f) for f in found] == [verdict_of(f) for f in stored]:
                 found = stored
@@ -461,82 +349,6 @@ class Engine:
             for finding in wanted.get(ordinal, ()):
                 self._place(finding, manifest)
 
-    def _container_activation(self, item: Prepared, container: dict[str, Any], objects: list[Any] | None,
-                              element: Any = None) -> Any:
-        return celenv.activation(item.view, objects=objects, container=container,
-                                 pod_spec=item.pod_spec, env=item.manifest.env,
-                                 secret=item.secret, openclaw=item.openclaw, now=self.now,
-                                 item=element)
-
-    def _item_activation(self, item: Prepared, objects: list[Any] | None, element: Any) -> Any:
-        return celenv.activation(item.view, objects=objects, pod_spec=item.pod_spec,
-                                 env=item.manifest.env, secret=item.secret,
-                                 openclaw=item.openclaw, now=self.now, item=element)
-
-    def _activation(self, item: Prepared, objects: list[Any] | None) -> Any:
-        """One activation per object, shared by its rules; rules across objects get their own."""
-        if objects is None and item.activation is not None:
-            return item.activation
-        activation = celenv.activation(item.view, objects=objects, pod_spec=item.pod_spec,
-                                       env=item.manifest.env, secret=item.secret,
-                                       openclaw=item.openclaw, now=self.now)
-        if objects is None:
-            item.activation = activation
-        return activation
-
-    def _evaluate(self, item: Prepared, effective: EffectiveRule, activation: Any,
-                  base_path: FieldPath, rebind: Callable[[Any], Any], key: str = "") -> Iterable[Finding]:
-        """The rule's verdict; a rule with `each` gives one per element, bound as `item`."""
-        if not effective.rule.each:
-            yield from self._verdict(item, effective, activation, base_path, key)
-            return
-        elements = effective.program("each").run(activation)
-        if not isinstance(elements, list):
-            error = elements if isinstance(elements, celenv.EvalError) else celenv.EvalError(
-                f"each returned {type(elements).__name__}, not a list")
-            yield self._error_finding(item, effective, base_path, error)
-            return
-        judged: list[Any] = []
-        for element in elements:
-            if element in judged:  # a Secret referenced twice is one missing Secret
-                continue
-            judged.append(element)
-            yield from self._verdict(item, effective, rebind(element), base_path, _key_of(element) or key)
-
-    def _verdict(self, item: Prepared, effective: EffectiveRule, activation: Any,
-                 base_path: FieldPath, key: str) -> Iterable[Finding]:
-        rule = effective.rule
-        verdict = effective.program("expression").run(activation)
-        if verdict is True:
-            return
-        if isinstance(verdict, celenv.EvalError):
-            yield self._error_finding(item, effective, base_path, verdict)
-            return
-        if verdict is not False:
-            yield self._error_finding(item, effective, base_path, celenv.EvalError(
-                f"the expression returned {type(verdict).__name__}, not a bool"))
-            return
-        message = rule.message
-        if rule.message_expression:
-            text = effective.program("messageExpression").run(activation)
-            if isinstance(text, str) and text.strip():
-                message = sys.intern(text.strip())  # a fleet's findings repeat a few texts
-        path = base_path + rule.field
-        if rule.field_expression:
-            text = effective.program("fieldExpression").run(activation)
-            if isinstance(text, str) and text:
-                try:
-                    path = base_path + parse_path(text)
-                except ValueError:
-                    pass
-        yield Finding(rule.id, effective.severity, message, item.manifest.ref, path, key=key)
-
-    def _error_finding(self, item: Prepared, effective: EffectiveRule, path: FieldPath,
-                       error: celenv.EvalError) -> Finding:
-        # A rule that cannot be evaluated fails closed, like failurePolicy: Fail.
-        return Finding(effective.rule.id, effective.severity,
-                       f"rule could not be evaluated: {error.message}", item.manifest.ref, path)
-
     def _place(self, finding: Finding, manifest: Manifest) -> None:
         finding.location = manifest.locate(finding.path)
         if manifest.origin is not None:
@@ -548,10 +360,3 @@ class Engine:
                 finding.origin = finding.origin_key = None
 
 
-def _key_of(element: Any) -> str:
-    """What a waiver's `keys` names an element by: a Secret key, or the `name` of a list item."""
-    if isinstance(element, str):
-        return element
-    if isinstance(element, dict) and isinstance(element.get("name"), str):
-        return element["name"]
-    return ""

@@ -150,7 +150,7 @@ def _gitops_objects(root: Any) -> list[dict[str, Any]]:
 
 def _affected_pairs(head: dict[tuple[str, str], Path], base: dict[tuple[str, str], Path],
                     changed: set[Path], mapped: set[Path], allow_remote: bool) -> list[tuple[str, str]]:
-    from moltgen.check.targets import Reach, affected_overlays
+    from moltgen.check.overlays import Reach, affected_overlays
 
     reach = Reach(allow_remote)
     hit: set[tuple[str, str]] = set()

@@ -17,9 +17,9 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 def manifests(text: str, file: str = "m.yaml", env: str = "") -> list[Manifest]:
-    from moltgen.check.targets import _from_documents
+    from moltgen.check.targetset import from_documents
 
-    return _from_documents(file, load_documents(text, file), env).manifests
+    return from_documents(file, load_documents(text, file), env).manifests
 
 
 def check_text(text: str, *, env: str = "", only: list[str] | None = None,
