@@ -2,6 +2,7 @@
 into sops-encrypted files, never into the spec and never onto disk in plaintext."""
 
 import base64
+import secrets
 import shutil
 from pathlib import Path
 
@@ -104,7 +105,7 @@ metadata: {name: assistant, namespace: team-a}
 spec: {selector: {matchLabels: {app: assistant}}, endpoints: [{port: http}]}
 """
 
-API_KEY = "sk-ant-imported-value-0123456789"
+API_KEY = "sk-ant-imported-" + secrets.token_hex(12)  # made per run: a canary, never a committed key
 
 
 def secret_manifest():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from moltgen.spec.types import check_dns_label
 from moltgen.tree import MANIFEST_FILE, STAGING_DIR
 
 KILLER = Path(__file__).with_name("render_killer.py")
-SECRET_TEXT = "sk-ant-outside-the-repository-0123456789"
+SECRET_TEXT = "sk-ant-outside-" + secrets.token_hex(12)  # made per run: a canary, never a committed key
 
 
 def spec(recipients: list[str] | None = None, *, environments: str = "dev: {}\n  prod: {}",
