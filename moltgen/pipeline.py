@@ -62,7 +62,7 @@ def _plan(project: Project, *, encrypt: bool, progress: Progress, discard: bool,
     changes = plan_changes(project.root, tree)
     if encrypt and not discard:
         refuse_losing_values(changes.removed, secrets.carried)
-    warnings = [*secrets.warnings, *changes.warnings]
+    warnings = [*map(str, project.warnings), *secrets.warnings, *changes.warnings]
     setter = missing_setter(project, project.spec_path.read_text(encoding="utf-8"))
     if setter:
         warnings.append(setter)

@@ -71,7 +71,7 @@ spec:
       tolerations: [{key: dedicated, operator: Exists, effect: NoSchedule}]
       containers:
         - name: gateway
-          image: ghcr.io/openclaw/openclaw:2026.7.1
+          image: ghcr.io/openclaw/openclaw:2026.8.1
           ports: [{containerPort: 18789}]
           env:
             - {name: TZ, value: Europe/Berlin}
@@ -135,7 +135,7 @@ def test_a_folder_of_manifests_is_adopted_and_its_secret_values_are_only_ever_en
 
     spec = load_file(root / "moltgen.yaml")[0].data
     assert spec["name"] == "assistant" and spec["namespace"] == "team-a"
-    assert spec["image"] == {"repository": "ghcr.io/openclaw/openclaw", "tag": "2026.7.1"}
+    assert spec["image"] == {"repository": "ghcr.io/openclaw/openclaw", "tag": "2026.8.1"}
     assert spec["persistence"] == {"enabled": True, "size": "20Gi", "storageClass": "fast",
                                    "accessMode": "ReadWriteOnce"}
     assert spec["config"] == {"agents": {"defaults": {"model": "anthropic/claude-opus-4-5"}}}

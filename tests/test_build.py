@@ -21,7 +21,7 @@ from moltgen.render.openclaw import openclaw_json
 VARIED_SPEC = """\
 name: bot
 namespace: shared
-image: {tag: "2026.7.1"}
+image: {tag: "2026.8.1"}
 providers: {openai: {enabled: true}}
 ingress: {enabled: true, host: bot.example.com, className: nginx}
 environments:
@@ -35,7 +35,7 @@ environments:
     probes: {startup: {enabled: false}}
   staging:
     namespace: bot-staging
-    image: {repository: registry.example.com/mirror/openclaw, tag: "2026.7.1", digest: "sha256:%s"}
+    image: {repository: registry.example.com/mirror/openclaw, tag: "2026.8.1", digest: "sha256:%s"}
     networkPolicy: {allowFromNamespaces: [ingress-nginx]}
     config: {agents: {defaults: {model: anthropic/claude}}}
   prod:
@@ -285,7 +285,7 @@ def test_check_findings_in_a_fleet_point_at_their_own_instances_patch(tmp_path):
     (tmp_path / "moltgen.yaml").write_text("""\
 name: bot
 namespace: bots
-image: {tag: "2026.7.1"}
+image: {tag: "2026.8.1"}
 environments:
   prod: {}
 instances:

@@ -67,7 +67,7 @@ class Variant:
     instances: tuple[str, ...] = ("alice", "bob", "carol")
     prod_memory: str = "2Gi"
     openai: bool = False
-    tag: str = "2026.7.1"
+    tag: str = "2026.8.1"
 
 
 def spec_text(variant: Variant, recipient: str) -> str:
@@ -108,7 +108,7 @@ def mutate(variant: Variant, rng: random.Random) -> Variant:
             [m for m in ("2Gi", "3Gi", "4Gi") if m != variant.prod_memory]))
     if kind == "openai":  # every Secret gains or loses a key (sops set/unset, private key)
         return replace(variant, openai=not variant.openai)
-    return replace(variant, tag="2026.7.2" if variant.tag == "2026.7.1" else "2026.7.1")
+    return replace(variant, tag="2026.8.2" if variant.tag == "2026.8.1" else "2026.8.1")
 
 
 @pytest.fixture
@@ -489,7 +489,7 @@ def test_a_render_killed_while_moving_files_into_place_is_completed_by_the_next_
     root.mkdir()
     (root / SPEC_FILE).write_text(spec_text(Variant(), age_env))
     assert run_moltgen("render", cwd=root).code == 0
-    (root / SPEC_FILE).write_text(spec_text(replace(Variant(), prod_memory="4Gi", tag="2026.7.2"),
+    (root / SPEC_FILE).write_text(spec_text(replace(Variant(), prod_memory="4Gi", tag="2026.8.2"),
                                             age_env))
     old = generated_tree(root)
     killed = subprocess.run([sys.executable, str(KILLER), "apply:8:KILL", "render"], cwd=root,
@@ -505,5 +505,5 @@ def test_a_render_killed_while_moving_files_into_place_is_completed_by_the_next_
     tree = generated_tree(root)
     consistent(tree)
     assert b"4Gi" in tree["overlays/prod/alice/patches/deployment-bot.yaml"]
-    assert all(b"2026.7.1" not in content for path, content in tree.items() if not is_secret(path))
+    assert all(b"2026.8.1" not in content for path, content in tree.items() if not is_secret(path))
     assert not pipeline.render(load_project(root / SPEC_FILE), check=True).drift

@@ -70,7 +70,7 @@ def spec_text(dev: list[str], prod: list[str], *, telegram: bool = False) -> str
     return f"""\
 name: clawdbot
 namespace: extension-clawdbot
-image: {{tag: "2026.7.1"}}
+image: {{tag: "2026.8.1"}}
 providers:
   anthropic: {{enabled: true}}
   openai: {{enabled: true}}

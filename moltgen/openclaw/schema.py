@@ -2,9 +2,9 @@
 
 `schemas/<release>.json.gz` is exactly what `openclaw config schema` printed for that release
 (tools/openclaw_schema.py makes them). A spec or a manifest is judged against the schema of its
-image: the nearest shipped release that is not newer than the image tag's version (an image
-older than every shipped release gets the oldest; a tag without a version, such as `latest`,
-the newest).
+image (`select_release`): the tag's own release; else the newest shipped release before it,
+with a warning; a tag older than every shipped release is an error (`check`, which judges
+manifests, uses the oldest); a tag without a version, such as `latest`, gets the newest.
 
 OpenClaw validates its config with its own code, not with this JSON Schema, and two things in
 the printed schema do not compile as standard JSON Schema; `_normalize` repairs them when the
@@ -33,36 +33,51 @@ from typing import Any
 import jsonschema_rs
 
 from moltgen.core.errors import closest  # the spec's own "did you mean"
+from moltgen.openclaw.releases import ordered, release_key, release_of_tag
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-_VERSION = re.compile(r"^v?([0-9]{4})\.([0-9]+)\.([0-9]+)(?:-([0-9]+))?(?![0-9.])")
-
-
-def release_key(version: str) -> tuple[int, int, int, int] | None:
-    """`2026.7.1-2` and the image tag `2026.7.1-2-slim` -> (2026, 7, 1, 2); None without one."""
-    match = _VERSION.match(version)
-    if not match:
-        return None
-    year, month, day, build = match.groups()
-    return int(year), int(month), int(day), int(build or 0)
 
 
 @lru_cache(maxsize=1)
 def shipped_releases() -> tuple[str, ...]:
-    """Releases whose schema is shipped, oldest first."""
-    names = [p.name.removesuffix(".json.gz") for p in SCHEMA_DIR.glob("*.json.gz")]
-    keyed = {n: key for n in names if (key := release_key(n)) is not None}
-    return tuple(sorted(keyed, key=keyed.__getitem__))
+    """Releases whose schema is shipped, oldest first (in publish order, releases.py)."""
+    return tuple(ordered([p.name.removesuffix(".json.gz") for p in SCHEMA_DIR.glob("*.json.gz")]))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which shipped schema judges an image tag, and what to tell about it."""
+
+    release: str | None  # None: the tag is older than every shipped schema
+    warning: str | None = None  # the tag's own release is not shipped; `release` stands in
+    error: str | None = None  # why there is no release
+
+
+def select_release(tag: str | None) -> Selection:
+    """The tag's own release when shipped; else the newest shipped one before it, with a
+    warning; an error when the tag is older than every shipped one (a newer schema would
+    reject settings the old gateway reads, or accept ones it refuses). A tag without a version
+    (`latest`, none at all) is judged by the newest, silently: it runs whatever is newest."""
+    releases = shipped_releases()
+    own = release_of_tag(tag or "")
+    key = release_key(own) if own else None
+    if own is None or key is None:
+        return Selection(releases[-1])
+    if own in releases:
+        return Selection(own)
+    older = [r for r in releases if (release_key(r) or key) < key]
+    if not older:
+        return Selection(None, error=f"OpenClaw {own} is older than every config schema moltgen "
+                                     f"ships (the oldest is {releases[0]}); use a newer image tag")
+    return Selection(older[-1], warning=f"no config schema is shipped for OpenClaw {own}; "
+                                        f"openclaw.json is validated against {older[-1]}, the "
+                                        "newest shipped release before it")
 
 
 def release_for_tag(tag: str | None) -> str:
-    """The shipped release whose schema judges an image tag (see the module docstring)."""
-    releases = shipped_releases()
-    key = release_key(tag or "")
-    if key is None:
-        return releases[-1]
-    older = [r for r in releases if (release_key(r) or ()) <= key]
-    return older[-1] if older else releases[0]
+    """The shipped release whose schema judges an image tag, for `check`: as select_release,
+    but the oldest for a tag older than all (check reports on manifests, not on the spec)."""
+    return select_release(tag).release or shipped_releases()[0]
 
 
 def image_tag(image: str) -> str | None:

@@ -20,12 +20,14 @@ from moltgen.spec.project import Project
 
 def load_project(path: str | Path = "moltgen.yaml", *, text: str | None = None) -> Project:
     """Load and validate a spec file (or `text`, as if it were that file); MoltgenError with
-    one located problem per mistake."""
+    one located problem per mistake. What is worth saying but not wrong is left in
+    `project.warnings`."""
     project = parse_project(path, text=text)
     raw = project.document.data
     if isinstance(raw, dict) and has_additions(raw):
         project.additions = load_additions(project)
-    problems = project_config_problems(project)
+    problems, warnings = project_config_problems(project)
     if problems:
         raise MoltgenError(dedupe(problems))
+    project.warnings = dedupe(warnings)
     return project

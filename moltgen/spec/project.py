@@ -56,6 +56,8 @@ class Project:
     targets: list[Target]  # what gets an overlay: environments, or environment x instance
     # `base` and each overlay directory → the user's own objects, folders and patches
     additions: dict[str, Any] = field(default_factory=dict)
+    # found while loading, not wrong: render prints them (a schema standing in for a release)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def root(self) -> Path:

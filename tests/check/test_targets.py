@@ -121,7 +121,7 @@ def test_an_image_tag_set_by_an_overlay_images_entry_points_at_that_entry(tmp_pa
     (base / "deployment.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: gw, namespace: n}\nspec:\n"
         "  template:\n    spec:\n      containers:\n"
-        "        - {name: gateway, image: 'ghcr.io/openclaw/openclaw:2026.7.1'}\n"
+        "        - {name: gateway, image: 'ghcr.io/openclaw/openclaw:2026.8.1'}\n"
         "        - {name: sidecar, image: 'registry.local:5000/tools:1.0'}\n")
     overlay = tmp_path / "overlays" / "prod"
     overlay.mkdir(parents=True)

@@ -94,3 +94,40 @@ def test_enabled_channels_are_configured_and_external_plugins_trusted(tmp_path):
 def test_no_channel_no_channels_block(tmp_path):
     config = render_openclaw_config(load_project(write(tmp_path, "name: a\nnamespace: a\n")).base)
     assert "channels" not in config and "plugins" not in config
+
+
+def render(tmp_path, tag):
+    path = write(tmp_path, SPEC.replace("TAG", tag).split("instances:")[0])
+    return subprocess.run([sys.executable, "-m", "moltgen", "render", "--spec", str(path)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+
+def test_a_tag_without_its_own_schema_warns_at_its_line_naming_the_schema_used(tmp_path):
+    from moltgen.openclaw.schema import select_release, shipped_releases
+
+    stand_in = shipped_releases()[-2]
+    tag = f"{stand_in}-77-slim"  # a correction after it: no schema of its own
+    result = render(tmp_path, tag)
+    assert result.returncode == 0, result.stderr
+    assert select_release(tag).release == stand_in
+    (line,) = [line for line in result.stderr.splitlines() if "config schema" in line]
+    assert line.startswith(f"moltgen: warning: {tmp_path / 'moltgen.yaml'}:3:")
+    assert f"image.tag: no config schema is shipped for OpenClaw {stand_in}-77;" in line
+    assert f"validated against {stand_in}," in line
+    assert (tmp_path / "base").is_dir()
+
+
+def test_a_shipped_tag_renders_without_a_warning(tmp_path):
+    result = render(tmp_path, "2026.7.1-2-slim")
+    assert result.returncode == 0 and "config schema" not in result.stderr
+
+
+def test_a_tag_older_than_every_schema_stops_render_in_one_line(tmp_path):
+    from moltgen.openclaw.schema import shipped_releases
+
+    result = render(tmp_path, "2025.1.1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"moltgen: {tmp_path / 'moltgen.yaml'}:3:14: image.tag: OpenClaw 2025.1.1 is older than every "
+        f"config schema moltgen ships (the oldest is {shipped_releases()[0]}); use a newer image tag"]
+    assert not (tmp_path / "base").exists()
