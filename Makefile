@@ -50,7 +50,8 @@ bench: install
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # Issue 10: OpenClaw's config schema per release, from the real package (needs the npm registry).
-# OPENCLAW_RELEASES="2026.9.6" adds or refreshes one; empty refreshes every shipped release.
+# OPENCLAW_RELEASES="2026.9.6" adds or refreshes one; empty refreshes every shipped release;
+# "--new" adds the registry's stable releases not shipped yet.
 openclaw-schemas: install
 	$(VENV)/bin/python tools/openclaw_schema.py $(OPENCLAW_RELEASES)
 

@@ -14,6 +14,7 @@ Releases are cached outside the repository, one directory each:
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -158,6 +159,27 @@ def install(release: str, *, log=None) -> Runtime:
         if log:
             log(f"installed openclaw@{release} in {time.monotonic() - started:.0f}s")
     return runtime
+
+
+def published(package: str = "openclaw") -> tuple[dict[str, str], dict[str, str]]:
+    """What the npm registry holds of `package`: each version's publish time, and the
+    dist-tags (`latest`). Asked with the real npm, so its registry and proxy settings apply."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    bin_dir = _bin_dir(root)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([str(bin_dir / "npm"), "view", package, "time", "dist-tags", "--json",
+                             "--loglevel=error"], env=env, capture_output=True, check=False,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    try:
+        listing = json.loads(result.stdout) if result.returncode == 0 else None
+    except ValueError:
+        listing = None
+    if not isinstance(listing, dict):
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no answer"]
+        raise InstallError(f"npm view {package} failed: {tail[0]}")
+    times = {k: v for k, v in (listing.get("time") or {}).items() if k not in ("created", "modified")}
+    return times, dict(listing.get("dist-tags") or {})
 
 
 def main(argv: list[str]) -> int:
