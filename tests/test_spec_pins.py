@@ -5,6 +5,7 @@ import pytest
 from support import run_moltgen, snapshot
 
 from moltgen.core.errors import MoltgenError
+from moltgen.project.starter import starter_spec
 from moltgen.spec.parse import parse_project
 
 OLD = "sha256:" + "a" * 64
@@ -120,3 +121,10 @@ def test_a_tag_without_any_digest_is_not_a_pin_problem():
             "environments:\n  prod:\n    image: {tag: 2026.9.6-slim}\n")
     [prod] = parse_project(text=text).targets
     assert prod.spec.image.reference == "ghcr.io/openclaw/openclaw:2026.9.6-slim"
+
+
+def test_the_starter_says_how_a_digest_is_overridden_beside_the_image():
+    text = starter_spec("bot", "bots")
+    image = text[text.index("\nimage:\n"):text.index("\ngateway:\n")]
+    assert "`digest: null`" in image and "render refuses" in image
+    parse_project(text=text)  # the comment is a comment: the starter stays valid
