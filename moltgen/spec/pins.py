@@ -41,7 +41,7 @@ def pin_problems(document: Document, layers: list[Layer]) -> list[Problem]:
                 f"overrides the {field} but keeps the digest set at line "
                 f"{document.locate(digest_path).line} {pinned}, and the digest decides what "
                 f"runs; {DROP_HINT}", document.locate(path), _dotted(path)))
-    if tag_at is not None and tag_at < digest_at:
+    if tag and tag_at is not None and tag_at < digest_at:  # a dropped tag asks for none
         tag_path = (*layers[tag_at][0], "image", "tag")
         problems.append(Problem(
             f"sets a digest here but the tag comes from line {document.locate(tag_path).line} "
