@@ -106,7 +106,10 @@ def test_servicemonitor_sidecar_and_tolerations_survive_a_rerender(project):
         assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal",
                                        "value": "assistants", "effect": "NoSchedule"}]
         deployment = objects[("Deployment", "bot")]
-        assert deployment["metadata"]["annotations"] == {"kubesphere.io/description": "assistant"}
+        # The user's patch adds its annotation beside moltgen's own.
+        assert deployment["metadata"]["annotations"] == {
+            "kubesphere.io/description": "assistant",
+            "moltgen.dev/pinned-image": pod["containers"][0]["image"]}
     assert first["dev"][("Deployment", "bot")]["spec"]["template"]["spec"]["nodeSelector"] == {"pool": "spot"}
     assert "nodeSelector" not in first["prod"][("Deployment", "bot")]["spec"]["template"]["spec"]
     # The environment's own changes compose with the user's: prod's memory limit and its

@@ -7,6 +7,7 @@ from support import MINIMAL_SPEC, run_moltgen, snapshot
 from moltgen.core.yamlio.parse import load_documents
 from moltgen.project import load_project
 from moltgen.render import render_tree
+from moltgen.render.objects import PINNED_IMAGE_ANNOTATION
 from moltgen.tree import GENERATED_MARK
 
 DEPRECATED = ("commonLabels", "patchesStrategicMerge", "vars", "bases", "patchesJson6902")
@@ -50,7 +51,36 @@ def test_images_field_carries_an_environment_image_change(project_dir):
     prod = load_documents(tree["overlays/prod/kustomization.yaml"].decode(), "k")[0].data
     assert prod["images"] == [{"name": "ghcr.io/openclaw/openclaw", "newTag": "2026.8.0",
                                "digest": "sha256:" + "a" * 64}]
-    assert "patches" not in prod
+    # The transformer moves the container's image; the one patch moves the annotation that
+    # records the image validated (the base's says the base's image), and nothing else.
+    assert [p["path"] for p in prod["patches"]] == ["patches/deployment-assistant.yaml"]
+    patch = load_documents(tree["overlays/prod/patches/deployment-assistant.yaml"].decode(), "p")[0].data
+    assert patch == {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+        "name": "assistant", "annotations": {PINNED_IMAGE_ANNOTATION:
+                                       "ghcr.io/openclaw/openclaw:2026.8.0@sha256:" + "a" * 64}}}
+
+
+def test_an_image_the_transformer_cannot_express_is_patched_with_its_annotation(project_dir):
+    # The base pins a digest; prod drops it (the images transformer cannot remove one), so the
+    # container's image and the annotation are both patched, to the same reference.
+    digest = "sha256:" + "a" * 64
+    root = project_dir(MINIMAL_SPEC.replace("namespace: team-a\n", f"namespace: team-a\nimage:\n"
+                                            f"  tag: '2026.7.1'\n  digest: {digest}\n", 1)
+                       .replace("  prod: {}", "  prod:\n    image:\n      tag: '2026.8.0'\n"
+                                "      digest: null"))
+    tree = render(root)
+    base = load_documents(tree["base/deployment.yaml"].decode(), "d")[0].data
+    assert base["metadata"]["annotations"][PINNED_IMAGE_ANNOTATION] == \
+        f"ghcr.io/openclaw/openclaw:2026.7.1@{digest}"
+    prod = load_documents(tree["overlays/prod/kustomization.yaml"].decode(), "k")[0].data
+    assert "images" not in prod
+    patch = load_documents(tree["overlays/prod/patches/deployment-assistant.yaml"].decode(), "p")[0].data
+    assert patch["metadata"]["annotations"] == {PINNED_IMAGE_ANNOTATION: "ghcr.io/openclaw/openclaw:2026.8.0"}
+    assert patch["spec"]["template"]["spec"]["containers"] == [
+        {"name": "gateway", "image": "ghcr.io/openclaw/openclaw:2026.8.0"}]
+    dev = load_documents(tree["overlays/dev/kustomization.yaml"].decode(), "k")[0].data
+    assert "images" not in dev  # dev keeps the base's image: nothing to patch about it
+    assert "overlays/dev/patches/deployment-assistant.yaml" not in tree
 
 
 def test_removed_environment_files_are_deleted_and_foreign_files_kept(project_dir):

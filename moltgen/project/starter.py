@@ -16,6 +16,8 @@ namespace: {namespace}
 image:
   repository: ghcr.io/openclaw/openclaw
   tag: 2026.7.1-2-slim          # pin a release; add `digest: sha256:...` for prod
+  # A digest belongs to the tag beside it, and wins when the image is pulled: an environment
+  # that changes the tag sets its own digest (or `digest: null`); render refuses otherwise.
 
 gateway:
   port: 18789

@@ -74,11 +74,13 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
                     project_additions: dict[str, Additions]) -> None:
     directory, spec = target.directory, target.spec
     images = image_override(base.image, spec.image)
-    # What the base becomes after this overlay's transformers, before any patch.
+    # What the base becomes after this overlay's transformers, before any patch: the images
+    # transformer moves the container's image, not the base's pinned-image annotation, so a
+    # changed image is patched into the annotation.
     transformed = base.model_copy(update={"namespace": spec.namespace,
                                           **({"image": spec.image} if images else {})})
     labels = target.overlay_labels
-    start = render_objects(transformed, overlay_labels=labels)
+    start = render_objects(transformed, overlay_labels=labels, pinned_image=base.image.reference)
     built = render_objects(spec, overlay_labels=labels,
                            secret_checksum=secret_checksum(secret) if secret else None)
     resources = ["../" * directory.count("/") + "../base"]

@@ -27,6 +27,10 @@ PUBLIC_PORTS_ANNOTATION = "moltgen.dev/public-ports"
 CONFIG_DIR = "/etc/openclaw"
 CONFIG_FILE = "openclaw.json"
 SECRET_CHECKSUM_ANNOTATION = "moltgen.dev/secret-checksum"
+# The image reference render validated openclaw.json against (issue 21): the rule
+# image-digest-pinned compares the built Gateway container with it, so a patch or a hand edit
+# that moves the tag or digest after render shows in `check`.
+PINNED_IMAGE_ANNOTATION = "moltgen.dev/pinned-image"
 HEAP_FRACTION = 0.75  # Node ignores the cgroup limit; leave a quarter for everything off-heap
 UID = 1000
 NGINX_WEBSOCKET_TIMEOUT = "3600"
@@ -55,15 +59,19 @@ def heap_megabytes(spec: Spec) -> int | None:
 
 
 def render_objects(spec: Spec, *, overlay_labels: dict[str, str] | None = None,
-                   secret_checksum: str | None = None) -> dict[str, dict[str, Any]]:
+                   secret_checksum: str | None = None,
+                   pinned_image: str | None = None) -> dict[str, dict[str, Any]]:
     """File name → object, in a fixed order; the ConfigMap comes from a kustomize generator.
 
     `overlay_labels` are the labels an overlay's `labels` transformer adds (environment,
-    instance, owner): on every object and pod template, never in selectors."""
+    instance, owner): on every object and pod template, never in selectors. `pinned_image` is
+    the Deployment's pinned-image annotation when it is not the spec's own image: an overlay's
+    `images` transformer changes the containers but leaves that annotation as the base has it."""
     labels = overlay_labels
     objects = {
         "serviceaccount.yaml": render_service_account(spec, labels),
-        "deployment.yaml": render_deployment(spec, labels, secret_checksum),
+        "deployment.yaml": render_deployment(spec, labels, secret_checksum,
+                                             pinned_image or spec.image.reference),
         "service.yaml": render_service(spec, labels),
     }
     if spec.persistence.enabled:
@@ -87,7 +95,7 @@ def render_service_account(spec: Spec, labels: dict[str, str] | None) -> dict[st
 
 
 def render_deployment(spec: Spec, labels: dict[str, str] | None,
-                      secret_checksum: str | None) -> dict[str, Any]:
+                      secret_checksum: str | None, pinned_image: str) -> dict[str, Any]:
     pod = spec.pod
     template_metadata: dict[str, Any] = {"labels": {**common_labels(spec, labels), **pod.labels}}
     annotations = dict(pod.annotations)
@@ -99,7 +107,8 @@ def render_deployment(spec: Spec, labels: dict[str, str] | None,
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(spec, labels),
+        "metadata": {**_metadata(spec, labels),
+                     "annotations": {PINNED_IMAGE_ANNOTATION: pinned_image}},
         "spec": {
             "replicas": 1,  # a singleton: a second gateway fights over the chat connections
             "revisionHistoryLimit": 3,

@@ -29,7 +29,9 @@ from moltgen.spec.types import (
 class Image(Model):
     repository: str = "ghcr.io/openclaw/openclaw"
     tag: str | None = Field(None, description="Image tag; prefer an immutable release tag.")
-    digest: str | None = Field(None, description="sha256 digest; pins the image exactly.")
+    digest: str | None = Field(None, description="sha256 digest; pins the image exactly. An "
+                               "override that changes the tag or repository sets its own digest, "
+                               "or null to drop the inherited one.")
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
 
     @field_validator("repository")
@@ -49,6 +51,9 @@ class Image(Model):
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str | None) -> str | None:
+        if value == "":
+            # Null is the one way to drop a digest: an empty one is more likely a lost value.
+            raise ValueError("is empty; write `digest: null` to drop the digest")
         if value is not None and not DIGEST.fullmatch(value):
             raise ValueError(f"{value!r} is not a sha256 digest (sha256: and 64 hex digits)")
         return value

@@ -16,6 +16,7 @@ from moltgen.core.shapes import mapping
 from moltgen.core.yamlio.document import Document
 from moltgen.core.yamlio.parse import load_documents, load_file
 from moltgen.spec.model import Instance, Spec, SpecFile
+from moltgen.spec.pins import pin_problems
 from moltgen.spec.problems import Layer, dedupe, kind_of, problems_of
 from moltgen.spec.project import Project, Target
 
@@ -50,8 +51,8 @@ def parse_project(path: str | Path = "moltgen.yaml", *, text: str | None = None)
         spec_file = None
     # Like Helm values: what the file says is merged onto every default, so overriding one
     # field of a section (a memory limit) keeps the section's other defaults (the CPU limit).
-    base_raw = deep_merge(spec_defaults(),
-                          {k: v for k, v in raw.items() if k not in ("environments", "instances")})
+    base_layer: Layer = ((), {k: v for k, v in raw.items() if k not in ("environments", "instances")})
+    base_raw = deep_merge(spec_defaults(), base_layer[1])
     base = _validate(base_raw, document, [], problems)
     environments: dict[str, Spec] = {}
     targets: list[Target] = []
@@ -65,6 +66,7 @@ def parse_project(path: str | Path = "moltgen.yaml", *, text: str | None = None)
                 continue
             environments[env] = spec
             if not spec_file.instances:
+                problems.extend(pin_problems(document, [base_layer, env_layer]))
                 targets.append(Target(env, None, spec))
             for index, instance in enumerate(spec_file.instances):
                 layer: Layer = (("instances", index, "overrides"), instance.overrides)
@@ -72,6 +74,7 @@ def parse_project(path: str | Path = "moltgen.yaml", *, text: str | None = None)
                     deep_merge(_own_additions_only(env_raw), instance.overrides), spec, instance)
                 instance_spec = _validate(instance_raw, document, [env_layer, layer], problems)
                 if instance_spec is not None:
+                    problems.extend(pin_problems(document, [base_layer, env_layer, layer]))
                     targets.append(Target(env, instance, instance_spec))
         for env, spec in environments.items():
             if base is not None and spec.name != base.name:
