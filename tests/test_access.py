@@ -158,3 +158,14 @@ def _sops_binary() -> str:
     from moltgen.secrets.sops import sops_binary
 
     return str(sops_binary())
+
+
+def test_the_example_in_docs_access_md_is_what_the_command_prints():
+    text = (REPO / "docs" / "access.md").read_text(encoding="utf-8")
+    example = text.split("$ moltgen access prod\n", 1)[1].split("```", 1)[0].splitlines()
+    printed = run_moltgen("access", "prod", cwd=REPO).stdout.splitlines()
+    shown = [line for line in example if "..." not in line]
+    assert len(shown) >= 10 and all(line in printed for line in shown)
+    for line in example:  # an abbreviated line is a printed line cut short
+        head = line.split("...", 1)[0]
+        assert any(p.startswith(head) for p in printed), line
