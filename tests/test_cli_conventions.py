@@ -38,10 +38,14 @@ def test_the_metavars_say_what_to_give():
     assert re.search(r"--env\s+ENV", check) and re.search(r"--schema-dir\s+DIR", check)
     assert "Usage: moltgen build [OPTIONS] ENV" in help_of(("build",))
     assert "Usage: moltgen secrets set [OPTIONS] ENV KEY" in help_of(("secrets", "set"))
+    access = help_of(("access",))
+    assert "Usage: moltgen access [OPTIONS] ENV" in access
+    assert re.search(r"--instance\s+NAME", access) and re.search(r"--format\s+FORMAT", access)
 
 
 @pytest.mark.parametrize("command", [("render",), ("build", "dev"), ("diff", "dev", "prod"),
-                                     ("check",), ("secrets", "updatekeys")])
+                                     ("check",), ("secrets", "updatekeys"),
+                                     ("access", "dev")])
 def test_every_command_that_reads_the_spec_takes_f(command, tmp_path):
     result = run_moltgen(*command, "-f", "elsewhere/spec.yaml", cwd=tmp_path)
     assert result.code == 2 and "moltgen: elsewhere/spec.yaml: no" in result.stderr, result.stderr
@@ -56,13 +60,16 @@ def test_version_and_h():
 @pytest.mark.parametrize("args, message", [
     (("rendr",), "moltgen: no such command (did you mean render?); see 'moltgen --help'"),
     (("check", "--formt", "json"), "moltgen: check: no such option (did you mean --format?); see 'moltgen check --help'"),
-    (("nosuch",), "moltgen: no such command (commands: check, rules, render, build, diff, schema, init, secrets, policy); see 'moltgen --help'"),
+    (("nosuch",), "moltgen: no such command (commands: check, rules, access, render, build, diff, schema, init, secrets, policy); see 'moltgen --help'"),
     (("schema", "--outptu", "x"), "moltgen: schema: no such option (did you mean --output?); see 'moltgen schema --help'"),
     (("build",), "moltgen: build: missing argument ENV; see 'moltgen build --help'"),
     (("render", "--lock-timeout", "sk-ant-secret"), "moltgen: render: invalid value for --lock-timeout; see 'moltgen render --help'"),
     (("diff", "dev", "prod", "sk-ant-secret"), "moltgen: diff: unexpected extra argument; see 'moltgen diff --help'"),
     (("render", "--sk-ant-secret=1"), "moltgen: render: no such option; see 'moltgen render --help'"),
     (("secrets", "set"), "moltgen: secrets set: missing argument ENV; see 'moltgen secrets set --help'"),
+    (("access",), "moltgen: access: missing argument ENV; see 'moltgen access --help'"),
+    (("access", "dev", "--instanse", "x"), "moltgen: access: no such option (did you mean --instance?); see 'moltgen access --help'"),
+    (("access", "dev", "sk-ant-secret"), "moltgen: access: unexpected extra argument; see 'moltgen access --help'"),
 ])
 def test_a_usage_error_is_one_line_exit_2_and_never_repeats_a_value(args, message, tmp_path):
     result = run_moltgen(*args, cwd=tmp_path)

@@ -70,3 +70,18 @@ def test_this_repository_delivers_through_argo_cd_and_its_gate_runs_without_a_ke
                                       cwd=REPO).stdout)
     # The plain gate also reads gitops/: the AppProject and the two Applications.
     assert everything["summary"]["objects"] == overlays["summary"]["objects"] + 3
+
+
+def test_this_repositorys_broad_trusted_proxies_are_reported_and_waived_until_march_2027():
+    import json
+
+    from moltgen.check.config import load_policy
+
+    result = run_moltgen("check", "--format", "json", cwd=REPO)
+    broad = [f for f in json.loads(result.stdout)["findings"]
+             if f["rule"] == "moltbot-trusted-proxies-narrow"]
+    # one ConfigMap per overlay that has its own openclaw.json, and the base's
+    assert broad and all(f["waived"] and "10.233.64.0/18" in f["message"] for f in broad)
+    [waiver] = [w for w in load_policy(None, root=REPO).waivers
+                if w.rule == "moltbot-trusted-proxies-narrow"]
+    assert waiver.expires.isoformat() == "2027-03-31" and waiver.reason

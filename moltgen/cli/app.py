@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from moltgen.cli.access import register as register_access_command
 from moltgen.cli.check import register as register_check_commands
 from moltgen.cli.conventions import HELP_OPTIONS, MoltgenGroup, Verbosity
 from moltgen.cli.secrets import app as secrets_app
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(secrets_app, name="secrets")
 register_check_commands(app)
+register_access_command(app)
 
 SpecOption = Annotated[Path, typer.Option("--spec", "-f", help="The spec file.")]
 AllowRemoteOption = Annotated[bool, typer.Option(

@@ -93,10 +93,15 @@ class Project:
         an environment is its instances' overlays. kustomize builds an environment of 500
         instances as one tree many times slower than the 500 overlays one by one, and Argo
         CD's ApplicationSet syncs each instance's overlay on its own anyway."""
+        return [target.directory for target in self.targets_for(env, instance)]
+
+    def targets_for(self, env: str, instance: str | None = None) -> list[Target]:
+        """The overlays `env` (and `instance`) names: one, or in a fleet without an instance
+        every instance's; MoltgenError naming the choices for an unknown one."""
         if instance is None and self.instances:
             self._require_environment(env)
-            return [target.directory for target in self.targets_of(env)]
-        return [self.build_dir(env, instance)]
+            return self.targets_of(env)
+        return [self.target(env, instance)]
 
     def _require_environment(self, env: str) -> None:
         if env not in self.environments:

@@ -167,3 +167,32 @@ def test_a_config_nested_deeper_than_python_recurses_is_an_error_not_a_crash():
         loads_json5("[" * 100_000 + "]" * 100_000)
     config = openclaw_config({"kind": "ConfigMap", "data": {"openclaw.json": "[" * 100_000}})
     assert config["config"] == {} and "nesting" in config["error"]
+
+
+@pytest.mark.parametrize("expression, expected", [
+    ("isCIDR('10.233.64.0/18')", True),
+    ("isCIDR('10.233.70.12')", False),  # a bare address is not a CIDR, as in Kubernetes
+    ("isCIDR('10.0.0.1/8')", True),  # host bits set: Go's netip.ParsePrefix takes it
+    ("isCIDR('10.0.0.0/33')", False),
+    ("isCIDR('fd00:10::/48')", True),
+    ("cidr('10.233.64.0/18').prefixLength()", 18),
+    ("cidr('fd00:10::/64').prefixLength()", 64),
+])
+def test_cidr_helpers_answer_as_kubernetes_cel(expression, expected):
+    assert run(expression) == expected
+
+
+def test_a_bad_cidr_is_an_error_value_not_false():
+    assert isinstance(run("cidr('10.0.0.0/99').prefixLength()"), celenv.EvalError)
+
+
+def test_trusted_proxies_narrow_names_only_the_broad_entries_at_the_config_key():
+    proxies = '["10.233.70.12", "10.233.64.0/18", "10.233.71.0/24", "fd00::/32"]'
+    text = ("{apiVersion: v1, kind: ConfigMap, metadata: {name: cfg, namespace: ns}, "
+            f"data: {{openclaw.json: '{{gateway: {{trustedProxies: {proxies}}}}}'}}}}\n")
+    findings = check_text(text, only=["moltbot-trusted-proxies-narrow"]).findings
+    assert [f.rule for f in findings] == ["moltbot-trusted-proxies-narrow"]
+    message = findings[0].message
+    assert "10.233.64.0/18, fd00::/32," in message
+    assert "10.233.70.12" not in message and "10.233.71.0/24" not in message
+    assert findings[0].path == ("data", "openclaw.json") and findings[0].severity.value == "warning"
