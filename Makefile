@@ -21,8 +21,10 @@ run: install
 	$(MOLTGEN) check
 
 # Debian packages the tests need: strace, with which tests/kustomize watch what the real
-# kustomize opens and connects to. apt is asked only when a binary is missing.
-SYSTEM_BINARIES = strace
+# kustomize opens and connects to; nginx (the router), chromium (the seed's browser) and openssl
+# (the router's certificate) for the conformance tier's browser journey. Each binary is its
+# package's name; apt is asked only when one is missing.
+SYSTEM_BINARIES = strace nginx chromium openssl
 system-deps:
 	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \

@@ -114,6 +114,12 @@ def build_through_ksops(tmp_path, overlay):
     xdg = tmp_path / "xdg"
     if not xdg.exists():
         install_ksops_plugin(xdg)
+    return build_with_ksops_plugin(overlay, xdg)
+
+
+def build_with_ksops_plugin(overlay, xdg):
+    """The real kustomize engine itself, with the KSOPS plugin installed under `xdg`: moltgen's
+    own build would not do, it is keyless (the encrypted Secret in place of the generator)."""
     result = subprocess.run([*kustomize.engine_command(), "--enable-alpha-plugins", str(overlay)],
                             env={**os.environ, "XDG_CONFIG_HOME": str(xdg)}, capture_output=True,
                             text=True, timeout=120, check=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 from support import REPO, run_moltgen
-from test_delivery import install_ksops_plugin, sops_decrypt
+from test_delivery import build_with_ksops_plugin, install_ksops_plugin, sops_decrypt
 
 from moltgen.core.yamlio.dump import dump_yaml
 from moltgen.core.yamlio.parse import load_documents
@@ -134,9 +134,7 @@ def build_argocd(overlay: Path, xdg: Path) -> list[dict]:
     generator = load_documents(generator_file.read_text(), "generator")[0].data
     generator["metadata"].pop("annotations", None)  # the legacy exec-plugin loader's form
     generator_file.write_text(dump_yaml(generator))
-    built = kustomize.build(overlay, extra_args=("--enable-alpha-plugins",),
-                            env={**os.environ, "XDG_CONFIG_HOME": str(xdg)})
-    return [d.data for d in load_documents(built, "build")]
+    return build_with_ksops_plugin(overlay, xdg)
 
 
 FLEET = """
@@ -173,4 +171,8 @@ def overlays(tmp_path_factory, age_key) -> dict[str, list[dict]]:
             overlay = root / "overlays" / "prod" / instance
             built[f"{engine}/prod/{instance}"] = (build_argocd(overlay, xdg) if engine == "argocd"
                                                   else build_flux(overlay))
+    for label, objects in built.items():  # what a controller applies holds plaintext values
+        secret = next(o for o in objects if o["kind"] == "Secret")
+        assert "sops" not in secret and not any(
+            str(v).startswith("ENC[") for v in secret["stringData"].values()), label
     return built

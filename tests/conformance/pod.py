@@ -111,6 +111,7 @@ class Boot:
     ready_after: float | None = None
     notes: list[str] = field(default_factory=list)
     read_only: list[Path] = field(default_factory=list)
+    pod_env: dict[str, str] = field(default_factory=dict)  # the container's env, as it sees it
 
     @property
     def log_file(self) -> Path:
@@ -194,11 +195,24 @@ class Boot:
         cwd = str(self.runtime.package)
         if NAMESPACES:
             argv, env, cwd = self._as_in_a_pod(mounts, argv, env)
+        self.pod_env = env
         self.started = time.monotonic()
         with open(self.log_file, "wb") as out:
             self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
+
+    def exec(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`kubectl exec deploy/NAME -c gateway -- node dist/index.js ARGS`: the CLI in the running
+        gateway's namespaces (network and mounts), as its user, with its env."""
+        assert NAMESPACES and self.process is not None, "exec needs the gateway's namespaces"
+        entry = [str(self.runtime.node), str(self.runtime.entry), *args]
+        command = ["nsenter", "--target", str(self.process.pid), "--net", "--mount",
+                   "sh", "-c", f"cd {shlex.quote(str(self.runtime.package))} && " + _AS_THE_POD_USER,
+                   "sh", *entry]
+        return subprocess.run(command, env=self.pod_env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+                              start_new_session=True)
 
     def run_inside(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """`sh -c SCRIPT` in this boot's pod, as the gateway would run there (its env, mounts,
@@ -261,9 +275,7 @@ class Boot:
                   f"mount -o remount,bind,ro {quote(seen(str(p)))}" for p in self.read_only]
         steps += [f"mount --bind {quote(str(view / 'tmp'))} /tmp",  # the pod's /tmp (emptyDir)
                   "ip link set lo up",
-                  f"cd {quote(str(self.runtime.package))}",
-                  'exec setpriv --reuid 1000 --regid 1000 --clear-groups --inh-caps=-all '
-                  '--bounding-set=-all --no-new-privs "$@"']
+                  f"cd {quote(str(self.runtime.package))}", _AS_THE_POD_USER]
         command = ["unshare", "--net", "--mount", "--propagation", "private",
                    "sh", "-c", " && ".join(steps), "sh", *map(seen, argv)]
         return command, {name: seen(value) for name, value in env.items()}, str(self.root)
@@ -303,6 +315,11 @@ class Boot:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+# runAsUser/runAsGroup 1000, no capabilities (drop ALL), allowPrivilegeEscalation: false
+_AS_THE_POD_USER = ('exec setpriv --reuid 1000 --regid 1000 --clear-groups --inh-caps=-all '
+                    '--bounding-set=-all --no-new-privs "$@"')
 
 
 def _write_config_map(target: Path, files: dict[str, str], mode: int) -> None:

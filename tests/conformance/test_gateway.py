@@ -20,6 +20,7 @@ import pytest
 from moltgen.spec.secret_keys import CHANNEL_KEYS
 
 from .conftest import INSTANCES, RELEASES, plugin_state
+from .journey import Journey, walk
 from .pod import NAMESPACES, Boot, PodView
 
 pytestmark = pytest.mark.conformance  # installs and runs the real OpenClaw (make test-fast skips it)
@@ -39,6 +40,7 @@ class Outcome:
     seconds: float
     channels_started: dict[str, bool]
     client: dict[str, Any]
+    journey: Journey | None
     log: str
     notes: list[str]
 
@@ -48,7 +50,7 @@ def enabled_channels(view: PodView) -> list[str]:
     return [channel for channel, keys in CHANNEL_KEYS.items() if keys[0].env_var in names]
 
 
-def boot(release: str, runtime, view: PodView, root) -> Outcome:
+def boot(release: str, runtime, view: PodView, objects, root) -> Outcome:
     gateway = Boot(view, runtime, root, state_template=plugin_state(runtime))
     try:
         gateway.start()
@@ -78,9 +80,10 @@ def boot(release: str, runtime, view: PodView, root) -> Outcome:
                 "foreign-origin": {**browser, "origin": EVIL_ORIGIN},
                 "ingress-origin": {**browser, "origin": view.ingress_origin},
             }}) if ready else {}
+        journey = walk(gateway, objects, token, root / "journey") if ready and NAMESPACES else None
     finally:
         gateway.stop()
-    return Outcome(view, ready, seconds, channels, client, gateway.log(), gateway.notes)
+    return Outcome(view, ready, seconds, channels, client, journey, gateway.log(), gateway.notes)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +98,7 @@ def outcomes(request, runtimes, overlays, tmp_path_factory) -> dict[tuple[str, s
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
         futures = {
             (release, label): pool.submit(boot, release, runtimes[release],
-                                          PodView.of(label, overlays[label]),
+                                          PodView.of(label, overlays[label]), overlays[label],
                                           work / release / label.replace("/", "-"))
             for release, label in CASES if (release, label) in selected}
         results = {case: future.result() for case, future in futures.items()}
@@ -166,3 +169,31 @@ def test_each_enabled_channel_starts_and_no_disabled_one(outcome):
 def test_no_secret_value_in_the_gateways_output(outcome):
     for key, value in outcome.view.secret.items():
         assert value and value not in outcome.log, key
+
+
+def test_the_seeds_user_reaches_the_control_ui_at_every_public_origin(outcome):
+    """Chromium opens each public URL with the token (#token=), through the router; the
+    gateway asks for the device to be paired (1008 pairing required), the operator approves it
+    in the pod, and the browser reaches the chat."""
+    if not NAMESPACES:
+        pytest.skip("the router and the browser run in the gateway's network namespace (root)")
+    journey = outcome.journey
+    print(f"\n{outcome.view.label}: loopback stand-ins: {journey.stand_ins}")
+    assert [visit.url for visit in journey.visits] == [f"{o}/" for o in journey.route.origins()]
+    assert journey.route.ports[1:], "the router's own port (publicPorts) is among the origins"
+    for visit in journey.visits:
+        print(f"  {visit.url}: page {visit.page_status}, connects {visit.connects}, "
+              f"approved {len(visit.approved)}, reached {visit.reached} {visit.error}")
+        where = (visit.url, visit.error, visit.connects, visit.sent, journey.router_log[-1500:])
+        assert visit.page_status == 200, where
+        assert visit.connects and "origin not allowed" not in visit.connects[0]["message"], where
+        assert visit.asked_to_pair and "pairing required" in visit.connects[0]["message"], where
+        assert len(visit.approved) == 1, where
+        assert visit.reached, where
+        assert visit.connects[-1]["ok"], where
+        assert visit.sent[0]["token"] == "matches", where  # the fragment's token, as sent
+    # the same router on a port no user is told of: its origin is refused, never paired
+    unlisted = journey.unlisted
+    assert unlisted.page_status == 200, unlisted
+    assert unlisted.connects and "origin not allowed" in unlisted.connects[0]["message"], unlisted
+    assert not unlisted.asked_to_pair and not unlisted.approved, unlisted
