@@ -65,13 +65,13 @@ def test_an_image_the_transformer_cannot_express_is_patched_with_its_annotation(
     # container's image and the annotation are both patched, to the same reference.
     digest = "sha256:" + "a" * 64
     root = project_dir(MINIMAL_SPEC.replace("namespace: team-a\n", f"namespace: team-a\nimage:\n"
-                                            f"  tag: '2026.7.1'\n  digest: {digest}\n", 1)
+                                            f"  tag: '2026.7.35'\n  digest: {digest}\n", 1)
                        .replace("  prod: {}", "  prod:\n    image:\n      tag: '2026.8.0'\n"
                                 "      digest: null"))
     tree = render(root)
     base = load_documents(tree["base/deployment.yaml"].decode(), "d")[0].data
     assert base["metadata"]["annotations"][PINNED_IMAGE_ANNOTATION] == \
-        f"ghcr.io/openclaw/openclaw:2026.7.1@{digest}"
+        f"ghcr.io/openclaw/openclaw:2026.7.35@{digest}"
     prod = load_documents(tree["overlays/prod/kustomization.yaml"].decode(), "k")[0].data
     assert "images" not in prod
     patch = load_documents(tree["overlays/prod/patches/deployment-assistant.yaml"].decode(), "p")[0].data
