@@ -101,7 +101,7 @@ def _ca_bundle() -> str | None:
     return None
 
 
-def _bin_dir(root: Path) -> Path:
+def node_bin_dir(root: Path) -> Path:
     """node (the wheel's binary) and an `npm` that runs npm-cli.js with that node."""
     home = node_home()
     bin_dir = root / "bin"
@@ -125,40 +125,48 @@ def _bin_dir(root: Path) -> Path:
 
 
 def install(release: str, *, log=None) -> Runtime:
-    """The cached install of `release`, installing it first when it is not there yet.
-    Concurrent callers (pytest workers, two makes) wait on a lock instead of racing."""
+    """The cached install of `release`, installing it first when it is not there yet."""
     if not RELEASE.match(release):
         raise InstallError(f"{release!r} is not an OpenClaw release (like 2026.7.1-2)")
     root = cache_root()
+    prefix = npm_install("openclaw", release, root, log=log)
+    return Runtime(release, prefix, node_bin_dir(root))
+
+
+def npm_install(package: str, version: str, root: Path, *, log=None) -> Path:
+    """`package@version` installed with the wheel's npm into `root/<version>` (its npm prefix),
+    once: concurrent callers (pytest workers, two makes) wait on a lock instead of racing.
+    Install scripts are not run (they would download prebuilt binaries from outside the
+    package registry). Also how the tests get other npm tools (Renovate), each in its own root."""
     root.mkdir(parents=True, exist_ok=True)
-    bin_dir = _bin_dir(root)
-    prefix = root / release
-    runtime = Runtime(release, prefix, bin_dir)
-    with open(root / f".{release}.lock", "w") as lock:
+    bin_dir = node_bin_dir(root)
+    prefix = root / version
+    with open(root / f".{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (prefix / ".installed").is_file() and runtime.entry.is_file():
-            return runtime
-        staging = root / f".{release}.staging"
+        if (prefix / ".installed").is_file() and (prefix / "node_modules" / package / "package.json").is_file():
+            return prefix
+        staging = root / f".{version}.staging"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         (staging / "package.json").write_text('{"private": true}\n')
         started = time.monotonic()
         if log:
-            log(f"installing openclaw@{release} into {prefix} ...")
+            log(f"installing {package}@{version} into {prefix} ...")
         cmd = [str(bin_dir / "npm"), "install", "--ignore-scripts", "--no-audit", "--no-fund",
-               "--loglevel=error", f"openclaw@{release}"]
-        result = subprocess.run(cmd, cwd=staging, env=runtime.env(), capture_output=True, check=False,
+               "--loglevel=error", f"{package}@{version}"]
+        env = Runtime(version, prefix, bin_dir).env()
+        result = subprocess.run(cmd, cwd=staging, env=env, capture_output=True, check=False,
                                 text=True, timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-            raise InstallError(f"npm install openclaw@{release} failed: " + " | ".join(tail))
+            raise InstallError(f"npm install {package}@{version} failed: " + " | ".join(tail))
         shutil.rmtree(prefix, ignore_errors=True)
         staging.rename(prefix)
         (prefix / ".installed").write_text(f"{time.monotonic() - started:.1f}s\n")
         if log:
-            log(f"installed openclaw@{release} in {time.monotonic() - started:.0f}s")
-    return runtime
+            log(f"installed {package}@{version} in {time.monotonic() - started:.0f}s")
+    return prefix
 
 
 def published(package: str = "openclaw") -> tuple[dict[str, str], dict[str, str]]:
@@ -166,7 +174,7 @@ def published(package: str = "openclaw") -> tuple[dict[str, str], dict[str, str]
     dist-tags (`latest`). Asked with the real npm, so its registry and proxy settings apply."""
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    bin_dir = _bin_dir(root)
+    bin_dir = node_bin_dir(root)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run([str(bin_dir / "npm"), "view", package, "time", "dist-tags", "--json",
                              "--loglevel=error"], env=env, capture_output=True, check=False,

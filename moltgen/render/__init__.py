@@ -16,7 +16,7 @@ from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_git
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.openclaw import openclaw_json
 from moltgen.render.patches import deletion_patch, strategic_merge_patch
-from moltgen.render.updates import RENOVATE_FILE, renovate_config
+from moltgen.render.renovate import RENOVATE_FILE, renovate_config
 from moltgen.spec.model import Image, Spec
 from moltgen.spec.project import Project, Target
 from moltgen.tree import Tree, header
@@ -61,7 +61,7 @@ def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
     for path, obj in render_gitops(project).items():
         files.yaml(path, obj)
     if project.base.gitops.engine == "argocd":
-        files.json5(RENOVATE_FILE, renovate_config(project))  # image updates: moltgen.render.updates
+        files.json5(RENOVATE_FILE, renovate_config(project))  # image updates: moltgen.render.renovate
     files.tree.update(secret_files)
     return dict(sorted(files.tree.items()))
 

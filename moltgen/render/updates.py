@@ -2,8 +2,8 @@
 source of truth, never to a generated file, so `render --check` stays the gate.
 
 Argo CD has no image updater of its own that writes to Git here, so Argo CD projects get a
-Renovate configuration (`renovate.json5`): a custom regex manager that finds each `image:` block
-of moltgen.yaml and updates its tag (and digest). Flux projects get Flux's image automation
+Renovate configuration (`renovate.json5`, moltgen.render.renovate) that finds every image of
+moltgen.yaml and updates its tag (and digest). Flux projects get Flux's image automation
 (`gitops/flux/image-*.yaml`): an ImageRepository, an ImagePolicy and an ImageUpdateAutomation
 with the Setters strategy, whose marker sits on the tag line of moltgen.yaml. Either way the
 update arrives as a branch (Renovate's pull request, Flux's push branch) on which `moltgen
@@ -18,16 +18,8 @@ from typing import Any
 
 from moltgen.spec.project import Project
 
-RENOVATE_FILE = "renovate.json5"
 # Tags like 2026.7.1, 2026.7.1-2, 2026.7.1-2-slim: a release, a rebuild, a variant.
 VERSION_TAG = re.compile(r"^(?P<version>[0-9]+\.[0-9]+\.[0-9]+)(?P<build>-[0-9]+)?(?P<variant>-[a-z]+)?$")
-# Renovate's regex manager (JavaScript named groups): an image block of moltgen.yaml written
-# as repository, then tag, then optionally digest, each on its own line.
-IMAGE_BLOCK = (r"image:\s*\n\s+repository:\s*['\"]?(?<depName>[^\s'\"#]+)['\"]?[^\n]*\n"
-               r"\s+tag:\s*['\"]?(?<currentValue>[^\s'\"#]+)['\"]?[^\n]*"
-               r"(?:\n\s+digest:\s*['\"]?(?<currentDigest>sha256:[a-f0-9]{64})['\"]?)?")
-RELEASE_VERSIONING = (r"regex:^(?<major>\d+)\.(?<minor>\d+)\.(?<patch>\d+)(-(?<build>\d+))?"
-                      r"(?<compatibility>-[a-z]+)?$")
 UPDATE_BRANCH = "moltgen/image-update"
 
 
@@ -35,28 +27,6 @@ def setter_marker(project: Project) -> str:
     """The comment Flux's Setters strategy looks for on the tag line of moltgen.yaml."""
     namespace = project.base.gitops.namespace or "flux-system"
     return json.dumps({"$imagepolicy": f"{namespace}:{project.base.name}:tag"})
-
-
-def renovate_config(project: Project) -> str:
-    """renovate.json5 for an Argo CD project (JSON text; the caller adds the header)."""
-    spec_path = "/".join(part for part in (project.base.gitops.path, project.spec_name) if part)
-    config = {
-        "$schema": "https://docs.renovatebot.com/renovate-schema.json",
-        "customManagers": [{
-            "customType": "regex",
-            "description": f"The OpenClaw image in {spec_path}; moltgen renders the manifests from it",
-            "managerFilePatterns": [f"/^{re.escape(spec_path)}$/"],
-            "matchStrings": [IMAGE_BLOCK],
-            "datasourceTemplate": "docker",
-            "versioningTemplate": RELEASE_VERSIONING,
-        }],
-        # Renovate run by yourself (allowedPostUpgradeCommands) re-renders on its branch; the
-        # hosted app cannot, and `moltgen render --check` on the pull request says what to do.
-        "postUpgradeTasks": {"commands": ["moltgen render"],
-                             "fileFilters": ["base/**", "overlays/**", "gitops/**", ".sops.yaml"],
-                             "executionMode": "branch"},
-    }
-    return json.dumps(config, indent=2) + "\n"
 
 
 def flux_image_automation(project: Project) -> dict[str, dict[str, Any]]:
