@@ -156,3 +156,17 @@ def test_check_through_the_library_reports_what_kubectl_reports(overlay):
                for setting in ("on", "off")]
     assert reports[0] == reports[1]
     assert reports[0].code in (0, 1), reports[0].stderr
+
+
+def test_the_go_runtime_never_loads_into_moltgens_process(overlay, monkeypatch):
+    """The library is mapped by the worker only: after a build through it, this process's
+    memory maps hold no libpykustomize, the worker's do."""
+    monkeypatch.delenv("MOLTGEN_KUSTOMIZE", raising=False)
+    monkeypatch.setenv(library.OPT_OUT, "on")
+    library.close_all()
+    engine.build(overlay)
+    workers = [worker for pool in library._pools.values() for worker in pool._idle]
+    assert workers
+    assert "libpykustomize" not in Path("/proc/self/maps").read_text()
+    assert "libpykustomize" in Path(f"/proc/{workers[0].process.pid}/maps").read_text()
+    library.close_all()
