@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
+PYKUSTOMIZE = pykustomize==0.1.4
 
 .PHONY: all install system-deps run test test-fast lint bench openclaw-schemas clean
 
@@ -14,7 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# kustomize's Go library, for builds in worker processes (moltgen/kustomize/library.py). Its
+# metadata asks for Python 3.14 though it loads on 3.11, which pyproject cannot override, so it
+# is installed here; without it every build runs kubectl kustomize. The stamp names the version.
+$(VENV)/.$(PYKUSTOMIZE): $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet --ignore-requires-python $(PYKUSTOMIZE)
+	touch '$@'
+
+install: $(VENV)/.installed $(VENV)/.$(PYKUSTOMIZE)
 
 run: install
 	$(MOLTGEN) render

@@ -65,9 +65,12 @@ def machine(peers: dict[str, Path] | None) -> dict:
         info["memory_gb"] = None
     # The engines exactly as moltgen finds them.
     probe = ("import json\n"
+             "from importlib.metadata import version\n"
+             "from moltgen.kustomize import library\n"
              "from moltgen.kustomize.engine import engine_command\n"
              "from moltgen.secrets.sops import sops_binary\n"
-             "print(json.dumps({'engine': list(engine_command()), 'sops': sops_binary()}))\n")
+             "print(json.dumps({'engine': list(engine_command()), 'sops': sops_binary(),\n"
+             "                  'library': version('pykustomize') if library.wanted() else None}))\n")
     try:
         found = json.loads(subprocess.run([str(moltgen_python()), "-c", probe], capture_output=True,
                                           text=True, timeout=60, check=True).stdout)
@@ -79,6 +82,9 @@ def machine(peers: dict[str, Path] | None) -> dict:
         info["kustomize_version"] = first_line([engine[0], "version", "--client"], lines=2)
     else:
         info["kustomize_version"] = first_line([engine[0], "version"])
+    # Offline builds go through the kustomize library's workers when it is installed; the
+    # engine above still builds what the library refuses.
+    info["kustomize_library"] = f"pykustomize {found['library']}" if found.get("library") else "not used"
     env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
     info["sops_version"] = first_line([found["sops"], "--version", "--disable-version-check"], env)
     info["moltgen_python"] = str(moltgen_python())

@@ -187,7 +187,8 @@ def write_markdown(info: dict, args: argparse.Namespace, fleets: list[dict], fix
         f"- memory: {info['memory_gb']} GB",
         f"- OS: {info['platform']}",
         f"- Python: {info['python']} (`{info['moltgen_python']}`)",
-        f"- kustomize engine: `{info['kustomize_engine']}`, {info['kustomize_version']}",
+        f"- kustomize engine: `{info['kustomize_engine']}`, {info['kustomize_version']}; offline "
+        f"builds through the kustomize library: {info.get('kustomize_library', 'not used')}",
         f"- sops: {info['sops_version']}",
         f"- load average (1, 5, 15 min) at start: {info['load_average_start']}, at end: "
         f"{info.get('load_average_end', 'unknown')} (anything near or above {info['cores']} means "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import MINIMAL_SPEC
+from support import MINIMAL_SPEC, Tarpit
 
 
 @pytest.fixture
@@ -15,6 +15,14 @@ def project_dir(tmp_path: Path):
         (tmp_path / "moltgen.yaml").write_text(text)
         return tmp_path
     return make
+
+
+@pytest.fixture
+def tarpit():
+    """A TCP server on loopback that holds every connection and records it."""
+    pit = Tarpit()
+    yield pit
+    pit.close()
 
 
 @pytest.fixture(autouse=True)

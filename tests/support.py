@@ -93,14 +93,33 @@ class Listener:
                 connection, _ = self.server.accept()
             except (TimeoutError, OSError):
                 continue
-            with connection:
-                connection.settimeout(2)
-                try:
-                    self.received.append(connection.recv(65536))
-                except OSError:
-                    self.received.append(b"")
+            self._handle(connection)
+
+    def _handle(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(2)
+            try:
+                self.received.append(connection.recv(65536))
+            except OSError:
+                self.received.append(b"")
 
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=5)
         self.server.close()
+
+
+class Tarpit(Listener):
+    """A TCP server on 127.0.0.1 that accepts, records and never answers."""
+
+    def __init__(self) -> None:
+        self.connections: list[socket.socket] = []
+        super().__init__()
+
+    def _handle(self, connection: socket.socket) -> None:
+        self.connections.append(connection)  # held open, never answered
+
+    def close(self) -> None:
+        self.stop()
+        for connection in self.connections:
+            connection.close()

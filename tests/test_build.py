@@ -11,7 +11,7 @@ from support import REPO, run_moltgen
 
 from moltgen.core.errors import MoltgenError
 from moltgen.core.yamlio.parse import load_documents
-from moltgen.kustomize import batch
+from moltgen.kustomize import batch, library
 from moltgen.kustomize import engine as kustomize
 from moltgen.project import load_project
 from moltgen.render import SECRET_FILE, secret_checksum
@@ -203,13 +203,15 @@ def test_a_fleet_environment_is_built_instance_by_instance_with_the_same_objects
     assert run_moltgen("build", "prod", cwd=tmp_path).stdout == result.stdout  # deterministic
 
 
-def test_a_fleet_build_that_fails_names_the_instance_overlay(tmp_path, monkeypatch):
+@pytest.mark.parametrize("through_library", ["off", "on"])  # kubectl's chunks, or the library's workers
+def test_a_fleet_build_that_fails_names_the_instance_overlay(tmp_path, monkeypatch, through_library):
     (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
     assert run_moltgen("render", cwd=tmp_path).code == 0
     bob = tmp_path / "overlays" / "prod" / "bob"
     patch = next((bob / "patches").iterdir())  # a patch its kustomization lists
     patch.write_text("kind: Deployment\nmetadata: [unclosed\n")  # kustomize's own error
     monkeypatch.setattr(batch, "CHUNK", 2)  # alice and bob together, team-x alone
+    monkeypatch.setenv(library.OPT_OUT, through_library)
     directories = [tmp_path / "overlays" / "prod" / n for n in ("alice", "bob", "team-x")]
     with pytest.raises(MoltgenError) as caught:
         batch.build_all(directories)

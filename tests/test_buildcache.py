@@ -14,7 +14,7 @@ import pytest
 from support import REPO, run_moltgen
 from test_build import FLEET_SPEC
 
-from moltgen.kustomize import batch, buildcache
+from moltgen.kustomize import batch, buildcache, library
 from moltgen.kustomize import engine as kustomize
 from moltgen.kustomize.buildcache import BuildCache, build_cached, engine_identity
 from moltgen.kustomize.inputs import InputScanner
@@ -157,6 +157,7 @@ def test_chunked_builds_are_each_directory_built_alone(tree, monkeypatch):
     ]))
     directories = [tree / "overlays/a", extra.parent, tree / "overlays/b", REPO / "overlays/prod"]
     alone = [kustomize.build(d) for d in directories]
+    monkeypatch.setenv(library.OPT_OUT, "off")  # kubectl's chunks (the library's need none)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one chunk holding them all
     assert batch.build_each(directories) == alone
     assert batch.build_all(directories) == "---\n".join(alone)
@@ -205,6 +206,7 @@ def test_environments_are_built_in_runs_of_their_own_all_at_once(tmp_path, monke
         return real(directories, env, deadline, offline)
 
     monkeypatch.setattr(batch, "_build_together", recording)
+    monkeypatch.setenv(library.OPT_OUT, "off")  # kubectl's runs (the library's are one each)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one run would hold all six if allowed
     built = batch.build_groups_keyed(groups)
     assert sorted(map(sorted, runs)) == sorted(map(sorted, groups))

@@ -10,10 +10,8 @@ kustomize runs (a fetch would hang on the tarpit, not exit at once).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,43 +23,6 @@ from moltgen.kustomize import batch, confine, engine, kustomization, netns
 from moltgen.kustomize import engine as kustomize
 
 SECRET_OUTSIDE = "value-from-outside-the-repository"
-
-
-class Tarpit:
-    """A TCP server on 127.0.0.1 that accepts, records and never answers."""
-
-    def __init__(self) -> None:
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(64)
-        self.server.settimeout(0.2)
-        self.port = self.server.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.server.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections.append(connection)  # held open, never answered
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        for connection in self.connections:
-            connection.close()
-        self.server.close()
-
-
-@pytest.fixture
-def tarpit():
-    pit = Tarpit()
-    yield pit
-    pit.close()
 
 
 KUSTOMIZATION = """\

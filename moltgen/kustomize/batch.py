@@ -16,7 +16,7 @@ from typing import Any
 
 from moltgen.core.errors import MoltgenError
 from moltgen.core.shapes import mapping
-from moltgen.kustomize import confine, ksops
+from moltgen.kustomize import confine, ksops, library
 from moltgen.kustomize.engine import BudgetSpent, Deadline, _child_env, _rendered, _run, engine_command
 
 CHUNK = 32  # instances per kustomize run; see build_each
@@ -93,7 +93,9 @@ def walk_memo(allow_remote: bool) -> tuple[Any, str]:
     from moltgen.kustomize.buildcache import engine_identity
     from moltgen.kustomize.walkmemo import WalkMemo
 
-    identity = engine_identity(engine_command(), ("allow-remote" if allow_remote else "offline",))
+    reach = ("allow-remote",) if allow_remote else ("offline", *(
+        library.identity() if library.wanted() else ()))
+    identity = engine_identity(engine_command(), reach)
     return WalkMemo(identity), identity
 
 
@@ -119,6 +121,8 @@ def build_each(directories: list[Path], on_built: Callable[[], None] | None = No
     deadline = deadline or Deadline()
     cores = os.cpu_count() or 1
     size = max(1, min(CHUNK, -(-len(directories) // cores)))  # every core gets a chunk
+    if offline and library.wanted():
+        size = 1  # the library's workers build one overlay in ~10 ms: no batching to undo
     chunks: list[list[Path]] = []
     for directory in directories:
         if not chunks or len(chunks[-1]) == size or (

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from moltgen.core.errors import Location, MoltgenError, Problem
-from moltgen.kustomize import confine, ksops, netns
+from moltgen.kustomize import confine, ksops, library, netns
 
 BUILD_TIMEOUT_SECONDS = 300  # the default budget of one command's builds, all of them together
 
@@ -111,8 +111,17 @@ def _rendered(directory: Path) -> None:
 def _run(directory: Path, buildable: Path, extra_args: tuple[str, ...], env: dict[str, str],
          deadline: Deadline, *, offline: bool = True) -> str:
     """One kustomize run; `offline`, in a network namespace where one can be made
-    (moltgen.kustomize.netns)."""
+    (moltgen.kustomize.netns), and through the kustomize library when it is installed
+    (moltgen.kustomize.library: a worker under the same prefix and environment)."""
     isolation = netns.prefix() if offline else ()
+    if offline and not extra_args and library.wanted():
+        try:
+            built = library.build(buildable, isolation, env, deadline.remaining(directory))
+        except library.TimedOut:
+            raise deadline.spent(directory) from None
+        if built is not None:
+            return built
+        # Refused by the library: kubectl's run below gives the outcome and message.
     command = [*isolation, *engine_command(), *extra_args, str(buildable)]
     timeout = deadline.remaining(directory)
     program = command[len(isolation)]
