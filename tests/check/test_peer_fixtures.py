@@ -103,6 +103,42 @@ CASES = [
 ]
 
 
+# Where moltgen's verdict differs from the peer's on purpose (issue 24): the peer's own case,
+# moltgen's documented verdict, and the peer named in that rule's section of docs/rules.md.
+# (file, rule, moltgen's findings as in CASES, the peer's verdict, the peer as docs/rules.md names it)
+DIFFERENCES = [
+    ("polaris/automountServiceAccountToken_failure.all_true.yaml", "service-account-token", [],
+     "failure", "Polaris"),
+    ("kube-score/pod-test-resources-only-limits.yaml", "resources-requests", [], "warning", "kube-score"),
+    ("kubescape/set-seccomp-profile-RuntimeDefault_pod_pod.yaml", "seccomp-profile", [],
+     "fails containers[1] (Localhost)", "kubescape"),
+    ("kubescape/drop-capability-netraw_pod_pod.yaml", "capabilities-drop-all",
+     [(12, "spec.containers[0].securityContext.capabilities", "does not drop all capabilities"),
+      (18, "spec.containers[1].securityContext.capabilities", "does not drop all capabilities"),
+      (24, "spec.containers[2].securityContext.capabilities", "NET_RAW")],
+     "fails containers[1] and [2] only", "kubescape"),
+    ("kube-score/pod-seccomp-annotated.yaml", "seccomp-profile",
+     [(9, "spec.containers[0].securityContext.seccompProfile", "without a seccomp profile")],
+     "all OK (the alpha annotation)", "kube-score"),
+]
+CASES += [(name, None, rule, expected) for name, rule, expected, _, _ in DIFFERENCES]
+
+
+@pytest.mark.parametrize(("rule", "peer"), sorted({(d[1], d[4]) for d in DIFFERENCES}))
+def test_each_difference_is_written_in_the_rule_docs(rule, peer):
+    docs = (CORPUS.parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = docs.split(f"\n## {rule}\n", 1)[1].split("\n## ", 1)[0]
+    assert "Where peers differ" in section and peer in section
+
+
+def test_seccomp_localhost_without_a_profile_is_the_schema_step_s(engine):
+    # The seccomp rule accepts Localhost; the profile it names must exist in the object.
+    found = _findings(engine, "kubescape/set-seccomp-profile-RuntimeDefault_pod_pod.yaml", "schema")
+    assert [(line, field) for line, field, _ in found] == [
+        (16, "spec.containers[1].securityContext.seccompProfile.localhostProfile"),
+        (24, "spec.securityContext.seccompProfile.localhostProfile")]
+
+
 @pytest.mark.parametrize(("name", "env", "rule", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_peer_fixture(engine, name, env, rule, expected):
     found = _findings(engine, name, rule, env)
