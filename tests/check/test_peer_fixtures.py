@@ -120,6 +120,8 @@ DIFFERENCES = [
     ("kube-score/pod-seccomp-annotated.yaml", "seccomp-profile",
      [(9, "spec.containers[0].securityContext.seccompProfile", "without a seccomp profile")],
      "all OK (the alpha annotation)", "kube-score"),
+    ("kubescape/service-in-default-namespace_service_service.yaml", "namespace-set", [],
+     "fails (the default namespace)", "kubescape"),
 ]
 CASES += [(name, None, rule, expected) for name, rule, expected, _, _ in DIFFERENCES]
 
