@@ -76,6 +76,17 @@ def test_upstream_constraints_beyond_field_names():
     assert [e.message for e in schemas.validate(project)] == ["unknown field 'servr'"]
 
 
+def test_metadata_is_kubernetes_object_meta():
+    # Not a bare `type: object`: a misspelt metadata field or a label that is not text fails, as
+    # the API server's ObjectMeta makes it, and kubectl apply needs a name.
+    schemas = SchemaSet("1.33")
+    bad = {**APPLICATION, "metadata": {"nmae": "clawdbot", "namespace": "argocd", "labels": {"tier": 1}}}
+    assert sorted((e.path, e.message) for e in schemas.validate(bad)) == [
+        (("metadata",), "missing required field 'name'"),
+        (("metadata", "labels", "tier"), "metadata.labels.tier: expected string, got integer"),
+        (("metadata", "nmae"), "unknown field 'nmae'")]
+
+
 def test_the_command_refuses_what_is_not_an_argo_cd_crd(tmp_path):
     other = tmp_path / "other-crd.yaml"
     other.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")

@@ -9,8 +9,10 @@ served version to moltgen/kube/crds/argoproj.io/<kind>_<version>.json, in the la
 `--schema-dir`. The conversion is the API server's structural-schema semantics made strict, as
 for the built-in kinds: a field a schema does not list is an error (`additionalProperties:
 false`) unless the CRD preserves unknown fields; `x-kubernetes-int-or-string` takes a string or
-an integer; `nullable` admits null. Descriptions are dropped (they are the bulk of the files and
-never part of a verdict). A file that is not such a CRD stops it in one line, exit 2, before
+an integer; `nullable` admits null; `metadata` is Kubernetes' own ObjectMeta (the strict upstream schema
+of Kubernetes OBJECT_META_VERSION, as the kubernetes-validate package ships it, references
+inlined), with the `name` that `kubectl apply` needs. Descriptions are dropped (they are the
+bulk of the files and never part of a verdict). A file that is not such a CRD stops it in one line, exit 2, before
 anything is written.
 """
 
@@ -23,7 +25,12 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from moltgen.kube.schemas import _upstream_root
+
 RELEASE = "v3.5.1"
+OBJECT_META_VERSION = "1.33"
 GROUP = "argoproj.io"
 OUT = Path(__file__).resolve().parent.parent / "moltgen" / "kube" / "crds" / GROUP
 NAME = "tools/argocd_schemas.py"
@@ -58,6 +65,26 @@ def strict(node: Any) -> Any:
     return out
 
 
+def object_meta() -> dict[str, Any]:
+    """Kubernetes' strict ObjectMeta schema, self-contained (the shipped files have no registry)."""
+    root = _upstream_root() / f"v{OBJECT_META_VERSION}.0-local-strict"
+    definitions = json.loads((root / "_definitions.json").read_text(encoding="utf-8"))["$defs"]
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return inline(definitions[node["$ref"].rsplit("/", 1)[1]])
+        return {k: inline(v) for k, v in node.items() if k not in ("description", "$schema", "$id")}
+
+    meta = inline(json.loads((root / "objectmeta-meta-v1.json").read_text(encoding="utf-8")))
+    meta["required"] = ["name"]
+    meta["properties"]["name"] = {**meta["properties"]["name"], "type": "string", "minLength": 1}
+    return meta
+
+
 def schemas_of(crd: Any, source: str) -> dict[str, Any]:
     """{file name: JSON Schema} for each served version of one CRD."""
     if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition" \
@@ -75,7 +102,7 @@ def schemas_of(crd: Any, source: str) -> dict[str, Any]:
         # The API server sets and checks these itself; a manifest must name its kind.
         properties["apiVersion"] = {"type": "string", "enum": [api_version]}
         properties["kind"] = {"type": "string", "enum": [kind]}
-        properties["metadata"] = {"type": "object"}
+        properties["metadata"] = object_meta()
         body["required"] = sorted({*body.get("required", []), "apiVersion", "kind", "metadata"})
         found[f"{kind.lower()}_{version['name']}.json"] = {
             "$schema": "http://json-schema.org/draft-07/schema#",
