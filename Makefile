@@ -5,7 +5,7 @@ VENV ?= .venv
 MOLTGEN = $(VENV)/bin/moltgen
 PYKUSTOMIZE = pykustomize==0.1.4
 
-.PHONY: all install system-deps run test test-fast lint bench openclaw-schemas clean
+.PHONY: argocd-schemas all install system-deps run test test-fast lint bench openclaw-schemas clean
 
 all: run
 
@@ -64,6 +64,13 @@ bench: install
 # "--new" adds the registry's stable releases not shipped yet.
 openclaw-schemas: install
 	$(VENV)/bin/python tools/openclaw_schema.py $(OPENCLAW_RELEASES)
+
+# Issue 24: Argo CD's CRD schemas from the upstream CRDs (argoproj/argo-cd manifests/crds at the
+# release in tools/argocd_schemas.py). ARGOCD_CRDS is a directory or files of them; the copy kept
+# in tests/corpus/argo-cd is the default (after a release bump, replace it first).
+ARGOCD_CRDS ?= tests/corpus/argo-cd
+argocd-schemas: install
+	$(VENV)/bin/python tools/argocd_schemas.py $(ARGOCD_CRDS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -91,11 +91,12 @@ def test_removed_limits_show_with_the_findings_they_introduce(fleet, tmp_path):
     markdown = parts[0].read_text()
     assert "`dev/web`" in markdown and "`prod/web`" in markdown and "/ml`" not in markdown
     assert "resources.limits: {'cpu': '1', 'memory': '2Gi'} -> (absent)" in markdown
-    assert "2 introduced, 0 resolved" in markdown
-    assert markdown.count(":x: introduced: error resources-limits: Deployment openclaw") == 2
+    # a CPU and a memory limit gone, one finding each, in each environment
+    assert "4 introduced, 0 resolved" in markdown
+    assert markdown.count(":x: introduced: error resources-limits: Deployment openclaw") == 4
     gate = moltgen(fleet, "check", "--new-only", "--base", "main", "--format", "json")
     assert gate.code == 1  # the pull request's own errors fail it
-    assert gate.stdout.count('"rule": "resources-limits"') == 2
+    assert gate.stdout.count('"rule": "resources-limits"') == 4
 
 
 def test_a_changed_secret_value_reads_changed_masked(fleet):

@@ -1,5 +1,6 @@
 """Offline schema validation: upstream Kubernetes schemas (from the kubernetes-validate wheel),
-moltgen's own CRD schemas, and kubeconform-style `--schema-dir` trees.
+moltgen's own CRD schemas, and kubeconform-style `--schema-dir` trees, plus the API server's
+checks of a pod spec that no schema expresses (podchecks).
 
 Each schema is compiled once per (apiVersion, kind) with jsonschema-rs. Strict by default: the
 upstream "-strict" variants forbid unknown fields, so `replcas` is an error, as `kubectl apply
@@ -19,6 +20,7 @@ from typing import Any
 from moltgen.core.errors import MoltgenError, Problem
 from moltgen.core.fieldpath import FieldPath, format_path
 from moltgen.kube.apis import ServedKinds
+from moltgen.kube.podchecks import pod_spec_problems
 
 SHIPPED_DIR = Path(__file__).parent / "crds"
 # What Kubernetes accepts: group a DNS subdomain, version and lower-cased kind DNS-1035 labels.
@@ -102,13 +104,15 @@ class SchemaSet:
         if "sops" in data and kind == "Secret":
             data = {k: v for k, v in data.items() if k != "sops"}  # not part of the object
         try:
-            return [_describe(error, kind) for error in validator.iter_errors(data)]
+            errors = [_describe(error, kind) for error in validator.iter_errors(data)]
         except ValueError:  # jsonschema-rs takes JSON, where keys are text; YAML's `1:` is not
             path = _non_text_key(data, ())
             if path is None:
                 raise
             return [SchemaError(path, f"{format_path(path[:-1]) or 'the object'}: key {path[-1]!r} "
                                       "is not text; quote it")]
+        # The API server's own validation goes further than its OpenAPI schema.
+        return errors + [SchemaError(path, message) for path, message in pod_spec_problems(data)]
 
     def validate_part(self, type_name: str, data: Any) -> list[SchemaError]:
         """Schema errors of one part of an object, by its upstream type file (`toleration-v1`,

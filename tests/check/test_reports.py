@@ -44,7 +44,8 @@ def test_json_contract(result):
     data = json.loads(render(result, "json", CATALOG))
     assert set(data) == {"version", "summary", "findings"} and data["version"] == 1
     assert set(data["summary"]) == {"objects", "errors", "warnings", "info", "waived"}
-    assert data["summary"]["objects"] == 2 and data["summary"]["waived"] == 1
+    # the waiver covers both missing limits, one finding each
+    assert data["summary"]["objects"] == 2 and data["summary"]["waived"] == 2
     for finding in data["findings"]:
         assert set(finding) == {"rule", "severity", "message", "object", "file", "line", "origin", "waived"}
         assert set(finding["object"]) == {"apiVersion", "kind", "namespace", "name"}
@@ -124,7 +125,7 @@ def test_text_detail_levels(result):
     summary = full.splitlines()[-1]
     assert counted.splitlines()[-1] == quiet.splitlines()[-1] == summary
     assert "waived: demo" in full and "waived: demo" not in counted
-    assert "waived (-v lists each): 1" in counted and "resources-limits  demo" in counted
+    assert "waived (-v lists each): 2" in counted and "resources-limits  demo" in counted
     failing = [f for f in result.findings if not f.waived and f.severity == Severity.ERROR]
     warnings = [f for f in result.findings if not f.waived and f.severity == Severity.WARNING]
     assert failing and warnings  # the fixture has both, so each level can be told apart
