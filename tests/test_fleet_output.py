@@ -31,6 +31,9 @@ def test_one_command_fills_a_key_for_every_instance_of_an_environment(fleet):
     before = run_moltgen("check", cwd=fleet)
     empty = [line for line in before.stdout.splitlines() if f"empty value for key {KEY}" in line]
     assert before.code == 1 and empty  # every instance's key is empty at first
+    listed = run_moltgen("secrets", "get", "prod", cwd=fleet)
+    assert listed.code == 0, listed.stderr
+    assert listed.stdout.count(f"  {KEY}  empty\n") == len(TEAMS)
     value = "sk-ant-" + os.urandom(20).hex()
     for env in ("dev", "prod"):
         result = run_moltgen("secrets", "set", env, KEY, "--all-instances", cwd=fleet, stdin=value)
@@ -40,6 +43,14 @@ def test_one_command_fills_a_key_for_every_instance_of_an_environment(fleet):
         for team in (TEAMS[0], TEAMS[-1]):
             got = run_moltgen("secrets", "get", env, KEY, "--instance", team, cwd=fleet)
             assert got.stdout == value + "\n"
+    listed = run_moltgen("secrets", "get", "dev", cwd=fleet)
+    assert value not in listed.stdout + listed.stderr
+    assert [line for line in listed.stdout.splitlines() if not line.startswith(" ")] == [
+        f"overlays/dev/{team}/secret.enc.yaml" for team in TEAMS]
+    assert listed.stdout.count(f"  {KEY}  set    sk-ant-…({len(value)} chars)\n") == len(TEAMS)
+    assert listed.stdout.count("  gatewayToken     set    …(") == len(TEAMS)  # generated
+    one = run_moltgen("secrets", "get", "dev", "--instance", "web", cwd=fleet).stdout
+    assert one.splitlines()[0] == "overlays/dev/web/secret.enc.yaml" and one.count("secret.enc.yaml") == 1
     after = run_moltgen("check", cwd=fleet)
     assert after.code == 0, after.stdout
     assert f"empty value for key {KEY}" not in after.stdout
