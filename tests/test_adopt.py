@@ -164,3 +164,72 @@ def test_adopting_nothing_importable_says_so(tmp_path):
     shutil.copy(SEED / "README.md", tmp_path / "README.md")
     result = run_moltgen("init", "project", "--from", str(tmp_path), cwd=tmp_path)
     assert result.code == 2 and "no YAML file to import here" in result.stderr
+
+
+# Helm values shaped like the KubeSphere extension's beside the chart's own keys, as issue 23
+# found them dropped: written for this test (every value a placeholder).
+FAITHFUL_VALUES = """\
+global:
+  imageRegistry: registry.example.com
+  storageClass: fast-ssd
+clawdbot:
+  image: {repository: openclaw/openclaw, tag: "2026.8.1"}
+  persistence:
+    state: {enabled: true, size: 20Gi, storageClass: local-path, accessModes: [ReadWriteOnce]}
+    workspace: {enabled: true, size: 50Gi}
+  gateway: {port: 18800, bind: lan, trustedProxies: [10.0.0.0/24], logLevel: debug}
+  probes:
+    liveness: {enabled: true, periodSeconds: 20, httpGet: {port: 18800}}
+  config: '{"agents": {"defaults": {"model": "anthropic/claude"}}}'
+  nodeSelector: {kubernetes.io/arch: amd64}
+  tolerations: [{key: dedicated, operator: Equal, value: ai, effect: NoSchedule}]
+  affinity: {nodeAffinity: {}}
+  podAnnotations: {example.com/team: assistants}
+  extraEnv: {TZ: Europe/Berlin}
+  initContainers: [{name: config-seed, image: "busybox:1.36", volumeMounts: [{name: seed, mountPath: /seed}]}]
+  extraVolumes: [{name: seed, emptyDir: {}}]
+  replicaCount: 1
+ingress:
+  enabled: true
+  className: nginx
+  hosts: [{host: bot.example.com, paths: [{path: /}]}, {host: other.example.com}]
+"""
+
+
+def test_helm_values_are_mapped_or_listed_with_their_line_never_dropped(tmp_path):
+    from moltgen.project.adopt import adopt
+
+    values = tmp_path / "values.yaml"
+    values.write_text(FAITHFUL_VALUES)
+    adoption = adopt(values)
+    spec = adoption.spec
+    assert spec["image"]["repository"] == "registry.example.com/openclaw/openclaw"
+    assert spec["ingress"]["host"] == "bot.example.com" and spec["ingress"]["className"] == "nginx"
+    assert spec["persistence"] == {"enabled": True, "size": "20Gi", "storageClass": "local-path",
+                                   "accessMode": "ReadWriteOnce"}
+    assert spec["gateway"] == {"port": 18800, "bind": "lan", "trustedProxies": ["10.0.0.0/24"]}
+    assert spec["probes"] == {"liveness": {"enabled": True, "periodSeconds": 20}}
+    assert spec["config"] == {"agents": {"defaults": {"model": "anthropic/claude"}}}
+    pod = spec["pod"]
+    assert pod["nodeSelector"] == {"kubernetes.io/arch": "amd64"} and pod["affinity"] == {"nodeAffinity": {}}
+    assert pod["tolerations"][0]["key"] == "dedicated"
+    assert pod["annotations"] == {"example.com/team": "assistants"}
+    assert pod["env"] == [{"name": "TZ", "value": "Europe/Berlin"}]
+    assert pod["initContainers"][0]["name"] == "config-seed" and pod["volumes"] == [{"name": "seed", "emptyDir": {}}]
+    lines = FAITHFUL_VALUES.splitlines()
+    listed = {note.split(": ")[1]: int(note.split(":")[1]) for note in adoption.unmapped}
+    for what in ("global.storageClass", "clawdbot.persistence.workspace", "clawdbot.gateway.logLevel",
+                 "clawdbot.probes.liveness.httpGet", "clawdbot.replicaCount", "ingress.hosts[1]"):
+        assert what in listed, adoption.unmapped
+        key = what.split(".")[-1].split("[")[0]
+        assert key in lines[listed[what] - 1] or "other.example.com" in lines[listed[what] - 1], what
+
+
+def test_adopted_faithful_values_render(tmp_path, keys):
+    env, recipient = keys
+    (tmp_path / "values.yaml").write_text(FAITHFUL_VALUES)
+    result = run_moltgen("init", "project", "--from", str(tmp_path / "values.yaml"),
+                         "--age-recipient", recipient, cwd=tmp_path, env=env)
+    assert result.code == 0, result.stderr
+    assert "clawdbot.persistence.workspace" in result.stderr
+    assert run_moltgen("render", "--check", cwd=tmp_path / "project", env=env).code == 0

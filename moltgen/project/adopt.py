@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +20,14 @@ from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping
 from moltgen.core.yamlio.document import Document
 from moltgen.core.yamlio.parse import load_file
+from moltgen.project.adoption import Adoption, ingress_annotations, resources_of, secret_key
+from moltgen.project.helm_values import from_values
 from moltgen.spec.secret_keys import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
 
-_SECRET_KEYS = {key.name: ("providers", provider) for provider, keys in PROVIDER_KEYS.items() for key in keys}
-_SECRET_KEYS.update({key.name: ("channels", channel) for channel, keys in CHANNEL_KEYS.items() for key in keys})
 _ENV_TO_KEY = {key.env_var: key.name for keys in (*PROVIDER_KEYS.values(), *CHANNEL_KEYS.values())
                for key in keys}
 _ENV_TO_KEY.update({key.env_var: key.name for key in AUTH_KEYS.values()})
-_GENERATED = {key.name for key in AUTH_KEYS.values()}
 _MOLTGEN_ENV = {"HOME", "OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH", "NODE_OPTIONS"}
-
-
-@dataclass
-class Adoption:
-    spec: dict[str, Any] = field(default_factory=dict)  # the top level of moltgen.yaml
-    secrets: dict[str, str] = field(default_factory=dict)  # Secret key → value, to encrypt
-    unmapped: list[str] = field(default_factory=list)  # "file:line: what: why"
-    extra: list[dict[str, Any]] = field(default_factory=list)  # objects kept as they are
-
-    def note(self, location: Location, what: str, why: str) -> None:
-        self.unmapped.append(f"{location}: {what}: {why}")
-
-    def set(self, path: tuple[str, ...], value: Any) -> None:
-        target = self.spec
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = value
 
 
 def adopt(path: Path) -> Adoption:
@@ -63,94 +44,11 @@ def adopt(path: Path) -> Adoption:
             if isinstance(doc.data, dict) and "kind" in doc.data and "apiVersion" in doc.data:
                 objects.append(doc)
             elif isinstance(doc.data, dict):
-                _from_values(doc, adoption)
+                from_values(doc, adoption)
             else:
                 adoption.note(doc.locate(()), "document", "neither Helm values nor a Kubernetes object")
     _from_objects(objects, adoption)
     return adoption
-
-
-# --- Helm values ---------------------------------------------------------------------------
-
-def _from_values(doc: Document, adoption: Adoption) -> None:
-    values = doc.data
-    prefix: tuple[str, ...] = ()
-    if isinstance(values.get("clawdbot"), dict):  # the KubeSphere extension nests its chart
-        values, prefix = values["clawdbot"], ("clawdbot",)
-    for key, value in values.items():
-        where = (*prefix, key)
-        handler = _VALUE_HANDLERS.get(key)
-        if handler is None or not handler(value, doc, where, adoption):
-            adoption.note(doc.locate(where, key=True), ".".join(where), "no moltgen equivalent")
-
-
-def _values_secrets(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    for key, setting in value.items():
-        if key == "data" and isinstance(setting, dict):
-            for name, secret in setting.items():
-                _secret_key(str(name), "" if secret is None else str(secret),
-                            doc.locate((*where, key, name), key=True), adoption)
-        elif key not in ("create",):
-            adoption.note(doc.locate((*where, key), key=True), ".".join((*where, key)),
-                          "moltgen renders and encrypts the Secret itself")
-    return True
-
-
-def _values_ingress(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    ingress: dict[str, Any] = {"enabled": bool(value.get("enabled", True))}
-    if value.get("className"):
-        ingress["className"] = value["className"]
-    hosts = value.get("hosts") or []
-    if value.get("host"):
-        ingress["host"] = value["host"]
-    elif hosts and isinstance(hosts[0], dict) and hosts[0].get("host"):
-        ingress["host"] = hosts[0]["host"]
-        paths = hosts[0].get("paths") or []
-        if paths and isinstance(paths[0], dict) and paths[0].get("path"):
-            ingress["path"] = paths[0]["path"]
-    tls = value.get("tls")
-    if isinstance(tls, list) and tls and isinstance(tls[0], dict) and tls[0].get("secretName"):
-        ingress["tls"] = {"secretName": tls[0]["secretName"]}
-    annotations = dict(value.get("annotations") or {})
-    _annotations(ingress, annotations)
-    if not ingress.get("host"):
-        ingress["enabled"] = False
-    adoption.spec["ingress"] = ingress
-    return True
-
-
-def _values_resources(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    adoption.spec["resources"] = _resources(value)
-    return True
-
-
-def _values_image(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    image = {k: str(value[k]) for k in ("repository", "tag", "digest") if value.get(k)}
-    if value.get("pullPolicy"):
-        image["pullPolicy"] = value["pullPolicy"]
-    adoption.spec["image"] = image
-    return True
-
-
-def _values_persistence(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    adoption.spec["persistence"] = {k: value[k] for k in ("enabled", "size", "storageClass", "accessMode")
-                                    if k in value}
-    return True
-
-
-_VALUE_HANDLERS = {"secrets": _values_secrets, "ingress": _values_ingress,
-                   "resources": _values_resources, "image": _values_image,
-                   "persistence": _values_persistence}
 
 
 # --- manifests -----------------------------------------------------------------------------
@@ -185,7 +83,7 @@ def _deployment(doc: Document, adoption: Adoption) -> None:
     adoption.spec["image"] = {"repository": name, **({"tag": tag} if tag else {}),
                               **({"digest": digest} if digest else {})}
     if gateway.get("resources"):
-        adoption.spec["resources"] = _resources(gateway["resources"])
+        adoption.spec["resources"] = resources_of(gateway["resources"])
     for port in gateway.get("ports") or []:
         if isinstance(port, dict) and port.get("containerPort"):
             adoption.set(("gateway", "port"), port["containerPort"])
@@ -197,7 +95,7 @@ def _deployment(doc: Document, adoption: Adoption) -> None:
         name_ = variable.get("name")
         key = _ENV_TO_KEY.get(str(name_))
         if key:
-            _secret_key(key, None, doc.locate((*base, "containers", 0, "env", index)), adoption)
+            secret_key(key, None, doc.locate((*base, "containers", 0, "env", index)), adoption)
         elif name_ not in _MOLTGEN_ENV:
             pod_settings.setdefault("env", []).append(variable)
     if sidecars:
@@ -245,7 +143,7 @@ def _ingress(doc: Document, adoption: Adoption) -> None:
         ingress["tls"] = {"secretName": tls[0]["secretName"]}
     elif not tls:
         ingress["tls"] = {"enabled": False}
-    _annotations(ingress, dict((doc.data.get("metadata") or {}).get("annotations") or {}))
+    ingress_annotations(ingress, dict((doc.data.get("metadata") or {}).get("annotations") or {}))
     adoption.spec["ingress"] = ingress
 
 
@@ -275,7 +173,7 @@ def _secret(doc: Document, adoption: Adoption) -> None:
                     adoption.note(doc.locate((field_name, key), key=True), f"Secret key {key}",
                                   "not base64 UTF-8 text; set it with `moltgen secrets set`")
                     continue
-            _secret_key(str(key), text, doc.locate((field_name, key), key=True), adoption)
+            secret_key(str(key), text, doc.locate((field_name, key), key=True), adoption)
 
 
 def _persistent_volume_claim(doc: Document, adoption: Adoption) -> None:
@@ -297,36 +195,6 @@ _OBJECT_HANDLERS = {"Deployment": _deployment, "Service": _service, "Ingress": _
 
 
 # --- shared --------------------------------------------------------------------------------
-
-def _secret_key(key: str, value: str | None, location: Location, adoption: Adoption) -> None:
-    """A Secret key: it enables its provider or channel; a value, when given, is imported."""
-    section = _SECRET_KEYS.get(key)
-    if section is not None:
-        adoption.set((*section, "enabled"), True)
-    elif key not in _GENERATED:
-        adoption.note(location, f"Secret key {key}",
-                      "no provider or channel of moltgen uses it; not imported")
-        return
-    if value:
-        adoption.secrets[key] = value
-
-
-def _resources(value: dict[str, Any]) -> dict[str, Any]:
-    return {section: {name: str(amount) for name, amount in (value.get(section) or {}).items()
-                      if name in ("cpu", "memory")}
-            for section in ("requests", "limits") if value.get(section)}
-
-
-def _annotations(ingress: dict[str, Any], annotations: dict[str, Any]) -> None:
-    issuer = annotations.pop("cert-manager.io/cluster-issuer", None)
-    if issuer:
-        ingress["clusterIssuer"] = issuer
-    for key in ("nginx.ingress.kubernetes.io/proxy-read-timeout",
-                "nginx.ingress.kubernetes.io/proxy-send-timeout"):
-        annotations.pop(key, None)  # moltgen sets them for nginx classes
-    if annotations:
-        ingress["annotations"] = {str(k): str(v) for k, v in annotations.items()}
-
 
 def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, namespace: str | None,
                  env: str, recipients: list[str], source: str) -> str:
