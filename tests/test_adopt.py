@@ -233,3 +233,45 @@ def test_adopted_faithful_values_render(tmp_path, keys):
     assert result.code == 0, result.stderr
     assert "clawdbot.persistence.workspace" in result.stderr
     assert run_moltgen("render", "--check", cwd=tmp_path / "project", env=env).code == 0
+
+
+UPSTREAM_CHART = Path(__file__).parent / "corpus" / "adopt" / "clawdbot-chart" / "values.yaml"
+
+
+def test_the_upstream_charts_values_are_mapped_or_listed_every_key(tmp_path):
+    """The upstream clawdbot chart's values.yaml (tests/corpus/README.md): each top-level key
+    that holds a value is in the spec or listed at its line; its two claims keep the state one
+    and list the workspace one; its clawdbot.json keys that 2026.9.6 refuses are listed."""
+    from moltgen.core.yamlio.parse import load_file
+    from moltgen.project.adopt import adopt
+
+    adoption = adopt(UPSTREAM_CHART)
+    [values] = [d.data for d in load_file(UPSTREAM_CHART)]
+    lines = UPSTREAM_CHART.read_text().splitlines()
+    listed = {note.split(": ")[1] for note in adoption.unmapped}
+    mapped = {"image", "podAnnotations", "podLabels", "resources", "nodeSelector", "tolerations",
+              "affinity", "gateway", "ingress", "persistence", "probes", "extraEnv", "extraVolumes",
+              "extraVolumeMounts", "config"}
+    for key, value in values.items():
+        if value in (None, "", [], {}):
+            continue  # the chart's unset defaults
+        assert key in mapped or key in listed, key
+    for note in adoption.unmapped:  # each names its line, and the line holds the key
+        file, line = note.split(":")[:2]
+        key = note.split(": ")[1].split(".")[-1]
+        assert file == str(UPSTREAM_CHART) and key in lines[int(line) - 1], note
+    assert adoption.spec["persistence"] == {"enabled": True, "size": "5Gi", "accessMode": "ReadWriteOnce"}
+    assert "persistence.workspace" in listed
+    assert adoption.spec["gateway"] == {"port": 18789, "bind": "lan"}
+    assert adoption.spec["probes"]["liveness"]["periodSeconds"] == 20
+    assert adoption.spec["ingress"]["enabled"] is False
+    assert adoption.spec["config"]["channels"]["whatsapp"]["allowFrom"] == ["+15555550123"]
+
+
+def test_the_upstream_chart_is_adopted_into_a_spec_that_renders(tmp_path):
+    result = run_moltgen("init", "project", "--from", str(UPSTREAM_CHART), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert "config.bridge: unknown field 'bridge'" in result.stderr  # listed, the rest kept
+    spec = (tmp_path / "project" / "moltgen.yaml").read_text()
+    assert "whatsapp:" in spec and "bridge:" not in spec
+    assert run_moltgen("render", "--check", cwd=tmp_path / "project").code == 0

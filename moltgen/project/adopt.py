@@ -217,7 +217,33 @@ def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, names
     if adoption.extra:
         data["extraResources"] = adoption.extra
     data["environments"] = {env: {}}
-    text = (f"{MODELINE}\n# moltgen spec adopted from {source} by `moltgen init --from`.\n"
-            + dump_yaml(data))
-    load_project(spec_path, text=text)
-    return text
+    while True:
+        text = (f"{MODELINE}\n# moltgen spec adopted from {source} by `moltgen init --from`.\n"
+                + dump_yaml(data))
+        try:
+            load_project(spec_path, text=text)
+            return text
+        except MoltgenError as error:
+            if not _drop_refused_config(error, data, adoption):
+                raise
+
+
+def _drop_refused_config(error: MoltgenError, data: dict[str, Any], adoption: Adoption) -> bool:
+    """An older chart's openclaw.json (clawdbot.json) holds keys the release's schema no
+    longer has: each such top-level key of `config` is left out and listed where it was read,
+    the rest kept. False when the error is about anything else."""
+    config = data.get("config") or {}
+    refused = [p for p in error.problems if (p.field or "").startswith("config.")]
+    if not refused or len(refused) != len(error.problems):
+        return False
+    dropped = False
+    for problem in refused:
+        key = (problem.field or "").split(".")[1]
+        if key in config:
+            del config[key]
+            where = adoption.config_lines.get(key)
+            adoption.unmapped.append(f"{where or 'config'}: config.{key}: {problem.message}")
+            dropped = True
+    if not config:
+        data.pop("config", None)
+    return dropped

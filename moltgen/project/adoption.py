@@ -21,6 +21,8 @@ class Adoption:
     secrets: dict[str, str] = field(default_factory=dict)  # Secret key → value, to encrypt
     unmapped: list[str] = field(default_factory=list)  # "file:line: what: why"
     extra: list[dict[str, Any]] = field(default_factory=list)  # objects kept as they are
+    # where each top-level key of `config` was read, to list one the release refuses
+    config_lines: dict[str, Location] = field(default_factory=dict)
     registry: str = ""  # global.imageRegistry (or image.registry): the image's registry
 
     def note(self, location: Location, what: str, why: str) -> None:

@@ -33,6 +33,8 @@ def from_values(doc: Document, adoption: Adoption) -> None:
 def _values(values: dict[str, Any], doc: Document, prefix: tuple[str, ...], adoption: Adoption) -> None:
     for key, value in values.items():
         where = (*prefix, key)
+        if _empty(value):
+            continue  # a chart's default left unset (`imagePullSecrets: []`): nothing to adopt
         handler = _VALUE_HANDLERS.get(key)
         used = handler(value, doc, where, adoption) if handler is not None else None
         if used is None:
@@ -45,8 +47,12 @@ def _rest(value: Any, used: set[str], doc: Document, where: tuple[str, ...], ado
           why: str = "not mapped: no field of the spec takes it") -> None:
     """Every key of `value` a handler did not use, listed with its line: nothing dropped."""
     for key in value if isinstance(value, dict) else ():
-        if key not in used:
+        if key not in used and not _empty(value[key]):
             adoption.note(doc.locate((*where, key), key=True), ".".join(map(str, (*where, key))), why)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
 
 
 Used = set[str] | None  # the keys a handler mapped; None: it maps nothing of this value
@@ -130,7 +136,8 @@ def _values_persistence(value: Any, doc: Document, where: tuple[str, ...], adopt
     state = value.get("state")
     claim: dict[str, Any] = state if isinstance(state, dict) else value
     at = (*where, "state") if claim is not value else where
-    persistence = {k: claim[k] for k in _CLAIM if k in claim}
+    # "" is a chart's "not set" (its template leaves storageClassName out): the spec's default
+    persistence = {k: claim[k] for k in _CLAIM if k in claim and claim[k] != ""}
     modes = claim.get("accessModes")
     if isinstance(modes, list) and modes:
         persistence["accessMode"] = modes[0]
@@ -148,7 +155,7 @@ def _values_persistence(value: Any, doc: Document, where: tuple[str, ...], adopt
 def _values_gateway(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> Used:
     if not isinstance(value, dict):
         return None
-    used = {k for k in ("port", "bind", "trustedProxies") if k in value}
+    used = {k for k in ("port", "bind", "trustedProxies") if k in value and value[k] is not None}
     for key in used:
         adoption.set(("gateway", key), value[key])
     return used
@@ -193,7 +200,16 @@ def _values_config(value: Any, doc: Document, where: tuple[str, ...], adoption: 
     if not isinstance(value, dict):
         return None
     adoption.spec["config"] = value
+    adoption.config_lines = {str(key): doc.locate((*where, key), key=True) for key in value} \
+        if not isinstance(doc.data, str) and _is_mapping_at(doc, where) else {}
     return set(value)
+
+
+def _is_mapping_at(doc: Document, where: tuple[str, ...]) -> bool:
+    value: Any = doc.data
+    for part in where:
+        value = value.get(part) if isinstance(value, dict) else None
+    return isinstance(value, dict)
 
 
 def _values_name(field: str) -> Callable[..., Used]:
