@@ -275,3 +275,32 @@ def test_the_upstream_chart_is_adopted_into_a_spec_that_renders(tmp_path):
     spec = (tmp_path / "project" / "moltgen.yaml").read_text()
     assert "whatsapp:" in spec and "bridge:" not in spec
     assert run_moltgen("render", "--check", cwd=tmp_path / "project").code == 0
+
+
+# Two claims as a chart that keeps state and workspace apart renders them (names as the
+# upstream chart's pvc.yaml gives them; written for this test).
+TWO_CLAIMS = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: team-clawdbot-workspace, namespace: bots}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 50Gi}}, storageClassName: bulk}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: team-clawdbot-state, namespace: bots}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 5Gi}}, storageClassName: fast}
+"""
+
+
+def test_two_claims_keep_the_state_one_as_persistence_and_the_other_as_it_is(tmp_path):
+    from moltgen.project.adopt import adopt
+
+    (tmp_path / "pvc.yaml").write_text(TWO_CLAIMS)
+    adoption = adopt(tmp_path / "pvc.yaml")
+    assert adoption.spec["persistence"] == {"enabled": True, "size": "5Gi", "storageClass": "fast",
+                                           "accessMode": "ReadWriteOnce"}
+    [kept] = adoption.extra
+    assert kept["metadata"]["name"] == "team-clawdbot-workspace"
+    assert kept["spec"]["storageClassName"] == "bulk"
+    assert any(note.startswith(f"{tmp_path / 'pvc.yaml'}:1:") and "team-clawdbot-workspace" in note
+               for note in adoption.unmapped), adoption.unmapped

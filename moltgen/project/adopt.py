@@ -177,6 +177,20 @@ def _secret(doc: Document, adoption: Adoption) -> None:
 
 
 def _persistent_volume_claim(doc: Document, adoption: Adoption) -> None:
+    """The state claim becomes `persistence`; moltgen renders one claim, so any other (a
+    chart's workspace claim) is kept as it is under extraResources and listed. The state
+    claim is the one named for state, else the first."""
+    name = str(mapping(doc.data, "metadata").get("name") or "")
+    if adoption.state_claim is not None:
+        kept = adoption.state_claim
+        if "state" in name and "state" not in str(mapping(kept.data, "metadata").get("name") or ""):
+            adoption.state_claim = None
+            _persistent_volume_claim(doc, adoption)
+            _extra_claim(kept, adoption)
+        else:
+            _extra_claim(doc, adoption)
+        return
+    adoption.state_claim = doc
     spec = doc.data.get("spec") or {}
     persistence: dict[str, Any] = {"enabled": True}
     size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
@@ -187,6 +201,13 @@ def _persistent_volume_claim(doc: Document, adoption: Adoption) -> None:
     if spec.get("accessModes"):
         persistence["accessMode"] = spec["accessModes"][0]
     adoption.spec["persistence"] = persistence
+
+
+def _extra_claim(doc: Document, adoption: Adoption) -> None:
+    adoption.extra.append(doc.data)
+    adoption.note(doc.locate(()), f"PersistentVolumeClaim {mapping(doc.data, 'metadata').get('name', '')}",
+                  "moltgen renders one claim, the state volume: this one is kept under "
+                  "extraResources; mount it with pod.volumes and pod.volumeMounts")
 
 
 _OBJECT_HANDLERS = {"Deployment": _deployment, "Service": _service, "Ingress": _ingress,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moltgen.core.errors import Location
+from moltgen.core.yamlio.document import Document
 from moltgen.spec.secret_keys import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
 
 _SECRET_KEYS = {key.name: ("providers", provider) for provider, keys in PROVIDER_KEYS.items() for key in keys}
@@ -24,6 +25,7 @@ class Adoption:
     # where each top-level key of `config` was read, to list one the release refuses
     config_lines: dict[str, Location] = field(default_factory=dict)
     registry: str = ""  # global.imageRegistry (or image.registry): the image's registry
+    state_claim: Document | None = None  # the PersistentVolumeClaim taken as `persistence`
 
     def note(self, location: Location, what: str, why: str) -> None:
         self.unmapped.append(f"{location}: {what}: {why}")
