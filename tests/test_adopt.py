@@ -304,3 +304,59 @@ def test_two_claims_keep_the_state_one_as_persistence_and_the_other_as_it_is(tmp
     assert kept["spec"]["storageClassName"] == "bulk"
     assert any(note.startswith(f"{tmp_path / 'pvc.yaml'}:1:") and "team-clawdbot-workspace" in note
                for note in adoption.unmapped), adoption.unmapped
+
+
+# A gateway whose init container seeds the config from a ConfigMap volume named like one of
+# moltgen's own (written for this test, shaped as issue 23's colleague's deployment).
+SEEDED_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: team-bot, namespace: bots}
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: config-seed
+          image: "busybox:1.36"
+          command: [sh, -c, "cp /seed/openclaw.json /work/"]
+          volumeMounts: [{name: config, mountPath: /seed}, {name: work, mountPath: /work}]
+      containers:
+        - name: gateway
+          image: "ghcr.io/openclaw/openclaw:2026.8.1"
+          volumeMounts: [{name: work, mountPath: /work}, {name: data, mountPath: /home/node/.openclaw}]
+      volumes:
+        - {name: config, configMap: {name: team-bot-seed}}
+        - {name: work, emptyDir: {}}
+        - {name: data, persistentVolumeClaim: {claimName: team-bot-state}}
+    metadata: {labels: {app: bot}}
+  selector: {matchLabels: {app: bot}}
+"""
+
+
+def test_init_containers_keep_their_volumes_renamed_when_moltgen_has_one_of_that_name(tmp_path):
+    from moltgen.project.adopt import adopt
+
+    (tmp_path / "deployment.yaml").write_text(SEEDED_DEPLOYMENT)
+    adoption = adopt(tmp_path / "deployment.yaml")
+    pod = adoption.spec["pod"]
+    assert pod["volumes"] == [{"name": "adopted-config", "configMap": {"name": "team-bot-seed"}},
+                              {"name": "work", "emptyDir": {}}]
+    [seed] = pod["initContainers"]
+    assert seed["volumeMounts"] == [{"name": "adopted-config", "mountPath": "/seed"},
+                                    {"name": "work", "mountPath": "/work"}]
+    assert pod["volumeMounts"] == [{"name": "work", "mountPath": "/work"}]
+    assert adoption.spec["persistence"] == {"enabled": True}
+    assert (adoption.spec["name"], adoption.spec["namespace"]) == ("team-bot", "bots")
+
+
+def test_an_adopted_init_container_with_its_volumes_renders_and_builds(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "deployment.yaml").write_text(SEEDED_DEPLOYMENT)
+    result = run_moltgen("init", "project", "--from", str(tmp_path / "in"), cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    spec = (tmp_path / "project" / "moltgen.yaml").read_text()
+    assert "name: team-bot\n" in spec and "namespace: bots\n" in spec
+    objects = built(tmp_path / "project", "prod")
+    pod = objects[("Deployment", "team-bot")]["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["config-seed"]
+    assert {"adopted-config", "work", "config", "state"} <= {v["name"] for v in pod["volumes"]}

@@ -103,11 +103,50 @@ def _deployment(doc: Document, adoption: Adoption) -> None:
     for key in ("nodeSelector", "tolerations", "affinity", "initContainers"):
         if pod.get(key):
             pod_settings[key] = pod[key]
+    _pod_volumes(pod, doc, pod_settings, adoption)
     if pod_settings:
         adoption.spec["pod"] = pod_settings
-    for volume in pod.get("volumes") or []:
-        if isinstance(volume, dict) and volume.get("persistentVolumeClaim"):
+
+
+# moltgen's own volumes of the gateway's pod (render.objects): an adopted one of the same name
+# is renamed, with the mounts of the containers that use it
+_OWN_VOLUMES = {"state", "config", "cache", "tmp"}
+
+
+def _own_mounts() -> set[str]:
+    from moltgen.render.objects import CACHE_DIR, CONFIG_DIR, STATE_DIR
+
+    return {STATE_DIR, CONFIG_DIR, CACHE_DIR, "/tmp"}
+
+
+def _pod_volumes(pod: dict[str, Any], doc: Document, settings: dict[str, Any], adoption: Adoption) -> None:
+    """The pod's volumes other than the state claim, kept with the init containers and
+    sidecars that mount them (a config-seed container keeps its volume), and the gateway's
+    mounts of them; one whose name is moltgen's own is renamed `adopted-<name>`."""
+    others = [c for c in (*settings.get("initContainers", []), *settings.get("sidecars", []))
+              if isinstance(c, dict)]
+    gateway = (pod.get("containers") or [{}])[0]
+    base = ("spec", "template", "spec")
+    for index, volume in enumerate(pod.get("volumes") or []):
+        if not isinstance(volume, dict):
+            continue
+        if volume.get("persistentVolumeClaim"):
             adoption.set(("persistence", "enabled"), True)
+            continue
+        name = str(volume.get("name"))
+        new = f"adopted-{name}" if name in _OWN_VOLUMES else name
+        for container in others:
+            for mount in container.get("volumeMounts") or []:
+                if isinstance(mount, dict) and mount.get("name") == name:
+                    mount["name"] = new
+        settings.setdefault("volumes", []).append({**volume, "name": new})
+        for mount in gateway.get("volumeMounts") or [] if isinstance(gateway, dict) else []:
+            if isinstance(mount, dict) and mount.get("name") == name:
+                if name in _OWN_VOLUMES or mount.get("mountPath") in _own_mounts():
+                    adoption.note(doc.locate((*base, "volumes", index)), f"gateway mount of volume {name}",
+                                  "moltgen mounts its own volume there (state, config, cache, /tmp)")
+                else:
+                    settings.setdefault("volumeMounts", []).append(mount)
 
 
 def _service(doc: Document, adoption: Adoption) -> None:
