@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,28 @@ environments:
     namespace: team-a-dev
   prod: {}
 """
+
+
+@contextmanager
+def fleet_repository(top: Path, instances: str) -> Iterator[Path]:
+    """`moltgen init` in top/repo with a fresh age key (SOPS_AGE_KEY_FILE names it while the
+    block runs), `instances` (YAML list items) added to the spec, rendered: the repository."""
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    key_file = top / "age.txt"
+    key_file.write_text(f"{identity}\n")
+    os.environ["SOPS_AGE_KEY_FILE"] = str(key_file)
+    try:
+        root = top / "repo"
+        root.mkdir()
+        assert run_moltgen("init", "--age-recipient", str(identity.to_public()), cwd=root).code == 0
+        spec = root / "moltgen.yaml"
+        spec.write_text(spec.read_text() + "instances:\n" + instances)
+        assert run_moltgen("render", cwd=root).code == 0
+        yield root
+    finally:
+        del os.environ["SOPS_AGE_KEY_FILE"]
 
 
 SOPS_VARIABLES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",

@@ -53,8 +53,14 @@ def built_objects(directory):
 def expected_objects(root, target):
     secret = root / target.directory / SECRET_FILE
     checksum = secret_checksum(secret.read_bytes()) if secret.exists() else None
-    return list(render_objects(target.spec, overlay_labels=target.overlay_labels,
-                               secret_checksum=checksum).values())
+    objects = list(render_objects(target.spec, overlay_labels=target.overlay_labels,
+                                  secret_checksum=checksum).values())
+    for obj in objects:  # what the overlay's commonAnnotations add (an instance's owner)
+        for metadata in (obj["metadata"], obj.get("spec", {}).get("template", {}).get("metadata")):
+            if metadata is not None and target.overlay_annotations:
+                metadata["annotations"] = {**metadata.get("annotations", {}),
+                                           **target.overlay_annotations}
+    return objects
 
 
 def comparable(objects):
@@ -89,6 +95,7 @@ instances:
   - name: alice
     owner: alice
   - name: bob
+    owner: Bob.Builder@example.com
     overrides:
       resources: {limits: {memory: 4Gi}}
   - name: team-x
@@ -187,6 +194,28 @@ def test_fleet_instances_are_isolated_and_the_environment_builds_them_all(tmp_pa
     alice = [o for o in objects if o["metadata"]["namespace"] == "bots-alice"]
     assert all(o["metadata"]["labels"]["moltgen.dev/owner"] == "alice" for o in alice)
     assert all(o["metadata"]["labels"]["moltgen.dev/instance"] == "alice" for o in alice)
+
+
+def test_an_email_owner_is_annotated_verbatim_and_labelled_in_a_label_safe_form(tmp_path):
+    (tmp_path / "moltgen.yaml").write_text(FLEET_SPEC)
+    assert run_moltgen("render", cwd=tmp_path).code == 0
+    bob = built_objects(tmp_path / "overlays" / "prod" / "bob")
+    assert {o["kind"] for o in bob} >= {"Deployment", "ConfigMap", "Service"}
+    labels = {o["metadata"]["labels"]["moltgen.dev/owner"] for o in bob}
+    assert len(labels) == 1
+    label = labels.pop()
+    assert re.fullmatch(r"bob\.builder-example\.com-[0-9a-f]{8}", label), label
+    assert all(o["metadata"]["annotations"]["moltgen.dev/owner"] == "Bob.Builder@example.com"
+               for o in bob)
+    pod = next(o for o in bob if o["kind"] == "Deployment")["spec"]["template"]["metadata"]
+    assert pod["annotations"]["moltgen.dev/owner"] == "Bob.Builder@example.com"
+    assert pod["labels"]["moltgen.dev/owner"] == label
+    # An owner that already is a lowercase label value is its own label.
+    alice = built_objects(tmp_path / "overlays" / "prod" / "alice")
+    assert {o["metadata"]["labels"]["moltgen.dev/owner"] for o in alice} == {"alice"}
+    assert {o["metadata"]["annotations"]["moltgen.dev/owner"] for o in alice} == {"alice"}
+    team_x = built_objects(tmp_path / "overlays" / "prod" / "team-x")
+    assert not any("moltgen.dev/owner" in o["metadata"].get("annotations", {}) for o in team_x)
 
 
 def test_a_fleet_environment_is_built_instance_by_instance_with_the_same_objects(tmp_path):

@@ -6,8 +6,7 @@ import os
 import subprocess
 
 import pytest
-from pyrage import x25519
-from support import run_moltgen
+from support import fleet_repository, run_moltgen
 
 from moltgen.review.base import OverlayDiff, Review
 from moltgen.review.diff import ObjectChange
@@ -40,27 +39,17 @@ def pull_request(root, branch, edit):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    top = tmp_path_factory.mktemp("fleet")
-    identity = x25519.Identity.generate()
-    key_file = top / "age.txt"
-    key_file.write_text(f"{identity}\n")
-    os.environ["SOPS_AGE_KEY_FILE"] = str(key_file)
-    root = top / "repo"
-    root.mkdir()
-    assert moltgen(root, "init", "--age-recipient", str(identity.to_public())).code == 0
-    spec = root / "moltgen.yaml"
-    spec.write_text(spec.read_text() + "instances:\n" + "".join(
+    instances = "".join(
         f"  - name: {team}\n" + ("    overrides: {resources: {limits: {cpu: '2', memory: 8Gi}}}\n"
-                                 if team == "ml" else "") for team in TEAMS))
-    assert moltgen(root, "render").code == 0
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    pull_request(root, "memory", lambda text: text.replace("memory: 8Gi", "memory: 16Gi"))
-    pull_request(root, "limits", lambda text: text.replace(
-        "  - name: web\n", "  - name: web\n    overrides: {resources: {limits: {cpu: null, memory: null}}}\n"))
-    yield root
-    del os.environ["SOPS_AGE_KEY_FILE"]
+                                 if team == "ml" else "") for team in TEAMS)
+    with fleet_repository(tmp_path_factory.mktemp("fleet"), instances) as root:
+        git(root, "init", "-q", "-b", "main")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "base")
+        pull_request(root, "memory", lambda text: text.replace("memory: 8Gi", "memory: 16Gi"))
+        pull_request(root, "limits", lambda text: text.replace(
+            "  - name: web\n", "  - name: web\n    overrides: {resources: {limits: {cpu: null, memory: null}}}\n"))
+        yield root
 
 
 def test_a_memory_change_shows_only_that_change_of_that_team(fleet):
@@ -182,7 +171,7 @@ def test_resolved_findings_are_located_in_the_base_revision(fleet):
     git(fleet, "checkout", "-q", "main")  # main against the limits branch: its findings go
     result = moltgen(fleet, "diff", "--base", "limits", "--format", "json")
     assert result.code == 0, result.stderr
-    assert '"resolved": 2' in result.stdout and '"introduced": 0' in result.stdout
+    assert '"resolved": 4' in result.stdout and '"introduced": 0' in result.stdout  # cpu and memory, in dev and prod
     assert '"file": "limits:overlays/prod/web/patches/deployment-openclaw.yaml"' in result.stdout
     assert "moltgen-base-" not in result.stdout
 

@@ -133,3 +133,21 @@ environments:
     assert project.base.resources.limits.memory == "4Gi"
     readiness = project.environments["prod"].probes.readiness
     assert (readiness.path, readiness.period_seconds) == ("/readyz", 20)
+
+
+def test_label_safe_keeps_a_label_value_and_makes_any_other_owner_one_that_never_collides():
+    from moltgen.spec.types import LABEL_VALUE, label_safe
+
+    assert label_safe("alice") == "alice"
+    assert label_safe("team_a.ops-1") == "team_a.ops-1"
+    owners = ["alice@example.com", "alice-example.com", "Alice@example.com", "ALICE",
+              "Platform Team (EMEA)", "@@@", "x" * 63, "x" * 64, "x" * 200, "é" * 10,
+              "-leading", "trailing.", "a" * 60 + "@b"]
+    labels = [label_safe(owner) for owner in owners]
+    assert len(set(labels)) == len(owners), labels  # distinct owners, distinct labels
+    for owner, label in zip(owners, labels, strict=True):
+        assert len(label) <= 63 and LABEL_VALUE.fullmatch(label), (owner, label)
+        assert label == label.lower()
+    assert labels[0].startswith("alice-example.com-")
+    assert labels[4].startswith("platform-team-emea-")
+    assert label_safe("x" * 63) == "x" * 63  # fits: kept as it is

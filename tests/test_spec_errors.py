@@ -78,9 +78,12 @@ CASES = {
     "bad value in instance overrides": (
         VALID + "instances:\n  - name: alice\n    overrides:\n      gateway: {port: 0}\n",
         "moltgen.yaml:12:23: instances.0.overrides.gateway.port: 0 is out of range"),
-    "owner not a label value": (
-        VALID + "instances:\n  - name: alice\n    owner: alice@example.com\n",
-        "moltgen.yaml:11:12: instances.0.owner: 'alice@example.com' is not a Kubernetes label value"),
+    "owner with a line break": (
+        VALID + 'instances:\n  - name: alice\n    owner: "alice\\nbob"\n',
+        "moltgen.yaml:11:12: instances.0.owner: holds a control character"),
+    "empty owner": (
+        VALID + 'instances:\n  - name: alice\n    owner: " "\n',
+        "moltgen.yaml:11:12: instances.0.owner: is empty"),
 }
 
 
@@ -170,3 +173,22 @@ def test_a_long_value_with_quotes_is_cut_short_too(project_dir):
     assert errors == ["moltgen.yaml:1:7: name: \":'" + "1" * 58 + "...\" is not a DNS-1123 label "
                       "(lowercase letters, digits and '-', starting and ending with a letter or "
                       "digit, at most 63 characters)"]
+
+
+def test_an_owner_shared_by_twelve_instances_is_refused_once(project_dir):
+    # One anchor, twelve instances: the value is written once, so it is reported once.
+    instances = "".join(f"  - name: team-{i}\n    owner: *owner\n" for i in range(12))
+    root = project_dir(VALID.replace("environments:", 'x: &owner "ops\\tteam"\nenvironments:')
+                       + "instances:\n" + instances)
+    result = run_moltgen("render", cwd=root)
+    assert result.code == 2
+    owner_lines = [line for line in result.stderr.splitlines() if ".owner:" in line]
+    assert owner_lines == ["moltgen: moltgen.yaml:6:4: instances.0.owner: holds a control "
+                           "character (a line break or escape) (the same value in 12 instances)"]
+
+
+def test_an_email_owner_is_accepted(project_dir):
+    root = project_dir(VALID + "instances:\n  - name: alice\n    owner: Alice.Smith@example.com\n"
+                       "  - name: bob\n    owner: Platform Team (EMEA)\n")
+    result = run_moltgen("render", cwd=root)
+    assert result.code == 0, result.stderr

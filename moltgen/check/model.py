@@ -107,10 +107,21 @@ class Part:
     manifests: Callable[[], Iterator[Manifest]]
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceOverlay:
+    """An instance of a fleet as its findings show it: they carry its namespace, not its name."""
+
+    label: str  # "prod/ml": its environment and name, as the reports name it
+    name: str  # "ml"
+    directory: str  # its overlay directory as the findings' locations show it
+
+
 @dataclass(slots=True)
 class CheckResult:
     objects: int
     findings: list[Finding] = field(default_factory=list)
+    # a fleet's instances by namespace: the text report groups the findings they share
+    instances: dict[str, InstanceOverlay] = field(default_factory=dict)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if not f.waived and f.severity == severity)

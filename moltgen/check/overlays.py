@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from moltgen.check.model import Manifest, Part
+from moltgen.check.model import InstanceOverlay, Manifest, Part
 from moltgen.check.targetset import Shown, TargetSet, flatten, from_directory, show
 from moltgen.core.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.core.fieldpath import FieldPath
@@ -59,7 +59,17 @@ def load_overlay(directory: Path, env: str, *, project: Any = None,
             yield from part.manifests()
     total = sum(count_documents(text.encode("utf-8", "surrogateescape")) for _, text, _ in built)
     return TargetSet(name, env, source, total, parts=parts,
-                     origin_at=origins.at if origins is not None else None)
+                     origin_at=origins.at if origins is not None else None,
+                     instances=_instances(project, env, shown))
+
+
+def _instances(project: Any, env: str, shown: Shown) -> dict[str, InstanceOverlay]:
+    """The fleet's instances of `env` by namespace (each instance has its own)."""
+    if project is None:
+        return {}
+    return {t.spec.namespace: InstanceOverlay(t.label, t.instance.name,
+                                              shown(Path(project.root) / t.directory))
+            for t in project.targets_of(env) if t.instance is not None}
 
 
 def _spec_recipients(project: Any) -> Callable[[Path], tuple[str, ...] | None]:

@@ -73,6 +73,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
             total.findings.extend(engine.unreadable(target.unreadable, target.env))
             total.objects += result.objects
             total.findings.extend(result.findings)
+            total.instances.update(target.instances)
     return total, catalog
 
 

@@ -229,7 +229,9 @@ class OverlaySourceMap:
             if location is not None and depth == len(path):
                 return location
         if entry.resource is not None:
-            depth, location = _locate_in(entry.resource, obj, path)
+            # only as deep as the built object still holds it: a value a patch removed is
+            # found in that patch, not in the resource it was removed from
+            depth, location = _locate_in(entry.resource, obj, path, as_built=True)
             if location is not None:
                 best = (depth, location)
         for patch in reversed(entry.patches):
@@ -287,8 +289,10 @@ def _kind_name(obj: dict[str, Any]) -> tuple[str, str]:
     return str(obj.get("kind") or ""), str(metadata.get("name") or "")
 
 
-def _locate_in(source: _Source, built: dict[str, Any], path: FieldPath) -> tuple[int, Location | None]:
-    """How many leading parts of `path` the source document sets, and where."""
+def _locate_in(source: _Source, built: dict[str, Any], path: FieldPath,
+               as_built: bool = False) -> tuple[int, Location | None]:
+    """How many leading parts of `path` the source document sets, and where (with `as_built`,
+    only the parts the built object has too)."""
     if source.json_patch:
         return _locate_json_patch(source, built, path)
     node: Any = source.doc.data
@@ -307,7 +311,8 @@ def _locate_in(source: _Source, built: dict[str, Any], path: FieldPath) -> tuple
             translated.append(index)
             node, built_node = node[index], built_node[part]
         else:
-            if not isinstance(node, dict) or part not in node:
+            if not isinstance(node, dict) or part not in node or (
+                    as_built and not (isinstance(built_node, dict) and part in built_node)):
                 break
             translated.append(part)
             node = node[part]

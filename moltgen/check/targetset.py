@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltgen.check.model import Manifest, Part
+from moltgen.check.model import InstanceOverlay, Manifest, Part
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.fieldpath import FieldPath
 from moltgen.core.yamlio.document import CompactDocument, Document
@@ -39,6 +39,7 @@ class TargetSet:
     # and where a cached finding's origin key is in the spec now
     parts: list[Part] | None = None
     origin_at: Callable[[Any], Location | None] | None = None
+    instances: dict[str, InstanceOverlay] = field(default_factory=dict)  # a fleet's, by namespace
 
     def stream(self) -> Iterator[Manifest]:
         return self.source()

@@ -42,7 +42,8 @@ def check(
     new_only: bool = typer.Option(False, "--new-only", help="Report (and fail on) only the findings the working tree introduces against --base REF, both judged under REF's policy."),
     base: str | None = typer.Option(None, "--base", metavar="REF", help="With --new-only: the git revision to compare with (default: the merge base with the default branch)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Text report: only the findings that fail the check, and the summary."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Text report: each waived finding in full (by default they are counted per rule)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Text report: each waived finding in full (by default one line counts them), every instance named."),
+    show_waived: bool = typer.Option(False, "--show-waived", help="List the waived findings: in full in the text report (as -v), as rows in markdown, as notices in github."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -54,7 +55,9 @@ def check(
         raise MoltgenError(Problem(f"unknown format {fmt!r} (use {', '.join(FORMATS)})", field="--format"))
     if fail_on not in ("error", "warning"):
         raise MoltgenError(Problem("must be error or warning", field="--fail-on"))
-    detail = Verbosity.of(quiet, verbose)
+    if quiet and show_waived:
+        raise MoltgenError(Problem("lists what --quiet leaves out: give one of them", field="--show-waived"))
+    detail = Verbosity.of(quiet, verbose or show_waived)
     if new_only or base is not None:
         result, catalog = _new_findings(new_only, base, targets, env, spec, policy, base_policy,
                                         changed_since, allow_remote, timeout)

@@ -131,11 +131,24 @@ def rotate(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
 
 
 @app.command()
-def get(env: EnvArgument, key: KeyArgument, instance: InstanceOption = None,
+def get(env: EnvArgument,
+        key: Annotated[str | None, typer.Argument(help="Key in the Secret, e.g. gatewayToken; without one, every key is listed with its value masked.")] = None,
+        instance: InstanceOption = None,
         spec: SpecOption = Path("moltgen.yaml")) -> None:
-    """Print the decrypted value of KEY in ENV's Secret (needs the private key)."""
+    """Print the decrypted value of KEY in ENV's Secret; without KEY, list every key of ENV's
+    Secrets (each instance's in a fleet) as set or empty, the value masked (needs the
+    private key either way)."""
     project = _load(spec)
-    typer.echo(_store().get_secret(project, env, key, instance))
+    if key is not None:
+        typer.echo(_store().get_secret(project, env, key, instance))
+        return
+    lines = []
+    for file, keys in _store().masked_values(project, env, instance):
+        lines.append(file)
+        width = max((len(name) for name, _ in keys), default=0)
+        lines += [f"  {name:<{width}}  " + (f"set    {shown}" if shown else "empty")
+                  for name, shown in keys]
+    typer.echo("\n".join(lines))
 
 
 @app.command()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +20,14 @@ from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.shapes import mapping
 from moltgen.core.yamlio.document import Document
 from moltgen.core.yamlio.parse import load_file
+from moltgen.project.adoption import Adoption, ingress_annotations, resources_of, secret_key
+from moltgen.project.helm_values import from_values
 from moltgen.spec.secret_keys import AUTH_KEYS, CHANNEL_KEYS, PROVIDER_KEYS
 
-_SECRET_KEYS = {key.name: ("providers", provider) for provider, keys in PROVIDER_KEYS.items() for key in keys}
-_SECRET_KEYS.update({key.name: ("channels", channel) for channel, keys in CHANNEL_KEYS.items() for key in keys})
 _ENV_TO_KEY = {key.env_var: key.name for keys in (*PROVIDER_KEYS.values(), *CHANNEL_KEYS.values())
                for key in keys}
 _ENV_TO_KEY.update({key.env_var: key.name for key in AUTH_KEYS.values()})
-_GENERATED = {key.name for key in AUTH_KEYS.values()}
 _MOLTGEN_ENV = {"HOME", "OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH", "NODE_OPTIONS"}
-
-
-@dataclass
-class Adoption:
-    spec: dict[str, Any] = field(default_factory=dict)  # the top level of moltgen.yaml
-    secrets: dict[str, str] = field(default_factory=dict)  # Secret key → value, to encrypt
-    unmapped: list[str] = field(default_factory=list)  # "file:line: what: why"
-    extra: list[dict[str, Any]] = field(default_factory=list)  # objects kept as they are
-
-    def note(self, location: Location, what: str, why: str) -> None:
-        self.unmapped.append(f"{location}: {what}: {why}")
-
-    def set(self, path: tuple[str, ...], value: Any) -> None:
-        target = self.spec
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = value
 
 
 def adopt(path: Path) -> Adoption:
@@ -63,94 +44,11 @@ def adopt(path: Path) -> Adoption:
             if isinstance(doc.data, dict) and "kind" in doc.data and "apiVersion" in doc.data:
                 objects.append(doc)
             elif isinstance(doc.data, dict):
-                _from_values(doc, adoption)
+                from_values(doc, adoption)
             else:
                 adoption.note(doc.locate(()), "document", "neither Helm values nor a Kubernetes object")
     _from_objects(objects, adoption)
     return adoption
-
-
-# --- Helm values ---------------------------------------------------------------------------
-
-def _from_values(doc: Document, adoption: Adoption) -> None:
-    values = doc.data
-    prefix: tuple[str, ...] = ()
-    if isinstance(values.get("clawdbot"), dict):  # the KubeSphere extension nests its chart
-        values, prefix = values["clawdbot"], ("clawdbot",)
-    for key, value in values.items():
-        where = (*prefix, key)
-        handler = _VALUE_HANDLERS.get(key)
-        if handler is None or not handler(value, doc, where, adoption):
-            adoption.note(doc.locate(where, key=True), ".".join(where), "no moltgen equivalent")
-
-
-def _values_secrets(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    for key, setting in value.items():
-        if key == "data" and isinstance(setting, dict):
-            for name, secret in setting.items():
-                _secret_key(str(name), "" if secret is None else str(secret),
-                            doc.locate((*where, key, name), key=True), adoption)
-        elif key not in ("create",):
-            adoption.note(doc.locate((*where, key), key=True), ".".join((*where, key)),
-                          "moltgen renders and encrypts the Secret itself")
-    return True
-
-
-def _values_ingress(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    ingress: dict[str, Any] = {"enabled": bool(value.get("enabled", True))}
-    if value.get("className"):
-        ingress["className"] = value["className"]
-    hosts = value.get("hosts") or []
-    if value.get("host"):
-        ingress["host"] = value["host"]
-    elif hosts and isinstance(hosts[0], dict) and hosts[0].get("host"):
-        ingress["host"] = hosts[0]["host"]
-        paths = hosts[0].get("paths") or []
-        if paths and isinstance(paths[0], dict) and paths[0].get("path"):
-            ingress["path"] = paths[0]["path"]
-    tls = value.get("tls")
-    if isinstance(tls, list) and tls and isinstance(tls[0], dict) and tls[0].get("secretName"):
-        ingress["tls"] = {"secretName": tls[0]["secretName"]}
-    annotations = dict(value.get("annotations") or {})
-    _annotations(ingress, annotations)
-    if not ingress.get("host"):
-        ingress["enabled"] = False
-    adoption.spec["ingress"] = ingress
-    return True
-
-
-def _values_resources(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    adoption.spec["resources"] = _resources(value)
-    return True
-
-
-def _values_image(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    image = {k: str(value[k]) for k in ("repository", "tag", "digest") if value.get(k)}
-    if value.get("pullPolicy"):
-        image["pullPolicy"] = value["pullPolicy"]
-    adoption.spec["image"] = image
-    return True
-
-
-def _values_persistence(value: Any, doc: Document, where: tuple[str, ...], adoption: Adoption) -> bool:
-    if not isinstance(value, dict):
-        return False
-    adoption.spec["persistence"] = {k: value[k] for k in ("enabled", "size", "storageClass", "accessMode")
-                                    if k in value}
-    return True
-
-
-_VALUE_HANDLERS = {"secrets": _values_secrets, "ingress": _values_ingress,
-                   "resources": _values_resources, "image": _values_image,
-                   "persistence": _values_persistence}
 
 
 # --- manifests -----------------------------------------------------------------------------
@@ -185,7 +83,7 @@ def _deployment(doc: Document, adoption: Adoption) -> None:
     adoption.spec["image"] = {"repository": name, **({"tag": tag} if tag else {}),
                               **({"digest": digest} if digest else {})}
     if gateway.get("resources"):
-        adoption.spec["resources"] = _resources(gateway["resources"])
+        adoption.spec["resources"] = resources_of(gateway["resources"])
     for port in gateway.get("ports") or []:
         if isinstance(port, dict) and port.get("containerPort"):
             adoption.set(("gateway", "port"), port["containerPort"])
@@ -197,7 +95,7 @@ def _deployment(doc: Document, adoption: Adoption) -> None:
         name_ = variable.get("name")
         key = _ENV_TO_KEY.get(str(name_))
         if key:
-            _secret_key(key, None, doc.locate((*base, "containers", 0, "env", index)), adoption)
+            secret_key(key, None, doc.locate((*base, "containers", 0, "env", index)), adoption)
         elif name_ not in _MOLTGEN_ENV:
             pod_settings.setdefault("env", []).append(variable)
     if sidecars:
@@ -205,11 +103,50 @@ def _deployment(doc: Document, adoption: Adoption) -> None:
     for key in ("nodeSelector", "tolerations", "affinity", "initContainers"):
         if pod.get(key):
             pod_settings[key] = pod[key]
+    _pod_volumes(pod, doc, pod_settings, adoption)
     if pod_settings:
         adoption.spec["pod"] = pod_settings
-    for volume in pod.get("volumes") or []:
-        if isinstance(volume, dict) and volume.get("persistentVolumeClaim"):
+
+
+# moltgen's own volumes of the gateway's pod (render.objects): an adopted one of the same name
+# is renamed, with the mounts of the containers that use it
+_OWN_VOLUMES = {"state", "config", "cache", "tmp"}
+
+
+def _own_mounts() -> set[str]:
+    from moltgen.render.objects import CACHE_DIR, CONFIG_DIR, STATE_DIR
+
+    return {STATE_DIR, CONFIG_DIR, CACHE_DIR, "/tmp"}
+
+
+def _pod_volumes(pod: dict[str, Any], doc: Document, settings: dict[str, Any], adoption: Adoption) -> None:
+    """The pod's volumes other than the state claim, kept with the init containers and
+    sidecars that mount them (a config-seed container keeps its volume), and the gateway's
+    mounts of them; one whose name is moltgen's own is renamed `adopted-<name>`."""
+    others = [c for c in (*settings.get("initContainers", []), *settings.get("sidecars", []))
+              if isinstance(c, dict)]
+    gateway = (pod.get("containers") or [{}])[0]
+    base = ("spec", "template", "spec")
+    for index, volume in enumerate(pod.get("volumes") or []):
+        if not isinstance(volume, dict):
+            continue
+        if volume.get("persistentVolumeClaim"):
             adoption.set(("persistence", "enabled"), True)
+            continue
+        name = str(volume.get("name"))
+        new = f"adopted-{name}" if name in _OWN_VOLUMES else name
+        for container in others:
+            for mount in container.get("volumeMounts") or []:
+                if isinstance(mount, dict) and mount.get("name") == name:
+                    mount["name"] = new
+        settings.setdefault("volumes", []).append({**volume, "name": new})
+        for mount in gateway.get("volumeMounts") or [] if isinstance(gateway, dict) else []:
+            if isinstance(mount, dict) and mount.get("name") == name:
+                if name in _OWN_VOLUMES or mount.get("mountPath") in _own_mounts():
+                    adoption.note(doc.locate((*base, "volumes", index)), f"gateway mount of volume {name}",
+                                  "moltgen mounts its own volume there (state, config, cache, /tmp)")
+                else:
+                    settings.setdefault("volumeMounts", []).append(mount)
 
 
 def _service(doc: Document, adoption: Adoption) -> None:
@@ -245,7 +182,7 @@ def _ingress(doc: Document, adoption: Adoption) -> None:
         ingress["tls"] = {"secretName": tls[0]["secretName"]}
     elif not tls:
         ingress["tls"] = {"enabled": False}
-    _annotations(ingress, dict((doc.data.get("metadata") or {}).get("annotations") or {}))
+    ingress_annotations(ingress, dict((doc.data.get("metadata") or {}).get("annotations") or {}))
     adoption.spec["ingress"] = ingress
 
 
@@ -275,10 +212,24 @@ def _secret(doc: Document, adoption: Adoption) -> None:
                     adoption.note(doc.locate((field_name, key), key=True), f"Secret key {key}",
                                   "not base64 UTF-8 text; set it with `moltgen secrets set`")
                     continue
-            _secret_key(str(key), text, doc.locate((field_name, key), key=True), adoption)
+            secret_key(str(key), text, doc.locate((field_name, key), key=True), adoption)
 
 
 def _persistent_volume_claim(doc: Document, adoption: Adoption) -> None:
+    """The state claim becomes `persistence`; moltgen renders one claim, so any other (a
+    chart's workspace claim) is kept as it is under extraResources and listed. The state
+    claim is the one named for state, else the first."""
+    name = str(mapping(doc.data, "metadata").get("name") or "")
+    if adoption.state_claim is not None:
+        kept = adoption.state_claim
+        if "state" in name and "state" not in str(mapping(kept.data, "metadata").get("name") or ""):
+            adoption.state_claim = None
+            _persistent_volume_claim(doc, adoption)
+            _extra_claim(kept, adoption)
+        else:
+            _extra_claim(doc, adoption)
+        return
+    adoption.state_claim = doc
     spec = doc.data.get("spec") or {}
     persistence: dict[str, Any] = {"enabled": True}
     size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
@@ -291,42 +242,19 @@ def _persistent_volume_claim(doc: Document, adoption: Adoption) -> None:
     adoption.spec["persistence"] = persistence
 
 
+def _extra_claim(doc: Document, adoption: Adoption) -> None:
+    adoption.extra.append(doc.data)
+    adoption.note(doc.locate(()), f"PersistentVolumeClaim {mapping(doc.data, 'metadata').get('name', '')}",
+                  "moltgen renders one claim, the state volume: this one is kept under "
+                  "extraResources; mount it with pod.volumes and pod.volumeMounts")
+
+
 _OBJECT_HANDLERS = {"Deployment": _deployment, "Service": _service, "Ingress": _ingress,
                     "ConfigMap": _config_map, "Secret": _secret,
                     "PersistentVolumeClaim": _persistent_volume_claim}
 
 
 # --- shared --------------------------------------------------------------------------------
-
-def _secret_key(key: str, value: str | None, location: Location, adoption: Adoption) -> None:
-    """A Secret key: it enables its provider or channel; a value, when given, is imported."""
-    section = _SECRET_KEYS.get(key)
-    if section is not None:
-        adoption.set((*section, "enabled"), True)
-    elif key not in _GENERATED:
-        adoption.note(location, f"Secret key {key}",
-                      "no provider or channel of moltgen uses it; not imported")
-        return
-    if value:
-        adoption.secrets[key] = value
-
-
-def _resources(value: dict[str, Any]) -> dict[str, Any]:
-    return {section: {name: str(amount) for name, amount in (value.get(section) or {}).items()
-                      if name in ("cpu", "memory")}
-            for section in ("requests", "limits") if value.get(section)}
-
-
-def _annotations(ingress: dict[str, Any], annotations: dict[str, Any]) -> None:
-    issuer = annotations.pop("cert-manager.io/cluster-issuer", None)
-    if issuer:
-        ingress["clusterIssuer"] = issuer
-    for key in ("nginx.ingress.kubernetes.io/proxy-read-timeout",
-                "nginx.ingress.kubernetes.io/proxy-send-timeout"):
-        annotations.pop(key, None)  # moltgen sets them for nginx classes
-    if annotations:
-        ingress["annotations"] = {str(k): str(v) for k, v in annotations.items()}
-
 
 def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, namespace: str | None,
                  env: str, recipients: list[str], source: str) -> str:
@@ -349,7 +277,33 @@ def adopted_spec(adoption: Adoption, spec_path: Path, *, name: str | None, names
     if adoption.extra:
         data["extraResources"] = adoption.extra
     data["environments"] = {env: {}}
-    text = (f"{MODELINE}\n# moltgen spec adopted from {source} by `moltgen init --from`.\n"
-            + dump_yaml(data))
-    load_project(spec_path, text=text)
-    return text
+    while True:
+        text = (f"{MODELINE}\n# moltgen spec adopted from {source} by `moltgen init --from`.\n"
+                + dump_yaml(data))
+        try:
+            load_project(spec_path, text=text)
+            return text
+        except MoltgenError as error:
+            if not _drop_refused_config(error, data, adoption):
+                raise
+
+
+def _drop_refused_config(error: MoltgenError, data: dict[str, Any], adoption: Adoption) -> bool:
+    """An older chart's openclaw.json (clawdbot.json) holds keys the release's schema no
+    longer has: each such top-level key of `config` is left out and listed where it was read,
+    the rest kept. False when the error is about anything else."""
+    config = data.get("config") or {}
+    refused = [p for p in error.problems if (p.field or "").startswith("config.")]
+    if not refused or len(refused) != len(error.problems):
+        return False
+    dropped = False
+    for problem in refused:
+        key = (problem.field or "").split(".")[1]
+        if key in config:
+            del config[key]
+            where = adoption.config_lines.get(key)
+            adoption.unmapped.append(f"{where or 'config'}: config.{key}: {problem.message}")
+            dropped = True
+    if not config:
+        data.pop("config", None)
+    return dropped

@@ -114,6 +114,10 @@ def _render_overlay(files: _Files, target: Target, base: Spec, secret: bytes | N
         "labels": [{"pairs": labels, "includeSelectors": False,
                     "includeTemplates": True}],
     }
+    if target.overlay_annotations:
+        # The owner as written (an email) does not fit a label; kustomize's commonAnnotations
+        # puts it on every object of the overlay, generated ones and pod templates included.
+        kustomization["commonAnnotations"] = target.overlay_annotations
     if generators:
         kustomization["generators"] = generators
     if images:

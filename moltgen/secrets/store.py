@@ -1,4 +1,4 @@
-"""Set, rotate, read and re-key the values of an environment's encrypted Secret.
+"""Set, rotate, read (or list masked) and re-key the values of an environment's encrypted Secret.
 
 Each operation reads the committed file and has sops produce the complete new file in memory,
 checked; it writes nothing. The secrets commands hand the result to `pipeline.render(edit=...)`,
@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moltgen.core.errors import Location, MoltgenError, Problem
+from moltgen.core.shapes import mapping
+from moltgen.core.yamlio.parse import load_documents
 from moltgen.secrets import reconcile, sops
-from moltgen.secrets.facts import read_secret_facts
+from moltgen.secrets.facts import SecretFacts, read_secret_facts
 from moltgen.secrets.manifest import VALUES_FIELD, DesiredSecret, generated_value
+from moltgen.secrets.mask import masked
 from moltgen.secrets.render import desired_secret, read_current, reconcile_file
 from moltgen.spec.project import Project
 
@@ -52,15 +55,45 @@ def rotate_secret(project: Project, env: str, key: str,
     return set_secret(project, env, key, generated_value(), instance)
 
 
-def get_secret(project: Project, env: str, key: str, instance: str | None = None) -> str:
-    """The decrypted value of `key` in `env`. Plaintext: print it, never log it."""
-    desired = _desired_for_key(project, env, instance, key)
+def masked_values(project: Project, env: str, instance: str | None = None
+                  ) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Each Secret of `env` (one instance's, or in a fleet every instance's): its file and
+    each key with its value masked (secrets.mask), None when empty. One sops run per file;
+    the values never leave this function."""
+    _require_target(project, env, instance)
+    listed = []
+    for target in project.targets_for(env, instance):
+        desired = desired_secret(project, target)
+        current, facts = _committed(project, desired)
+        values = _decrypted_values(current, desired.file)
+        listed.append((desired.file, [(key, masked(values.get(key) or ""))
+                                      for key in facts.keys]))
+    return listed
+
+
+def _committed(project: Project, desired: DesiredSecret) -> tuple[bytes, SecretFacts]:
+    """The Secret file as the tree holds it, and its keyless facts; refused when missing or
+    encrypted with keys moltgen does not manage."""
     current = read_current(Path(project.root) / desired.file, desired.file)
     if current is None:
         raise MoltgenError(Problem("does not exist yet; run `moltgen render` to create it",
                                    Location(desired.file)))
     facts = read_secret_facts(current, desired.file)
     reconcile.refuse_foreign(facts)
+    return current, facts
+
+
+def _decrypted_values(ciphertext: bytes, file: str) -> dict[str, str]:
+    plaintext = sops.decrypt(ciphertext, file=file).decode("utf-8")
+    documents = load_documents(plaintext, file)
+    data = mapping(documents[0].data, VALUES_FIELD) if documents else {}
+    return {str(key): value for key, value in data.items() if isinstance(value, str)}
+
+
+def get_secret(project: Project, env: str, key: str, instance: str | None = None) -> str:
+    """The decrypted value of `key` in `env`. Plaintext: print it, never log it."""
+    desired = _desired_for_key(project, env, instance, key)
+    current, facts = _committed(project, desired)
     if key not in facts.keys:
         raise MoltgenError(Problem(f"has no key {key} yet; run `moltgen render` to add it",
                                    Location(desired.file)))

@@ -18,8 +18,8 @@ from moltgen.spec.types import (
     Cidr,
     DnsLabel,
     Hostname,
-    LabelValue,
     Model,
+    Owner,
     Port,
     Quantity,
     UserAnnotations,
@@ -421,7 +421,9 @@ class Instance(Model):
     """One assistant of a fleet (one per person or team), rendered in every environment."""
 
     name: DnsLabel
-    owner: LabelValue | None = Field(None, description="Who the assistant belongs to (a label value).")
+    owner: Owner | None = Field(None, description="Who the assistant belongs to: an email, a team, "
+                                "any text. Kept verbatim in the moltgen.dev/owner annotation; the "
+                                "moltgen.dev/owner label holds a label-safe form of it.")
     overrides: dict[str, Any] = Field(default_factory=dict,
                                       description="Any part of the spec, for this instance only.")
 

@@ -12,6 +12,8 @@ from moltgen.core.errors import Problem, closest
 from moltgen.core.yamlio.document import Document
 from moltgen.spec.model import Instance, Spec
 
+_INSTANCE_INDEX = re.compile(r"^instances\.\d+(?=\.|$)")
+
 # A merge layer: where its overrides are written in the file, and the overrides.
 Layer = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -137,11 +139,19 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
 
 
 def dedupe(problems: list[Problem]) -> list[Problem]:
-    seen: set[str] = set()
-    unique = []
+    """Each problem once. One value written once and used by many instances (a YAML anchor
+    for a team's owner) fails once per instance at the same place: one line says so, with
+    the instances' count, instead of one line per instance."""
+    groups: dict[tuple[str, str, str], list[Problem]] = {}
     for problem in problems:
-        text = str(problem)
-        if text not in seen:
-            seen.add(text)
-            unique.append(problem)
+        field = _INSTANCE_INDEX.sub("instances.*", problem.field or "", count=1)
+        groups.setdefault((str(problem.location), field, problem.message), []).append(problem)
+    unique = []
+    for group in groups.values():
+        first = group[0]
+        distinct = len({problem.field for problem in group})
+        if distinct > 1:
+            first = Problem(f"{first.message} (the same value in {distinct} instances)",
+                            first.location, first.field)
+        unique.append(first)
     return unique

@@ -10,10 +10,12 @@ from typing import Any
 from moltgen.core.errors import Location, MoltgenError, Problem, did_you_mean
 from moltgen.core.yamlio.document import Document
 from moltgen.spec.model import Instance, Spec
+from moltgen.spec.types import label_safe
 
 ENVIRONMENT_LABEL = "moltgen.dev/environment"
 INSTANCE_LABEL = "moltgen.dev/instance"
-OWNER_LABEL = "moltgen.dev/owner"
+OWNER_LABEL = "moltgen.dev/owner"  # the owner's label-safe form, to select by
+OWNER_ANNOTATION = "moltgen.dev/owner"  # the owner as written: an email, a team's name
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,15 @@ class Target:
         if self.instance:
             labels[INSTANCE_LABEL] = self.instance.name
             if self.instance.owner:
-                labels[OWNER_LABEL] = self.instance.owner
+                labels[OWNER_LABEL] = label_safe(self.instance.owner)
         return labels
+
+    @property
+    def overlay_annotations(self) -> dict[str, str]:
+        """Annotations the overlay's `commonAnnotations` add to every object and template."""
+        if self.instance and self.instance.owner:
+            return {OWNER_ANNOTATION: self.instance.owner}
+        return {}
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""The spec's field types: validated text (DNS labels, quantities, CIDR ranges, label
-values) and the strict camelCase base model every section of moltgen.yaml derives from."""
+"""The spec's field types: validated text (DNS labels, quantities, CIDR ranges, owners and
+their label-safe form) and the strict camelCase base model every section of moltgen.yaml
+derives from."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Annotated, Any
@@ -69,15 +71,36 @@ def _cidr(value: str) -> str:
     return value
 
 
-def _label_value(value: str) -> str:
-    if len(value) > 63 or not LABEL_VALUE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a Kubernetes label value (letters, digits, '-', '_', "
-                         "'.', at most 63 characters)")
+# Control characters would reach terminals and CI logs verbatim wherever the owner is shown.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+OWNER_MAX = 253
+
+
+def _owner(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty; leave `owner` out for an assistant without one")
+    if _CONTROL.search(value):
+        raise ValueError("holds a control character (a line break or escape)")
+    if len(value) > OWNER_MAX:
+        raise ValueError(f"is {len(value)} characters long, over {OWNER_MAX}")
     return value
 
 
+def label_safe(value: str) -> str:
+    """`value` as a Kubernetes label value: itself when it already is one (lowercase, so a
+    fleet's labels read alike), else lowercased, other characters turned into '-', trimmed to
+    fit, and ended by 8 hex digits of the value's sha256, so two values that differ never get
+    the same label ("alice@example.com" and "alice-example.com" both lose their '@')."""
+    if value == value.lower() and len(value) <= 63 and LABEL_VALUE.fullmatch(value):
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    safe = re.sub(r"[^a-z0-9._-]+", "-", value.lower())
+    safe = safe[:63 - len(digest) - 1].strip("-._")
+    return f"{safe}-{digest}" if safe else digest
+
+
 DnsLabel = Annotated[str, AfterValidator(check_dns_label)]
-LabelValue = Annotated[str, AfterValidator(_label_value)]
+Owner = Annotated[str, AfterValidator(_owner)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Quantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_quantity)]
 Cidr = Annotated[str, AfterValidator(_cidr)]

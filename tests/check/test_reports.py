@@ -102,7 +102,9 @@ def test_github_annotations(result):
     lines = render(result, "github", CATALOG).splitlines()
     assert any(line.startswith("::error file=m.yaml,line=4,") and "title=secret-empty-value" in line
                for line in lines)
-    assert any(line.startswith("::notice ") and "(waived)" in line for line in lines)
+    assert not any("waived" in line for line in lines[:-1])  # counted in the summary only
+    shown = render(result, "github", CATALOG, detail=1).splitlines()
+    assert any(line.startswith("::notice ") and "(waived)" in line for line in shown)
 
 
 def test_junit_parses_and_counts(result):
@@ -112,20 +114,20 @@ def test_junit_parses_and_counts(result):
 
 
 def test_text_groups_by_file_and_colours_only_when_asked(result):
-    plain = render(result, "text", CATALOG)
+    plain = render(result, "text", CATALOG, detail=1)
     assert plain.startswith("m.yaml\n") and "\x1b[" not in plain
     assert "waived: demo" in plain and "2 objects checked" in plain
     assert "\x1b[31m" in render(result, "text", CATALOG, color=True)
 
 
 def test_text_detail_levels(result):
-    """-v lists every finding; by default waived ones are counted per rule and waiver; -q keeps
-    only what fails the check. The summary line is the same in all three."""
+    """-v lists every finding; by default waived ones are counted in one line; -q keeps only
+    what fails the check. The summary line is the same in all three."""
     full, counted, quiet = (render(result, "text", CATALOG, detail=d) for d in (1, 0, -1))
     summary = full.splitlines()[-1]
     assert counted.splitlines()[-1] == quiet.splitlines()[-1] == summary
     assert "waived: demo" in full and "waived: demo" not in counted
-    assert "waived (-v lists each): 2" in counted and "resources-limits  demo" in counted
+    assert "waived: 2 (resources-limits 2); --show-waived lists them" in counted.splitlines()
     failing = [f for f in result.findings if not f.waived and f.severity == Severity.ERROR]
     warnings = [f for f in result.findings if not f.waived and f.severity == Severity.WARNING]
     assert failing and warnings  # the fixture has both, so each level can be told apart
@@ -137,6 +139,8 @@ def test_text_detail_levels(result):
 def test_markdown_table(result):
     text = render(result, "markdown", CATALOG)
     assert "| | Rule | Object | Where | Message |" in text and "`secret-empty-value`" in text
+    assert "💤" not in text and "2 waived" in text  # waived findings: counted, not listed
+    assert "💤" in render(result, "markdown", CATALOG, detail=1)
 
 
 def test_junit_is_well_formed_xml_when_a_name_holds_a_control_character():
@@ -186,7 +190,8 @@ def test_github_output_cannot_forge_a_workflow_command(hostile):
 
 
 def test_github_has_one_notice_per_waiver_not_per_waived_finding():
-    """A fleet repeats one waiver per instance: the annotations say it once, with the count."""
+    """A fleet repeats one waiver per instance: with --show-waived the annotations say it
+    once, with the count, and by default not at all."""
     from moltgen.check.model import CheckResult
 
     def waived(namespace: str, waiver: str) -> Finding:
@@ -195,7 +200,9 @@ def test_github_has_one_notice_per_waiver_not_per_waived_finding():
 
     findings = [waived(f"team-{i}", "mirror pins digests [policy.yaml:3]") for i in range(24)]
     findings.append(waived("other", "another reason [policy.yaml:9]"))
-    lines = render(CheckResult(25, findings), "github", CATALOG).splitlines()
+    assert not any(line.startswith("::") for line in
+                   render(CheckResult(25, findings), "github", CATALOG).splitlines())
+    lines = render(CheckResult(25, findings), "github", CATALOG, detail=1).splitlines()
     notices = [line for line in lines if line.startswith("::")]
     assert notices == [
         "::notice title=image-digest (waived)::1 finding waived: another reason [policy.yaml:9]",
@@ -237,3 +244,69 @@ def test_sarif_meets_code_scanning_limits_and_fields():
                             and "security" in rules[r.id]["properties"]["tags"] for r in security)
     assert not any("security-severity" in rules[r.id]["properties"] for r in CATALOG.sorted()
                    if not r.security)
+
+
+def _fleet_result(findings_per_instance, instances=("ml", "web", "data")):
+    """A result of a fleet's check: for each of prod's instances, the findings that
+    `findings_per_instance(name, namespace)` makes, and the instances by namespace."""
+    from moltgen.check.model import CheckResult, InstanceOverlay
+
+    result = CheckResult(len(instances))
+    for name in instances:
+        namespace = f"bots-{name}"
+        result.instances[namespace] = InstanceOverlay(f"prod/{name}", name, f"overlays/prod/{name}")
+        result.findings.extend(findings_per_instance(name, namespace))
+    return result
+
+
+def test_text_says_a_finding_shared_by_a_fleets_instances_once_with_their_count():
+    def findings(name, namespace):
+        deployment = ObjectRef("apps/v1", "Deployment", namespace, "bot")
+        return [
+            Finding("image-digest", Severity.WARNING, "image not pinned", deployment,
+                    location=Location("base/deployment.yaml", 44, 9), origin=Location("moltgen.yaml", 3)),
+            # the same once the namespace and the overlay directory are taken out
+            Finding("secret-exists", Severity.ERROR, f"Secret bot is not defined in namespace {namespace}",
+                    deployment, location=Location(f"overlays/prod/{name}/kustomization.yaml", 17, 3)),
+            # differs per instance: never merged
+            Finding("resources-limits", Severity.ERROR, f"limit {len(name)}Gi", deployment,
+                    location=Location("base/deployment.yaml", 50, 9)),
+        ]
+    result = _fleet_result(findings)
+    text = render(result, "text", CATALOG, detail=0)
+    lines = text.splitlines()
+    assert sum("image not pinned" in line for line in lines) == 1
+    assert sum("is not defined in namespace" in line for line in lines) == 1
+    assert sum(line.strip() == "in 3 instances: prod/ml, prod/web, prod/data" for line in lines) == 2
+    assert sum("limit 2Gi" in line for line in lines) == 1 and sum("limit 3Gi" in line for line in lines) == 1
+    assert sum("limit 4Gi" in line for line in lines) == 1  # "data" and "ml" differ: their own lines
+    assert lines[-1] == "3 objects checked: 6 errors, 3 warnings, 0 waived"  # the summary counts all
+    # machine formats stay one entry per finding
+    assert len(json.loads(render(result, "json", CATALOG))["findings"]) == 9
+
+
+def test_text_names_three_instances_and_v_names_every_one():
+    teams = tuple(f"team-{i}" for i in range(12))
+
+    def findings(name, namespace):
+        return [Finding("image-digest", Severity.WARNING, "image not pinned",
+                        ObjectRef("apps/v1", "Deployment", namespace, "bot"),
+                        location=Location("base/deployment.yaml", 44, 9))]
+    result = _fleet_result(findings, teams)
+    short = [line.strip() for line in render(result, "text", CATALOG, detail=0).splitlines()]
+    assert "in 12 instances: prod/team-0, prod/team-1, prod/team-2, …" in short
+    full = [line.strip() for line in render(result, "text", CATALOG, detail=1).splitlines()]
+    assert "in 12 instances: " + ", ".join(f"prod/{t}" for t in teams) in full
+
+
+def test_an_instance_name_inside_a_word_is_not_taken_for_the_instance():
+    # Instance "a" says "a data value" and "b" says "b data value": the same once each
+    # instance's own name is taken out, as long as "data" keeps its a's. "c" says what "b"
+    # says, which names another instance: its own line.
+    def findings(name, namespace):
+        return [Finding("r", Severity.WARNING, f"{'b' if name == 'c' else name} data value",
+                        ObjectRef("v1", "Pod", namespace, "p"), location=Location("base/pod.yaml", 1))]
+    lines = [line.strip() for line in
+             render(_fleet_result(findings, ("a", "b", "c")), "text", CATALOG, detail=0).splitlines()]
+    assert "in 2 instances: prod/a, prod/b" in lines
+    assert sum(" data value  r  " in line for line in lines) == 2

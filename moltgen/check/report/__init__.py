@@ -12,16 +12,20 @@ FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
 
 
 def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False,
-           fail_on: Severity = Severity.ERROR, detail: int = 1) -> str:
+           fail_on: Severity = Severity.ERROR, detail: int = 0) -> str:
     """`fail_on` is check's --fail-on: JUnit counts as failures only what fails the run (and
-    the quiet text report shows only that). `detail` (-1, 0, 1: -q, default, -v) is how much
-    of the text report: the other formats are for machines and always whole."""
+    the quiet text report shows only that). `detail` (-1, 0, 1: -q, default, -v or
+    --show-waived) is how much of the text report, and whether github and markdown show the
+    waived findings (read by people in a pull request: by default only their count); JSON,
+    SARIF and JUnit are for machines and always whole."""
     from moltgen.check.report import github, json_report, junit, markdown, sarif, text
 
     renderers: dict[str, Callable[[CheckResult, Catalog], str]] = {
-        "json": json_report.render, "sarif": sarif.render, "github": github.render,
-        "markdown": markdown.render,
+        "json": json_report.render, "sarif": sarif.render,
     }
+    if fmt in ("github", "markdown"):
+        return (github if fmt == "github" else markdown).render(result, catalog,
+                                                                show_waived=detail >= 1)
     if fmt == "text":
         return text.render(result, catalog, color=color, detail=detail, fail_on=fail_on)
     if fmt == "junit":
@@ -30,7 +34,7 @@ def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = Fal
 
 
 def render_chunks(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = False,
-                  fail_on: Severity = Severity.ERROR, detail: int = 1) -> Iterable[str]:
+                  fail_on: Severity = Severity.ERROR, detail: int = 0) -> Iterable[str]:
     """render(), in pieces to write one after the other: the JSON report of a large check is
     never held whole (report.json_report.chunks)."""
     if fmt == "json":

@@ -19,9 +19,10 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(result: CheckResult, catalog: Catalog) -> str:
-    """One annotation per finding that is not waived; the waived ones in one notice per rule
-    and waiver (a fleet repeats a waiver per instance: 48 notices said one thing)."""
+def render(result: CheckResult, catalog: Catalog, *, show_waived: bool = False) -> str:
+    """One annotation per finding that is not waived; the waived ones only counted in the
+    summary line (48 notices of waived findings hid the findings that mattered), with
+    `show_waived` in one notice per rule and waiver."""
     lines = []
     for f in sorted((f for f in result.findings if not f.waived), key=sort_key):
         command = _COMMAND[f.severity]
@@ -34,7 +35,7 @@ def render(result: CheckResult, catalog: Catalog) -> str:
                 props.append(f"col={f.location.column}")
         props.append(f"title={_escape_property(f.rule)}")
         lines.append(f"::{command} {','.join(props)}::{_escape_data(f'{f.message} [{f.object}]')}")
-    for rule, waiver, count in waived_counts(result.findings):
+    for rule, waiver, count in waived_counts(result.findings) if show_waived else ():
         text = f"{count} finding{'s' if count != 1 else ''} waived" + (f": {waiver}" if waiver else "")
         lines.append(f"::notice title={_escape_property(rule + ' (waived)')}::{_escape_data(text)}")
     lines.append(summary_line(result.objects, result.count(Severity.ERROR),

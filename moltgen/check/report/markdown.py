@@ -27,14 +27,17 @@ def _code(text: str) -> str:
     return "`" + visible(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
-def render(result: CheckResult, catalog: Catalog) -> str:
+def render(result: CheckResult, catalog: Catalog, *, show_waived: bool = False) -> str:
+    """A summary line and a table of the findings; waived findings are only counted in the
+    summary unless `show_waived`."""
+    findings = [f for f in result.findings if show_waived or not f.waived]
     lines = ["## moltgen check", "",
              summary_line(result.objects, result.count(Severity.ERROR),
                           result.count(Severity.WARNING), result.waived,
                           result.count(Severity.INFO)), ""]
-    if result.findings:
+    if findings:
         lines += ["| | Rule | Object | Where | Message |", "|---|---|---|---|---|"]
-        for f in sorted(result.findings, key=sort_key):
+        for f in sorted(findings, key=sort_key):
             icon = "💤" if f.waived else _ICON[f.severity]
             message = f.message + (f" — waived: {f.waiver}" if f.waived else "")
             cells = (icon, _code(f.rule), _cell(str(f.object)), _code(place(f)), _cell(message))
