@@ -12,9 +12,9 @@ import re
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import PackageNotFoundError, version
 
 from moltgen.core.errors import MoltgenError
+from moltgen.core.release import release
 from moltgen.kube.schemas import bundled_versions
 from moltgen.kustomize.engine import engine_command
 from moltgen.openclaw.schema import shipped_releases
@@ -25,19 +25,12 @@ MISSING = "missing"
 UNKNOWN = "unknown"
 
 
-def moltgen_version() -> str:
-    try:
-        return version("moltgen")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return UNKNOWN
-
-
 def version_lines() -> list[str]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         kustomize = pool.submit(_kustomize_version)
         sops = pool.submit(_sops_version)
         kustomize_version, sops_version = kustomize.result(), sops.result()
-    return [f"moltgen {moltgen_version()}",
+    return [f"moltgen {release()}",
             f"kustomize {kustomize_version}",
             f"sops {sops_version}",
             f"kubernetes schemas {_range(bundled_versions)}",
