@@ -92,9 +92,9 @@ def test_render_lists_files_when_few_and_summarises_when_many(tmp_path):
     (tmp_path / "moltgen.yaml").write_text(many_environments(8))
     result = run_moltgen("render", cwd=tmp_path)
     assert result.code == 0
-    assert result.stdout.splitlines() == [  # 16 files (.moltgen/manifest too): a summary only
+    assert result.stdout.splitlines() == [  # 17 files (.moltgen/manifest and the pull-request workflow too): a summary only
         "rendered moltgen.yaml: base and 8 environment(s) (env0, env1, env2, env3, env4, env5, "
-        "env6, env7); 16 added, 0 changed, 0 removed"]
+        "env6, env7); 17 added, 0 changed, 0 removed"]
     (tmp_path / "moltgen.yaml").write_text(many_environments(9))
     short = run_moltgen("render", cwd=tmp_path)
     assert short.stdout.splitlines()[0] == "  added    overlays/env8/kustomization.yaml"
