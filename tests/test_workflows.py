@@ -237,11 +237,22 @@ def test_the_install_refuses_an_unset_repository_variable(tmp_path):
     assert line.startswith("::error::the repository variable MOLTGEN_REPOSITORY is not set")
 
 
-def changelog_release() -> tuple[str, str]:
-    """The newest release CHANGELOG.md records, and the commit it was made at."""
-    found = re.search(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2} — commit ([0-9a-f]{40})$",
+def test_the_docs_use_the_version_in_pyproject():
+    """The pin the docs show cannot lag the release the workflows install."""
+    version = pyproject_version()
+    texts = {path.name: path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]}
+    pins = {(name, pin) for name, text in texts.items() for pin in re.findall(r"@v(\d+\.\d+\.\d+)", text)}
+    assert ("README.md", version) in pins
+    assert {pin for _, pin in pins} == {version}, pins
+    assert changelog_release()[0] == version
+
+
+def changelog_release() -> tuple[str, str | None]:
+    """The newest release CHANGELOG.md records, and the commit it was made at: None in the
+    release's own commit, which cannot name itself (the next commit records it)."""
+    found = re.search(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}(?: — commit ([0-9a-f]{40}))?$",
                       (REPO / "CHANGELOG.md").read_text(), re.MULTILINE)
-    assert found, "CHANGELOG.md records no release with its commit"
+    assert found, "CHANGELOG.md records no release"
     return found[1], found[2]
 
 
@@ -319,6 +330,7 @@ def test_the_pinned_release_installs_and_runs_every_step(tmp_path):
     """
     version, commit = changelog_release()
     assert version == pyproject_version()
+    assert commit, f"CHANGELOG.md does not record the commit of {version} yet"
     source = tmp_path / "moltgen-src"
     subprocess.run(["git", "clone", "-q", "--no-local", str(REPO), str(source)], check=True,
                    capture_output=True, timeout=300)
