@@ -343,8 +343,8 @@ def test_the_pinned_release_installs_and_runs_every_step(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "moltgen").write_text(f'#!/bin/sh\nexec {sys.executable} -c "{PROBE}" {site} "$@"\n')
     (bin_dir / "moltgen").chmod(0o755)
-    github = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{source}/.insteadOf",
-              "GIT_CONFIG_VALUE_0": "https://github.com/example/moltgen/",
+    github = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{source}.insteadOf",
+              "GIT_CONFIG_VALUE_0": "https://github.com/example/moltgen",
               "PIP_NO_DEPS": "1", "PIP_TARGET": str(site), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     installs: list[str] = []
 
