@@ -146,12 +146,12 @@ def test_workflows_match_the_github_workflow_schema():
 
 def test_the_rotation_workflow_rotates_every_gateway_token_with_the_key_from_the_secret_store(tmp_path):
     workflow = load_documents((REPO / ".github/workflows/moltgen-rotate-gateway-token.yml").read_text(), "w")[0].data
-    assert workflow[True]["schedule"] and "workflow_dispatch" in workflow[True]  # `on:` is YAML 1.1 true
+    assert workflow["on"]["schedule"] and "workflow_dispatch" in workflow["on"]
     job = workflow["jobs"]["rotate"]
     steps = {step.get("name"): step for step in job["steps"]}
     rotate = steps["Rotate the gateway tokens"]
     assert rotate["env"] == {"SOPS_AGE_KEY": "${{ secrets.SOPS_AGE_KEY }}"}
-    assert steps["Open the pull request"]["uses"].startswith("peter-evans/create-pull-request@")
+    assert steps["Open one pull request for every environment"]["uses"].startswith("peter-evans/create-pull-request@")
     # A project with this repository's environments, encrypted to a key made here.
     identity = x25519.Identity.generate()
     root = tmp_path / "repo"

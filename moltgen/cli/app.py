@@ -55,9 +55,9 @@ SHORT_FILE_LIST = 10
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from moltgen.cli.version import version_lines  # probes two binaries: only when asked
 
-        print(f"moltgen {version('moltgen')}")
+        print("\n".join(version_lines()))
         raise typer.Exit()
 
 
@@ -65,7 +65,7 @@ def _version(value: bool) -> None:
 def _global_options(
     context: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print the version, and those of the engines and schemas it uses, and exit.")] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     spec: Annotated[Path | None, typer.Option(

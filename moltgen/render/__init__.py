@@ -12,6 +12,7 @@ from typing import Any
 
 from moltgen.core.yamlio.dump import dump_yaml
 from moltgen.render.additions import BASE, Additions
+from moltgen.render.ci import ci_files
 from moltgen.render.gitops import NAMESPACE_FILE, namespace_manifest, render_gitops
 from moltgen.render.objects import CONFIG_FILE, config_map_name, render_objects
 from moltgen.render.openclaw import openclaw_json
@@ -62,6 +63,7 @@ def render_tree(project: Project, secret_files: Tree | None = None) -> Tree:
         files.yaml(path, obj)
     if project.base.gitops.engine == "argocd":
         files.json5(RENOVATE_FILE, renovate_config(project))  # image updates: moltgen.render.renovate
+    files.tree.update(ci_files(project))  # the workflows of `ci:` (moltgen.render.ci)
     files.tree.update(secret_files)
     return dict(sorted(files.tree.items()))
 

@@ -25,9 +25,6 @@ from moltgen.spec.project import Project
 from moltgen.tree import MANAGED_DIRS, MANAGED_ROOT_FILES, MANIFEST_FILE
 
 RENOVATE_FILE = "renovate.json5"
-# The workflows render writes for the project (named moltgen-*); hand-written ones stay in
-# Renovate's reach. GitHub reads workflows from the repository root only.
-GENERATED_WORKFLOWS = ".github/workflows/moltgen-*.yml"
 # Tags like 2026.7.1, 2026.7.1-2, 2026.7.1-2-slim: a release, a rebuild, a variant.
 RELEASE_VERSIONING = (r"regex:^(?<major>\d+)\.(?<minor>\d+)\.(?<patch>\d+)(-(?<build>\d+))?"
                       r"(?<compatibility>-[a-z]+)?$")
@@ -68,7 +65,7 @@ def images_query(default_repository: str) -> str:
 def generated_paths(prefix: str = "") -> list[str]:
     """Every file render writes, as Renovate globs relative to the repository root."""
     own = [f"{directory}/**" for directory in MANAGED_DIRS] + [*MANAGED_ROOT_FILES, MANIFEST_FILE]
-    return [prefix + path for path in own] + [GENERATED_WORKFLOWS]
+    return [prefix + path for path in own]  # the generated workflows among the root files
 
 
 def renovate_config(project: Project) -> str:

@@ -286,6 +286,31 @@ def check_repository_url(value: str, engine: str) -> str:
     raise ValueError(f"{value!r} is not a Git repository {who} accepts ({accepted})")
 
 
+# GitHub's environment names allow more; this set needs no quoting in the workflow's YAML.
+GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class Ci(Model):
+    """The CI files render writes (top level only: one repository has one set of workflows)."""
+
+    github: bool = Field(
+        True, description="Write the GitHub Actions workflows .github/workflows/moltgen-pull-request.yml "
+                          "(the pull-request gate) and moltgen-rotate-gateway-token.yml (the scheduled "
+                          "gateway-token rotation), pinned to the moltgen that rendered them. Written "
+                          "only for a project at its repository's root (gitops.path empty).")
+    rotation_environment: str = Field(
+        "moltgen-rotation", description="The protected GitHub environment (Settings > Environments) "
+                                        "whose secret SOPS_AGE_KEY the rotation job reads.")
+
+    @field_validator("rotation_environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if not GITHUB_ENVIRONMENT.fullmatch(value):
+            raise ValueError("a GitHub environment name: letters, digits, '.', '_' and '-', "
+                             "at most 100, starting with a letter or digit")
+        return value
+
+
 class KubeSphere(Model):
     """Where the deployment shows up in the KubeSphere console."""
 
@@ -366,6 +391,7 @@ class Spec(Model):
     network_policy: NetworkPolicy = NetworkPolicy()
     gitops: GitOps = GitOps()
     kubesphere: KubeSphere = KubeSphere()
+    ci: Ci = Ci()
     config: dict[str, Any] = Field(default_factory=dict,
                                    description="Extra OpenClaw configuration merged into openclaw.json.")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every object.")

@@ -58,6 +58,7 @@ def parse_project(path: str | Path = "moltgen.yaml", *, text: str | None = None)
     targets: list[Target] = []
     if spec_file is not None:
         problems.extend(_instance_problems(spec_file.instances, document))
+        problems.extend(_top_level_only(spec_file, document))
         for env, overrides in spec_file.environments.items():
             env_layer: Layer = (("environments", env), overrides or {})
             env_raw = deep_merge(_own_additions_only(base_raw), env_layer[1])
@@ -102,6 +103,20 @@ def has_additions(raw: dict[str, Any]) -> bool:
     layers = [raw, *(v for v in (raw.get("environments") or {}).values() if isinstance(v, dict)),
               *(mapping(i, "overrides") for i in raw.get("instances") or [])]
     return any(layer.get(key) for layer in layers for key in (*ADDITIVE_KEYS, "pod"))
+
+
+# Sections that describe the repository, not a deployment: a layer below the top cannot differ.
+TOP_LEVEL_ONLY = ("ci",)
+
+
+def _top_level_only(spec_file: SpecFile, document: Document) -> list[Problem]:
+    layers: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [
+        (("environments", env), overrides or {}) for env, overrides in spec_file.environments.items()]
+    layers += [(("instances", index, "overrides"), instance.overrides)
+               for index, instance in enumerate(spec_file.instances)]
+    return [Problem("is set at the top level only (one repository has one set of CI files)",
+                    document.locate((*path, key), key=True), ".".join(map(str, (*path, key))))
+            for path, overrides in layers for key in TOP_LEVEL_ONLY if key in overrides]
 
 
 def _instance_problems(instances: list[Instance], document: Document) -> list[Problem]:
