@@ -58,7 +58,8 @@ MANAGED_DIRS = ("base", "overlays", "gitops")
 # fixed paths among the user's own files, so each is owned by name, as the root files are.
 PULL_REQUEST_WORKFLOW = ".github/workflows/moltgen-pull-request.yml"
 ROTATION_WORKFLOW = ".github/workflows/moltgen-rotate-gateway-token.yml"
-CI_FILES = (PULL_REQUEST_WORKFLOW, ROTATION_WORKFLOW)
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+CI_FILES = (PULL_REQUEST_WORKFLOW, ROTATION_WORKFLOW, PRE_COMMIT_CONFIG)
 MANAGED_ROOT_FILES = (".sops.yaml", "renovate.json5", *CI_FILES)
 LOCK_FILE = ".moltgen.lock"
 STATE_DIR = ".moltgen"

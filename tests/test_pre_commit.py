@@ -2,10 +2,13 @@
 that edits an input the spec names (a patch file, an extraResources file) or a generated file
 (gitops/) runs both hooks, and fails while the tree is stale and passes once it is rendered.
 
-pre-commit installs a hook repository with `git clone` and `pip install .`: `repo:` is a local
-clone of this repository (a file path; GitHub is not reachable here) with this work tree's
-uncommitted edits committed on top, so the hooks tested are the ones in this work tree; the hook's
-environment pip-installs moltgen's dependencies from the package index, as it does for users.
+The config is the one render writes (`ci: {preCommit: true, moltgenRepository: ...}`): its
+`repo:` is https://github.com/<moltgenRepository> at `rev: v<version>`. pre-commit installs a
+hook repository with `git clone` and `pip install .`; GitHub is not reachable here, so a git
+`insteadOf` sends that URL to a local clone of this repository, with this work tree's
+uncommitted edits committed on top and the tag made there (standing in for the published
+release), so the hooks tested are the ones in this work tree. The hook's environment
+pip-installs moltgen's dependencies from the package index, as it does for users.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -68,7 +72,9 @@ def hook_repository(tmp_path: Path) -> tuple[Path, str]:
     return clone, git(clone, "rev-parse", "HEAD").stdout.strip()
 
 
+SOURCE = "example/moltgen"  # ci.moltgenRepository in the user's spec
 SPEC_TAIL = """\
+ci: {{preCommit: true, moltgenRepository: example/moltgen}}
 gitops: {{engine: argocd, repoUrl: https://git.example.com/bots.git}}
 sops: {{ageRecipients: [{recipient}]}}
 extraResources:
@@ -109,9 +115,11 @@ def test_hooks_run_on_every_input_and_fail_while_the_tree_is_stale(tmp_path):
         result = run_moltgen("secrets", "set", environment, "anthropicApiKey", cwd=project, env=env,
                              stdin="sk-ant-test-not-a-key\n")
         assert result.code == 0, result.stderr
-    (project / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {repo}\n    rev: {rev}\n    hooks:\n"
-        + "".join(f"      - id: {hook}\n" for hook in HOOKS))
+    [config] = load_documents((project / ".pre-commit-config.yaml").read_text(), "config")
+    [source] = config.data["repos"]
+    assert source["repo"] == f"https://github.com/{SOURCE}" and source["rev"] == f"v{version('moltgen')}"
+    assert [hook["id"] for hook in source["hooks"]] == list(HOOKS)
+    git(repo, "tag", source["rev"], rev)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "project")
@@ -119,6 +127,8 @@ def test_hooks_run_on_every_input_and_fail_while_the_tree_is_stale(tmp_path):
     # test's environment (and its moltgen) is kept out of it.
     hook_env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     hook_env.update(env, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
+                    GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=f"url.file://{repo}.insteadOf",
+                    GIT_CONFIG_VALUE_0=f"https://github.com/{SOURCE}",
                     PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
                                          if Path(p).resolve() != Path(sys.executable).parent.resolve()))
     subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=project, env=hook_env,
@@ -152,3 +162,34 @@ def test_hooks_run_on_every_input_and_fail_while_the_tree_is_stale(tmp_path):
         output = fresh.stdout + fresh.stderr
         assert fresh.returncode == 0, output
         assert output.count("Passed") == len(HOOKS) and "Skipped" not in output, output
+
+
+@pytest.mark.parametrize("ci, problem", [
+    ("{preCommit: true}", "ci.preCommit: needs ci.moltgenRepository"),
+    ("{preCommit: true, moltgenRepository: 'not a repo'}", "ci.moltgenRepository: owner/name"),
+])
+def test_the_pre_commit_config_needs_the_repository_its_hooks_come_from(tmp_path, ci, problem):
+    project = tmp_path / "project"
+    assert run_moltgen("init", str(project)).code == 0
+    spec = project / "moltgen.yaml"
+    spec.write_text(spec.read_text() + f"ci: {ci}\n")
+    line = len(spec.read_text().splitlines())
+    result = run_moltgen("render", cwd=project)
+    assert result.code == 2 and "Traceback" not in result.stderr
+    [message] = result.stderr.splitlines()
+    assert message.startswith(f"moltgen: moltgen.yaml:{line}:") and problem in message, message
+    assert not (project / ".pre-commit-config.yaml").exists()
+
+
+def test_the_pre_commit_config_is_rendered_and_kept_current(tmp_path):
+    project = tmp_path / "project"
+    assert run_moltgen("init", str(project)).code == 0
+    spec = project / "moltgen.yaml"
+    spec.write_text(spec.read_text() + f"ci: {{github: false, preCommit: true, moltgenRepository: {SOURCE}}}\n")
+    assert run_moltgen("render", cwd=project).code == 0
+    config = project / ".pre-commit-config.yaml"
+    assert config.read_text().startswith("# Generated by moltgen")
+    assert not (project / ".github").exists()  # github: false writes no workflow
+    config.write_text(config.read_text().replace(f"v{version('moltgen')}", "v0.0.1"))
+    drift = run_moltgen("render", "--check", cwd=project)
+    assert drift.code == 1 and ".pre-commit-config.yaml" in drift.stdout + drift.stderr

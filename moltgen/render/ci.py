@@ -14,6 +14,9 @@ of the release that rendered them (v<version>). That release renders the same by
 `render --check` passes under the moltgen the workflow installs. The variable has no fallback:
 in a user's repository, `github.repository` is the user's own project, not moltgen.
 
+- `.pre-commit-config.yaml`, when `ci.preCommit` asks for it: moltgen's two hooks from
+  `ci.moltgenRepository` at the same tag.
+
 Each third-party action is pinned by the full commit SHA of the release named beside it (ACTIONS).
 A tag can be moved to other code; a commit cannot.
 
@@ -28,9 +31,9 @@ import re
 
 from moltgen.core.release import release
 from moltgen.spec.project import Project
+from moltgen.tree import PRE_COMMIT_CONFIG, Tree, header
 from moltgen.tree import PULL_REQUEST_WORKFLOW as PULL_REQUEST_FILE
 from moltgen.tree import ROTATION_WORKFLOW as ROTATION_FILE
-from moltgen.tree import Tree, header
 
 # The spec's file name goes into shell commands and a hashFiles() pattern unquoted.
 SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -70,16 +73,36 @@ def uses(action: str) -> str:
 
 
 def ci_files(project: Project) -> Tree:
-    """The workflows `ci:` asks for; none for a project below its repository's root, whose
-    `.github/` render cannot reach."""
+    """The CI files `ci:` asks for; none for a project below its repository's root, whose
+    `.github/` and pre-commit config render cannot reach."""
     ci = project.base.ci
-    if not ci.github or project.base.gitops.path or not SPEC_NAME.fullmatch(project.spec_name):
+    if project.base.gitops.path or not SPEC_NAME.fullmatch(project.spec_name):
         return {}
-    files = {PULL_REQUEST_FILE: _pull_request(project)}
-    rotated = rotated_environments(project)
-    if rotated:
-        files[ROTATION_FILE] = _rotation(project, rotated)
+    files = {}
+    if ci.github:
+        files[PULL_REQUEST_FILE] = _pull_request(project)
+        rotated = rotated_environments(project)
+        if rotated:
+            files[ROTATION_FILE] = _rotation(project, rotated)
+    if ci.pre_commit and ci.moltgen_repository:
+        files[PRE_COMMIT_CONFIG] = _pre_commit(ci.moltgen_repository, project)
     return {path: (header(project.spec_name) + "#\n" + text).encode() for path, text in files.items()}
+
+
+def _pre_commit(repository: str, project: Project) -> str:
+    """The hooks of moltgen's .pre-commit-hooks.yaml, from the release that rendered this file
+    (its tag), with the spec's name when it is not moltgen.yaml."""
+    args = f"\n        args: [-f, {project.spec_name}]" if _spec_flag(project) else ""
+    return f"""\
+# pre-commit (https://pre-commit.com): run `pre-commit install` once. Both hooks run on every
+# commit: the tree's inputs are named in the spec, so no file pattern could list them.
+repos:
+  - repo: https://github.com/{repository}
+    rev: v{release()}
+    hooks:
+      - id: moltgen-render-check{args}
+      - id: moltgen-check{args}
+"""
 
 
 def rotated_environments(project: Project) -> list[str]:

@@ -288,6 +288,7 @@ def check_repository_url(value: str, engine: str) -> str:
 
 # GitHub's environment names allow more; this set needs no quoting in the workflow's YAML.
 GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 
 
 class Ci(Model):
@@ -301,6 +302,13 @@ class Ci(Model):
     rotation_environment: str = Field(
         "moltgen-rotation", description="The protected GitHub environment (Settings > Environments) "
                                         "whose secret SOPS_AGE_KEY the rotation job reads.")
+    moltgen_repository: str | None = Field(
+        None, description="owner/name of the moltgen repository you trust on GitHub (upstream or "
+                          "your fork): where the pre-commit config installs the hooks from.")
+    pre_commit: bool = Field(
+        False, description="Write .pre-commit-config.yaml with moltgen's hooks (render --check and "
+                           "check) from moltgenRepository, pinned to the release that rendered it. "
+                           "Off by default: a repository often has a pre-commit config of its own.")
 
     @field_validator("rotation_environment")
     @classmethod
@@ -308,6 +316,22 @@ class Ci(Model):
         if not GITHUB_ENVIRONMENT.fullmatch(value):
             raise ValueError("a GitHub environment name: letters, digits, '.', '_' and '-', "
                              "at most 100, starting with a letter or digit")
+        return value
+
+    @field_validator("moltgen_repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and not GITHUB_REPOSITORY.fullmatch(value):
+            raise ValueError("owner/name of a GitHub repository")
+        return value
+
+    @field_validator("pre_commit")
+    @classmethod
+    def _pre_commit_source(cls, value: bool, info: ValidationInfo) -> bool:
+        # absent from info.data when it failed its own check, which is then the one message
+        if value and "moltgen_repository" in info.data and not info.data["moltgen_repository"]:
+            raise ValueError("needs ci.moltgenRepository: the owner/name of the moltgen repository "
+                             "the hooks come from")
         return value
 
 
