@@ -192,7 +192,8 @@ def affected_overlays(builds: dict[Key, list[Path]], changed: set[Path], reach: 
 
 
 def project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Reach,
-                      changed: set[Path] | None = None) -> list[TargetSet]:
+                      changed: set[Path] | None = None, shard: Any = None) -> list[TargetSet]:
+    """`shard` (check.shard.Shard): only its slice of the overlays, gitops/ counted as one."""
     from moltgen.kustomize import engine as kustomize
     from moltgen.project import load_project  # pydantic is loaded only when a spec is needed
 
@@ -214,6 +215,8 @@ def project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Rea
         if not (base / "kustomization.yaml").is_file():
             raise MoltgenError(Problem("base/ is not rendered yet; run `moltgen render` first",
                                        Location(str(base))))
+        if shard is not None and not shard.pick([("base", base)]):
+            return []  # the one build is the first shard's
         return [load_overlay(base, "", project=project)]
     overlays = {}
     for env in project.environments:
@@ -226,6 +229,10 @@ def project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Rea
         overlays[env] = directory
     # In a fleet, each instance's overlay is built on its own (Project.build_dirs).
     builds = {env: [Path(project.root) / d for d in project.build_dirs(env)] for env in overlays}
+    gitops = not envs
+    if shard is not None:
+        builds, gitops = _slice(project, builds, gitops, shard)
+        overlays = {env: overlays[env] for env in builds}
     if changed is not None:
         builds = affected_overlays(builds, changed, reach)
         overlays = {env: overlays[env] for env in builds}
@@ -239,7 +246,32 @@ def project_overlays(spec: Path, envs: list[str], progress: Progress, reach: Rea
                  for (env, directories), group in zip(builds.items(), groups, strict=True)}
     overlay_sets = [load_overlay(directory, env, project=project, built=built[env])
                     for env, directory in overlays.items()]
-    return overlay_sets + ([] if envs else _gitops_objects(Path(project.root), changed))
+    return overlay_sets + (_gitops_objects(Path(project.root), changed) if gitops else [])
+
+
+def _slice(project: Any, builds: dict[str, list[Path]], gitops: bool, shard: Any
+           ) -> tuple[dict[str, list[Path]], bool]:
+    """The builds (and whether gitops/) of one shard. Refused where a shard would judge
+    otherwise than the whole check: a rule across namespaces, two overlays of one environment
+    in one namespace, or instances of one environment on different images (the release a
+    check judges ConfigMaps by is the first one its environment names)."""
+    from moltgen.check.shard import refuse_shared_namespaces
+
+    root = Path(project.root)
+    for env in builds:
+        targets = project.targets_of(env)
+        refuse_shared_namespaces([(t.spec.namespace, env) for t in targets])
+        if len({repr(t.spec.image) for t in targets}) > 1:
+            raise MoltgenError(Problem(f"the instances of environment {env!r} run different images; "
+                                       "a shard would judge them by its own first one",
+                                       field="--shard"))
+    units: list[tuple[str, Any]] = [(d.relative_to(root).as_posix(), (env, d))
+                                    for env, directories in builds.items() for d in directories]
+    if gitops and (root / "gitops").is_dir():
+        units.append(("gitops", ("", None)))
+    picked = shard.pick(units)
+    kept = {env: [d for e, d in picked if e == env] for env in builds}
+    return {env: d for env, d in kept.items() if d}, any(d is None for _, d in picked)
 
 
 def _gitops_objects(root: Path, changed: set[Path] | None = None) -> list[TargetSet]:

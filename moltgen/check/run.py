@@ -33,16 +33,21 @@ class CheckOptions:
     changed_since: str | None = None  # git revision: check only the overlays changed since
     # or the changed files themselves (moltgen.review.base: a base revision exported from git)
     changed: set[Path] | None = None
+    shard: Any = None  # check.shard.Shard: only its slice of the project's overlays
 
 
 def run_check(options: CheckOptions, *, stdin: Any = None,
               progress: Progress = SILENT) -> tuple[CheckResult, Catalog]:
-    policy, catalog = _policy_and_catalog(options)
+    policy, catalog = policy_and_catalog(options)
     unknown = policy.unknown_rule_problems(list(catalog.rules))
     if unknown:
         raise MoltgenError(unknown)
     schemas = SchemaSet(options.kubernetes_version, options.schema_dirs, strict=options.strict)
     engine = Engine(catalog, policy, schemas=schemas)
+    if options.shard is not None:
+        from moltgen.check.shard import refuse_wide_rules
+
+        refuse_wide_rules([r.rule.id for r in engine.evaluator.cross_rules() if not r.rule.same_namespace])
     total = CheckResult(objects=0)
     store: FindingsStore | None = None  # made for the first target built in parts
     from moltgen.kustomize.engine import BUILD_TIMEOUT_SECONDS, Deadline
@@ -51,7 +56,7 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
     changed = _changed_inputs(options, policy)
     targets = load_targets(options.targets, options.envs, spec=options.spec, stdin=stdin,
                            progress=progress, reach=Reach(options.allow_remote, deadline),
-                           changed=changed)
+                           changed=changed, shard=options.shard)
     with progress.step("checking objects", sum(t.estimate for t in targets)) as step, \
             memory_cap():
         for target in targets:
@@ -74,6 +79,9 @@ def run_check(options: CheckOptions, *, stdin: Any = None,
             total.objects += result.objects
             total.findings.extend(result.findings)
             total.instances.update(target.instances)
+    from moltgen.check.report.common import canonical
+
+    total.findings.sort(key=canonical)
     return total, catalog
 
 
@@ -99,7 +107,7 @@ def _changed_inputs(options: CheckOptions, policy: PolicyConfig) -> set[Path] | 
     return changed
 
 
-def _policy_and_catalog(options: CheckOptions) -> tuple[PolicyConfig, Catalog]:
+def policy_and_catalog(options: CheckOptions) -> tuple[PolicyConfig, Catalog]:
     """--policy, else the policy beside the spec (`-f break/moltgen.yaml` reads
     break/policies/policy.yaml, from any working directory); with --base-policy, that file as
     it is at the base revision."""

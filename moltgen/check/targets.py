@@ -18,10 +18,15 @@ __all__ = ["Reach", "TargetSet", "load_targets"]
 
 def load_targets(targets: list[str], envs: list[str], *, spec: Path | None = None,
                  stdin: Any = None, progress: Progress = SILENT,
-                 reach: Reach = Reach(), changed: set[Path] | None = None) -> list[TargetSet]:
-    """`changed`: only the overlays of the project any of these files is an input of."""
+                 reach: Reach = Reach(), changed: set[Path] | None = None,
+                 shard: Any = None) -> list[TargetSet]:
+    """`changed`: only the overlays of the project any of these files is an input of;
+    `shard` (check.shard.Shard): only its slice of them."""
     if not targets:
-        return project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach, changed)
+        return project_overlays(spec or Path("moltgen.yaml"), envs, progress, reach, changed, shard)
+    if shard is not None:
+        raise MoltgenError(Problem("slices the project's overlays: give no TARGET with it",
+                                   field="--shard"))
     env = envs[0] if envs else ""
     result = []
     for target in targets:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -44,6 +45,8 @@ def check(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Text report: only the findings that fail the check, and the summary."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Text report: each waived finding in full (by default one line counts them), every instance named."),
     show_waived: bool = typer.Option(False, "--show-waived", help="List the waived findings: in full in the text report (as -v), as rows in markdown, as notices in github."),
+    shard: str | None = typer.Option(None, "--shard", metavar="K/N", help="Check only the K-th of N slices of the project's overlays (by path, round-robin); --format json writes what --merge joins."),
+    merge: bool = typer.Option(False, "--merge", help="Join the JSON reports of every --shard K/N (the TARGETs) into the report of the whole check, in any --format."),
 ) -> None:
     """Validate manifests against their schemas and the rule catalog."""
     from moltgen.check.model import Severity
@@ -58,6 +61,19 @@ def check(
     if quiet and show_waived:
         raise MoltgenError(Problem("lists what --quiet leaves out: give one of them", field="--show-waived"))
     detail = Verbosity.of(quiet, verbose or show_waived)
+    if merge:
+        _merged(targets, fmt, output, Severity(fail_on), detail, spec, policy, base_policy,
+                [name for name, given in (("--shard", shard), ("--env", env), ("--new-only", new_only),
+                                          ("--changed-since", changed_since)) if given])
+        return
+    sliced = None
+    if shard is not None:
+        from moltgen.check.shard import Shard
+
+        sliced = Shard.parse(shard)
+        if new_only or base is not None:
+            raise MoltgenError(Problem("checks the project against --base: give no --shard with it",
+                                       field="--new-only"))
     if new_only or base is not None:
         result, catalog = _new_findings(new_only, base, targets, env, spec, policy, base_policy,
                                         changed_since, allow_remote, timeout)
@@ -67,13 +83,42 @@ def check(
         return
     options = CheckOptions(list(targets or []), list(env), spec, policy, kubernetes_version,
                            tuple(schema_dir), strict=not no_strict, allow_remote=allow_remote,
-                           timeout=timeout, changed_since=changed_since, base_policy=base_policy)
+                           timeout=timeout, changed_since=changed_since, base_policy=base_policy,
+                           shard=sliced)
     with Progress() as progress:
         result, catalog = run_check(options, progress=progress)
+    if sliced is not None and fmt == "json":
+        from moltgen.check.report import shard as shard_report
+
+        write_output(shard_report.render(result, sliced), output)
+        if result.failed(Severity(fail_on)):
+            raise typer.Exit(1)
+        return
     color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     write_output(render_chunks(result, fmt, catalog, color=color, fail_on=Severity(fail_on),
                                detail=detail), output)
     if result.failed(Severity(fail_on)):
+        raise typer.Exit(1)
+
+
+def _merged(reports: list[str] | None, fmt: str, output: Path | None, fail_on: Any, detail: int,
+            spec: Path | None, policy: Path | None, base_policy: str | None, clashing: list[str]) -> None:
+    """`check --merge A.json B.json ...`: the shards' reports as the whole check's; the policy
+    is read as the check reads it, for the catalog SARIF lists."""
+    from moltgen.check.report import render_chunks
+    from moltgen.check.report.shard import merge
+    from moltgen.check.run import CheckOptions, policy_and_catalog
+
+    if clashing:
+        raise MoltgenError(Problem(f"joins reports already written: give no {clashing[0]} with it",
+                                   field="--merge"))
+    if not reports:
+        raise MoltgenError(Problem("give the JSON report of every shard", field="--merge"))
+    result = merge([Path(report) for report in reports])
+    _, catalog = policy_and_catalog(CheckOptions([], [], spec, policy, base_policy=base_policy))
+    color = fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    write_output(render_chunks(result, fmt, catalog, color=color, fail_on=fail_on, detail=detail), output)
+    if result.failed(fail_on):
         raise typer.Exit(1)
 
 

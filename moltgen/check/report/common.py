@@ -68,6 +68,17 @@ def sort_key(finding: Finding) -> tuple[str, int, int, str]:
             (location.column or 0) if location else 0, finding.rule)
 
 
+def canonical(finding: Finding) -> tuple[Any, ...]:
+    """One order of findings whatever order the targets and parts were checked in: the
+    reports' own (file, line, column, rule), then everything else a finding says, so that
+    the shards of a check merge into its very report (check.report.shard)."""
+    ref, origin = finding.object, finding.origin
+    return (sort_key(finding), ref.api_version, ref.kind, ref.namespace, ref.name,
+            [(type(step).__name__, step) for step in finding.path], finding.severity.value,
+            finding.message, finding.waived, finding.waiver, finding.key,
+            (origin.file, origin.line or 0, origin.column or 0) if origin else ("", 0, 0))
+
+
 def place(finding: Finding) -> str:
     location = finding.location
     if location is None:
