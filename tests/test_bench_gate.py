@@ -102,3 +102,14 @@ def test_quick_targets_are_the_full_ones_or_stricter_where_scaled():
     for q, f in zip(quick, full, strict=True):
         assert q.at_least == f.at_least
         assert q.limit >= f.limit if q.at_least else q.limit <= f.limit
+
+
+@pytest.mark.parametrize(("given", "passed"), [(120.0, True), (5.0, False)])
+def test_a_checkov_timeout_is_a_lower_bound(given, passed):
+    # killed after `given` s on a 1 s check: ≥ 120× passes, ≥ 5× proves nothing
+    fleets, fixed, startup = run_of(gate.QUICK)
+    fixed[0]["steps"]["checkov"] = Measurement(name="checkov", command=[], walls=[given],
+                                               ok=False, timed_out=True)
+    table = gate.targets(gate.QUICK, fleets, fixed, startup)
+    assert table[0].passed is passed
+    assert gate.gate(table, lambda line: None) == (0 if passed else 1)
