@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gate import Target
 from machine import PROFILE_MARKER, PROFILE_PLACEHOLDER, RESULTS_MD
 from measure import Measurement
 from steps import AROUND_PEERS, WARM_REPEAT
@@ -173,7 +174,8 @@ def read_profile() -> str:
 
 
 def write_markdown(info: dict, args: argparse.Namespace, fleets: list[dict], fixed: list[dict],
-                   failures: list[str], started: str, duration: float) -> None:
+                   failures: list[str], started: str, duration: float,
+                   gate_table: list[Target]) -> None:
     profile = read_profile()
     lines = [
         "# moltgen benchmark",
@@ -218,6 +220,9 @@ def write_markdown(info: dict, args: argparse.Namespace, fleets: list[dict], fix
     ]
     rows = target_rows(fleets, fixed)
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += ["", f"## Gate (issue 25, {'quick' if args.quick else 'full'} variant: bench/gate.py)", "",
+              "| target | measured | result |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in (t.row() for t in gate_table)]
     if any("FAIL" in verdict for _, _, verdict in rows):
         lines += ["", "What blocks each target missed, measured and profiled, is under "
                       "[Profile](#profile) (\"Still missed\")."]

@@ -14,8 +14,10 @@ project with bench/fleet.py under bench/work/ and times, each command as its own
   peers           checkov (kubernetes framework) and kubernetes-validate (--strict) on the same
                   built files
 
-then `moltgen check` and the peers on files of fixed sizes (800 and 10,000 objects, cut from the
-largest fleet's built output and replicated into renamed namespaces when it is too small).
+then `moltgen check`, the peers and a bare libyaml parse on files of fixed sizes (800 and 10,000
+objects, cut from the largest fleet's built output and replicated into renamed namespaces when
+it is too small), and `moltgen check` of one object (start-up). gate.py holds issue 25's
+targets: the run exits 1 when one is missed (or not measured), and prints them PASS or FAIL.
 
 Wall time is measured around each process; peak memory is the ru_maxrss that os.wait4 returns
 for it: the largest resident set of any one process in its tree (moltgen and the kustomize and
@@ -40,11 +42,12 @@ import subprocess
 import sys
 import time
 
+import gate
 from machine import RESULTS_JSON, RESULTS_MD, ROOT, WORK, load_average, machine, moltgen_cli, moltgen_python
 from measure import STARTED, Bench, progress
 from peers import ensure_peers
 from report import target_rows, to_json, write_markdown
-from steps import bench_fixed, bench_fleet
+from steps import bench_fixed, bench_fleet, bench_startup
 
 DEFAULT_INSTANCES = "10,100,500"
 QUICK_INSTANCES = "10,50"
@@ -116,24 +119,30 @@ def main(argv: list[str] | None = None) -> int:
         fixed = bench_fixed(bench, args.fixed, sources, peers)
     elif args.fixed:
         bench.failures.append("fixed sizes skipped: no fleet was built")
+    startup = (bench_startup(bench, [ROOT / p for p in largest["built_files"]], gate.STARTUP_REPEAT)
+               if largest else None)
+    table = gate.targets(gate.QUICK if args.quick else gate.FULL, fleets, fixed, startup)
 
     duration = time.perf_counter() - STARTED
     info["load_average_end"] = load_average()
     RESULTS_JSON.write_text(json.dumps({
         "started": started, "duration_s": duration, "argv": args.argv, "repeat": args.repeat,
         "machine": info, "fleets": to_json(fleets), "fixed": to_json(fixed),
-        "failures": bench.failures,
+        "startup": to_json(startup), "failures": bench.failures,
+        "gate": [{"target": a, "measured": b, "result": c} for a, b, c in (t.row() for t in table)],
     }, indent=2) + "\n")
-    write_markdown(info, args, fleets, fixed, bench.failures, started, duration)
+    write_markdown(info, args, fleets, fixed, bench.failures, started, duration, table)
     progress(f"wrote {RESULTS_MD.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
     for row in target_rows(fleets, fixed):
         progress(f"target: {row[0]}: {row[1]}: {row[2].strip('*')}")
+    # The gate of issue 25: exit 1 when a target is missed, as when a step went wrong.
+    verdict = gate.gate(table, progress)
     if bench.failures:
         progress(f"{len(bench.failures)} problem(s):")
         for failure in bench.failures:
             print(f"  {failure}", flush=True)
         return 1
-    return 0
+    return verdict
 
 
 if __name__ == "__main__":

@@ -243,6 +243,29 @@ def measure_project_checks(bench: Bench, label: str, project: Path, out_dir: Pat
           prepare=lambda: shutil.rmtree(cache, ignore_errors=True), repeat=WARM_REPEAT)
 
 
+LIBYAML_PARSE = ("import sys, yaml\n"
+                 "with open(sys.argv[1], 'rb') as f:\n"
+                 "    n = sum(1 for _ in yaml.load_all(f, Loader=yaml.CSafeLoader))\n"
+                 "print(n)\n")
+
+
+def bench_startup(bench: Bench, sources: list[Path], repeat: int) -> Measurement:
+    """`moltgen check` of a file of one built object: the start-up of the smallest check."""
+    directory = WORK / "startup"
+    if directory.exists():
+        shutil.rmtree(directory)
+    logs = directory / "logs"
+    logs.mkdir(parents=True)
+    target = directory / "one.yaml"
+    subprocess.run([sys.executable, str(BENCH / "inputs.py"), "1", str(target), *map(str, sources)],
+                   check=True, capture_output=True)
+    m = bench.measure("start-up: one-object check", [str(moltgen_cli()), "check", str(target)],
+                      cwd=directory, logs=logs, env=dict(os.environ), ok_codes=(0, 1),
+                      timeout=bench.args.timeout, repeat=max(repeat, bench.args.repeat))
+    m.objects = 1
+    return m
+
+
 def bench_fixed(bench: Bench, sizes: list[int], sources: list[Path],
                 peers: dict[str, Path] | None) -> list[dict]:
     directory = WORK / "fixed"
@@ -285,6 +308,13 @@ def bench_fixed(bench: Bench, sizes: list[int], sources: list[Path],
                 ours.walls += again.walls
                 ours.peaks_mb += again.peaks_mb
                 ours.ok, ours.error = again.ok, again.error
+        if size <= PEER_SIZE_LIMIT:
+            # The gate's floor: what libyaml alone takes to parse the same file, as a process
+            # of its own like moltgen's (interpreter start included), as many times.
+            steps["libyaml"] = bench.measure(
+                f"fixed {size} libyaml parse", [str(moltgen_python()), "-c", LIBYAML_PARSE, str(target)],
+                cwd=directory, logs=logs, env=dict(os.environ), timeout=bench.args.timeout,
+                repeat=max(len(ours.walls), bench.args.repeat))
         ours.objects = check_objects(report)
         if ours.ok and ours.objects != size:
             ours.notes["object_count_mismatch"] = f"moltgen counted {ours.objects}, wrote {size}"

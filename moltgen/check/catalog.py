@@ -15,6 +15,7 @@ from typing import Any
 from moltgen.check import celenv
 from moltgen.check.builtins import BUILTIN_RULES
 from moltgen.check.model import Severity
+from moltgen.check.rulecache import cached_rules
 from moltgen.check.views import WORKLOAD_KINDS
 from moltgen.core.errors import Location, MoltgenError, Problem
 from moltgen.core.fieldpath import FieldPath, parse_path
@@ -128,6 +129,10 @@ def load_catalog(custom_dirs: tuple[Path, ...] = ()) -> Catalog:
 
 @lru_cache(maxsize=1)
 def _builtin_rules() -> tuple[tuple[str, Rule], ...]:
+    return cached_rules(parse_builtin_rules, (Rule, RuleTest, Severity))
+
+
+def parse_builtin_rules() -> tuple[tuple[str, Rule], ...]:
     rules = load_rule_dir(BUILTIN_DIR, custom=False)
     missing = set(BUILTIN_RULES) - {rule.id for rule in rules if rule.builtin}
     if missing:  # a packaging mistake, said as one: the engine would report unknown rules

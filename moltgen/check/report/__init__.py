@@ -18,18 +18,30 @@ def render(result: CheckResult, fmt: str, catalog: Catalog, *, color: bool = Fal
     --show-waived) is how much of the text report, and whether github and markdown show the
     waived findings (read by people in a pull request: by default only their count); JSON,
     SARIF and JUnit are for machines and always whole."""
-    from moltgen.check.report import github, json_report, junit, markdown, sarif, text
-
-    renderers: dict[str, Callable[[CheckResult, Catalog], str]] = {
-        "json": json_report.render, "sarif": sarif.render,
-    }
-    if fmt in ("github", "markdown"):
-        return (github if fmt == "github" else markdown).render(result, catalog,
-                                                                show_waived=detail >= 1)
+    # Only the format asked for is imported: a one-object check's start-up pays for no other.
     if fmt == "text":
+        from moltgen.check.report import text
+
         return text.render(result, catalog, color=color, detail=detail, fail_on=fail_on)
+    if fmt == "github":
+        from moltgen.check.report import github
+
+        return github.render(result, catalog, show_waived=detail >= 1)
+    if fmt == "markdown":
+        from moltgen.check.report import markdown
+
+        return markdown.render(result, catalog, show_waived=detail >= 1)
     if fmt == "junit":
+        from moltgen.check.report import junit
+
         return junit.render(result, catalog, fail_on=fail_on)
+    if fmt == "sarif":
+        from moltgen.check.report import sarif
+
+        return sarif.render(result, catalog)
+    from moltgen.check.report import json_report
+
+    renderers: dict[str, Callable[[CheckResult, Catalog], str]] = {"json": json_report.render}
     return renderers[fmt](result, catalog)
 
 
