@@ -171,10 +171,11 @@ class Router:
         addresses = " && ".join(f"ip addr add {ipaddress.ip_address(a)}/32 dev lo"
                                 for a in (self.node, ROUTER, GATEWAY))
         script = f"{addresses} && exec nginx -c {shlex.quote(str(config))} -e {shlex.quote(str(self.directory / 'error.log'))}"
-        self.process = subprocess.Popen(
-            ["nsenter", "--target", str(self.pid), "--net", "sh", "-c", script],
-            stdout=subprocess.DEVNULL, stderr=open(self.directory / "stderr", "wb"),
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.directory / "stderr", "wb") as stderr:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                ["nsenter", "--target", str(self.pid), "--net", "sh", "-c", script],
+                stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL,
+                start_new_session=True)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if (self.directory / "nginx.pid").is_file():
