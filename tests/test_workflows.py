@@ -8,6 +8,7 @@ release that the workflows pin, installed as their install step installs it.
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def user_project(root: Path, moltgen: list[str], key: str, recipient: str, insta
     assert result.returncode == 0, result.stderr
     for env_name in ("dev", "prod"):
         result = subprocess.run([*moltgen, "secrets", "set", env_name, "anthropicApiKey", "--all-instances"],
-                                cwd=root, input="sk-ant-made-up-for-the-test", capture_output=True,
+                                cwd=root, input=f"test-provider-value-{secrets.token_hex(8)}", capture_output=True,
                                 text=True, env={**env, "SOPS_AGE_KEY": key}, timeout=300)
         assert result.returncode == 0, result.stderr
     git_project(root)

@@ -303,18 +303,24 @@ class Boot:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        stop_group(self.process, signal.SIGTERM, 20)
+
+
+def stop_group(process: subprocess.Popen | None, first: signal.Signals, wait: float) -> None:
+    """Stop a process started in a session of its own, with its whole group: `first`, then
+    SIGKILL if it is still there after `wait` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, timeout in ((first, wait), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
             return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 # runAsUser/runAsGroup 1000, no capabilities (drop ALL), allowPrivilegeEscalation: false

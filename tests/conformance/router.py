@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import os
 import re
 import shlex
 import signal
@@ -34,6 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .pod import stop_group
 
 # Loopback stand-ins inside the gateway's namespace. ROUTER lies in this repository's pod
 # network (10.233.64.0/18, its trustedProxies) as an ingress-nginx pod would; the node's
@@ -191,14 +192,4 @@ class Router:
                          if path.is_file())
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(timeout=wait)
-                return
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(self.process, signal.SIGQUIT, 10)  # QUIT: nginx's graceful stop
